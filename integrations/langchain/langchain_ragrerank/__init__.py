@@ -1,0 +1,84 @@
+"""LangChain document compressor backed by ragrerank."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from langchain_core.callbacks import Callbacks
+from langchain_core.documents import BaseDocumentCompressor, Document
+from pydantic import ConfigDict
+
+from ragrerank import Candidate, Reranker, RerankResult, Scorer
+
+__all__ = ["RagRerank"]
+
+
+class RagRerank(BaseDocumentCompressor):
+    """Rerank retrieved documents with a ragrerank `Reranker` (or a scorer plus options).
+
+    Works as ``base_compressor`` of ``ContextualCompressionRetriever``. Each returned
+    document is a new `Document` with the original metadata plus ``relevance_score``
+    (normalized) and ``rerank_score`` (raw); inputs are never modified.
+
+    Example:
+        ``RagRerank(CrossEncoderScorer("cross-encoder/ms-marco-MiniLM-L-6-v2"), top_n=3)``
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    reranker: Reranker
+    top_n: int | None = 3
+
+    def __init__(
+        self,
+        reranker: Reranker | Scorer | None = None,
+        *,
+        top_n: int | None = 3,
+        **options: Any,
+    ) -> None:
+        if reranker is None:
+            reranker = options.pop("scorer", None)
+        if reranker is None:
+            raise ValueError("pass a ragrerank Reranker or Scorer")
+        super().__init__(reranker=Reranker.of(reranker, **options), top_n=top_n)
+
+    def compress_documents(
+        self,
+        documents: Sequence[Document],
+        query: str,
+        callbacks: Callbacks | None = None,
+    ) -> Sequence[Document]:
+        docs = list(documents)
+        return _to_documents(
+            docs, self.reranker.rerank(query, _to_candidates(docs), top_k=self.top_n)
+        )
+
+    async def acompress_documents(
+        self,
+        documents: Sequence[Document],
+        query: str,
+        callbacks: Callbacks | None = None,
+    ) -> Sequence[Document]:
+        docs = list(documents)
+        result = await self.reranker.arerank(query, _to_candidates(docs), top_k=self.top_n)
+        return _to_documents(docs, result)
+
+
+def _to_candidates(docs: list[Document]) -> list[Candidate]:
+    return [Candidate(text=d.page_content, id=d.id, metadata=d.metadata) for d in docs]
+
+
+def _to_documents(docs: list[Document], result: RerankResult) -> list[Document]:
+    return [
+        docs[item.index].model_copy(
+            update={
+                "metadata": {
+                    **docs[item.index].metadata,
+                    "relevance_score": item.normalized_score,
+                    "rerank_score": item.score,
+                }
+            }
+        )
+        for item in result
+    ]

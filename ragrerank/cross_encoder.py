@@ -1,0 +1,242 @@
+"""Local cross-encoder backend (any transformers sequence-classification reranker)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import require
+from .scorer import BaseScorer, validate_query
+from .types import Candidate, ScoreOutput
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["CrossEncoderScorer"]
+
+logger = logging.getLogger(__name__)
+
+_DTYPES = ("float32", "bfloat16", "float16")
+
+
+def _read_st_max_length(model: str) -> int | None:
+    """``max_seq_length`` from a local sentence-transformers folder, if there is one."""
+    cfg = Path(model) / "sentence_bert_config.json"
+    if cfg.is_file():
+        value = json.loads(cfg.read_text()).get("max_seq_length")
+        return int(value) if isinstance(value, int) else None
+    return None
+
+
+class CrossEncoderScorer(BaseScorer):
+    """Score (query, document) pairs jointly with a transformers cross-encoder.
+
+    Scores are the raw logits (identity activation), equal to
+    ``sentence_transformers.CrossEncoder(model).predict(pairs, activation_fn=identity)``.
+    Pairs are batched by length to minimise padding; documents (never the query) are
+    truncated to ``max_length`` and every truncation is counted in the trace.
+
+    The model loads on first use (or `warm_up`) and is reused for every call.
+
+    Args:
+        model: hub name or local path.
+        device: ``"cpu"``, ``"cuda"``...; default: CUDA when available.
+        batch_size: pairs per forward pass.
+        max_length: tokens per pair; default: the model's limit.
+        dtype: ``"float32"`` (default), ``"bfloat16"`` (much faster on AMX CPUs) or ``"float16"``.
+        label: which logit to use for multi-label heads (required when ``num_labels > 1``).
+        trust_remote_code: run code shipped with the checkpoint (off by default).
+        allow_pickle_weights: also accept ``.bin`` (pickle) weights; safetensors only by default.
+        revision: hub revision to pin.
+    """
+
+    def __init__(
+        self,
+        model: str | Path,
+        *,
+        device: str | None = None,
+        batch_size: int = 32,
+        max_length: int | None = None,
+        dtype: str | None = None,
+        label: int | None = None,
+        trust_remote_code: bool = False,
+        allow_pickle_weights: bool = False,
+        revision: str | None = None,
+    ) -> None:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        if max_length is not None and (isinstance(max_length, bool) or max_length < 2):
+            raise ValueError(f"max_length must be an int >= 2, got {max_length!r}")
+        if dtype is not None and dtype not in _DTYPES:
+            raise ValueError(f"dtype must be one of {_DTYPES} or None, got {dtype!r}")
+        self.model_name = str(model)
+        self.device = device
+        self.batch_size = batch_size
+        self.max_length = max_length
+        self.dtype = dtype
+        self.label = label
+        self.trust_remote_code = trust_remote_code
+        self.allow_pickle_weights = allow_pickle_weights
+        self.revision = revision
+        self._model: Any = None
+        self._tokenizer: Any = None
+        self._load_lock = threading.Lock()
+        self._tok_lock = threading.Lock()
+        self._warned_truncation = False
+
+    # -- config ------------------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return f"CrossEncoderScorer({self.model_name})"
+
+    def __repr__(self) -> str:
+        return (
+            f"CrossEncoderScorer(model={self.model_name!r}, device={self.device!r}, "
+            f"dtype={self.dtype!r}, batch_size={self.batch_size}, max_length={self.max_length})"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Serializable constructor arguments (see `from_dict`)."""
+        return {
+            "type": "ragrerank.CrossEncoderScorer",
+            "init_parameters": {
+                "model": self.model_name,
+                "device": self.device,
+                "batch_size": self.batch_size,
+                "max_length": self.max_length,
+                "dtype": self.dtype,
+                "label": self.label,
+                "trust_remote_code": self.trust_remote_code,
+                "allow_pickle_weights": self.allow_pickle_weights,
+                "revision": self.revision,
+            },
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CrossEncoderScorer:
+        """Rebuild a scorer from `to_dict` output."""
+        if data.get("type") != "ragrerank.CrossEncoderScorer":
+            raise ValueError(f"not a CrossEncoderScorer config: type={data.get('type')!r}")
+        return cls(**data["init_parameters"])
+
+    # -- loading -----------------------------------------------------------------------------
+
+    def warm_up(self) -> None:
+        """Load tokenizer and model now (otherwise on first use). Idempotent and thread-safe."""
+        if self._model is not None:
+            return
+        with self._load_lock:
+            if self._model is not None:
+                return
+            require("transformers", "local")
+            import torch
+            from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+            device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
+            tokenizer = AutoTokenizer.from_pretrained(
+                self.model_name, revision=self.revision, trust_remote_code=self.trust_remote_code
+            )
+            model = AutoModelForSequenceClassification.from_pretrained(
+                self.model_name,
+                revision=self.revision,
+                trust_remote_code=self.trust_remote_code,
+                use_safetensors=None if self.allow_pickle_weights else True,
+            )
+            num_labels = int(model.config.num_labels)
+            if num_labels > 1 and self.label is None:
+                raise ValueError(
+                    f"{self.model_name} has {num_labels} output labels; pass label=<index> "
+                    "to choose the relevance logit"
+                )
+            if self.label is not None and not 0 <= self.label < num_labels:
+                raise ValueError(f"label={self.label} out of range for {num_labels} labels")
+            if self.dtype is not None:
+                model = model.to(getattr(torch, self.dtype))
+            model.to(device).eval()
+            declared = [
+                _read_st_max_length(self.model_name),
+                getattr(model.config, "max_position_embeddings", None),
+                tokenizer.model_max_length if tokenizer.model_max_length < 100_000 else None,
+            ]
+            # An explicit max_length wins; otherwise the tightest limit the checkpoint declares.
+            resolved = self.max_length
+            if resolved is None:
+                resolved = min([x for x in declared if isinstance(x, int) and x > 0] or [512])
+            self._max_len = int(resolved)
+            self._specials = int(tokenizer.num_special_tokens_to_add(pair=True))
+            self._device = device
+            self._tokenizer = tokenizer
+            self._model = model
+
+    # -- scoring -----------------------------------------------------------------------------
+
+    def token_count(self, query: str, documents: Sequence[str]) -> list[int]:
+        """Untruncated token count of each (query, document) pair, special tokens included."""
+        self.warm_up()
+        q_len, d_lens = self._lengths(query, list(documents))
+        return [q_len + d + self._specials for d in d_lens]
+
+    def _lengths(self, query: str, texts: list[str]) -> tuple[int, list[int]]:
+        with self._tok_lock:
+            q = self._tokenizer(query, add_special_tokens=False)["input_ids"]
+            d = self._tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []
+        return len(q), [len(x) for x in d]
+
+    def score_candidates(self, query: str, candidates: Sequence[Candidate]) -> ScoreOutput:
+        validate_query(query)
+        if not candidates:
+            return ScoreOutput([])
+        self.warm_up()
+        import torch
+
+        texts = [c.text for c in candidates]
+        q_len, d_lens = self._lengths(query, texts)
+        budget = self._max_len - self._specials - q_len
+        if budget < 1:
+            raise ValueError(
+                f"query is {q_len} tokens; max_length={self._max_len} leaves no room for documents"
+            )
+        truncated = frozenset(i for i, n in enumerate(d_lens) if n > budget)
+        if truncated and not self._warned_truncation:
+            self._warned_truncation = True
+            logger.warning(
+                "%s: %d of %d documents exceed max_length=%d and were truncated "
+                "(counted in each trace; warned once per scorer)",
+                self.name,
+                len(truncated),
+                len(texts),
+                self._max_len,
+            )
+        with self._tok_lock:
+            enc = self._tokenizer(
+                [query] * len(texts), texts, truncation="only_second", max_length=self._max_len
+            )
+        keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc]
+        order = sorted(range(len(texts)), key=lambda i: len(enc["input_ids"][i]))
+        scores = [0.0] * len(texts)
+        with torch.inference_mode():
+            for start in range(0, len(order), self.batch_size):
+                idx = order[start : start + self.batch_size]
+                batch = self._pad({k: [enc[k][i] for i in idx] for k in keys})
+                logits = self._model(**batch).logits
+                col = logits[:, 0 if self.label is None else self.label].float().cpu().tolist()
+                for i, s in zip(idx, col, strict=True):
+                    scores[i] = float(s)
+        return ScoreOutput(scores, truncated=truncated)
+
+    def _pad(self, features: dict[str, list[list[int]]]) -> dict[str, torch.Tensor]:
+        import torch
+
+        width = max(len(x) for x in features["input_ids"])
+        pad_id = self._tokenizer.pad_token_id or 0
+        out = {}
+        for key, rows in features.items():
+            fill = pad_id if key == "input_ids" else 0
+            padded = [row + [fill] * (width - len(row)) for row in rows]
+            out[key] = torch.tensor(padded, dtype=torch.long, device=self._device)
+        return out

@@ -1,0 +1,38 @@
+"""Exceptions raised by ragrerank."""
+
+from __future__ import annotations
+
+__all__ = ["MissingDependencyError", "RagRerankError", "ScorerError"]
+
+
+class RagRerankError(Exception):
+    """Base class for errors raised by ragrerank itself."""
+
+
+class ScorerError(RagRerankError, RuntimeError):
+    """A scorer backend failed (network, model, malformed response).
+
+    A `Reranker` configured with a ``fallback`` catches this error and falls back;
+    input validation errors are ``ValueError`` and are never caught.
+    """
+
+    def __init__(self, message: str, *, kind: str = "error", attempts: int | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.attempts = attempts
+
+
+class MissingDependencyError(RagRerankError, ImportError):
+    """An optional dependency is not installed; the message names the extra."""
+
+
+def require(module: str, extra: str) -> object:
+    """Import ``module``, or raise `MissingDependencyError` naming the extra to install."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"{module!r} is required for this feature: pip install 'ragrerank[{extra}]'"
+        ) from exc

@@ -1,0 +1,290 @@
+"""`Reranker`: any scorer plus rank-based top-k, normalization, threshold and a score trace."""
+
+from __future__ import annotations
+
+import enum
+import logging
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+from .errors import ScorerError
+from .normalize import NORMALIZERS, Normalization, normalize_scores
+from .scorer import DetailedScorer, Scorer, check_scores, validate_query
+from .types import (
+    Candidate,
+    Document,
+    RerankedItem,
+    RerankResult,
+    ScoreOutput,
+    ScoreTrace,
+    TraceEntry,
+    as_candidate,
+)
+
+__all__ = ["Fallback", "Reranker"]
+
+logger = logging.getLogger(__name__)
+
+Fallback = Scorer | Literal["first_stage"] | None
+
+
+class _Default(enum.Enum):
+    DEFAULT = "default"
+
+
+_DEFAULT = _Default.DEFAULT
+
+
+def _scorer_name(scorer: object) -> str:
+    name = getattr(scorer, "name", None)
+    return name if isinstance(name, str) else type(scorer).__name__
+
+
+def _check_top_k(top_k: object) -> int | None:
+    if top_k is None:
+        return None
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 0:
+        raise ValueError(f"top_k must be a non-negative int or None, got {top_k!r}")
+    return top_k
+
+
+class Reranker:
+    """Re-score first-stage candidates with ``scorer`` and keep the best, in order.
+
+    Args:
+        scorer: any `Scorer` (cross-encoder, ColBERT, Cohere, your own).
+        top_k: how many items to keep, by rank; ``None`` keeps all.
+        normalize: ``"softmax"`` (over all candidates of the query), ``"sigmoid"``,
+            ``"minmax"`` or ``None`` (raw).
+        temperature: softmax temperature.
+        score_threshold: drop kept items whose normalized score is below it (after top-k).
+        fallback: used when the scorer raises `ScorerError`: another scorer, or
+            ``"first_stage"`` to keep the input order. The trace records it.
+    """
+
+    def __init__(
+        self,
+        scorer: Scorer,
+        *,
+        top_k: int | None = None,
+        normalize: Normalization = "softmax",
+        temperature: float = 1.0,
+        score_threshold: float | None = None,
+        fallback: Fallback = None,
+    ) -> None:
+        if not isinstance(scorer, Scorer):
+            raise TypeError(f"scorer must implement ragrerank.Scorer, got {type(scorer).__name__}")
+        if normalize is not None and normalize not in NORMALIZERS:
+            raise ValueError(f"normalize must be one of {NORMALIZERS} or None, got {normalize!r}")
+        if not temperature > 0:
+            raise ValueError(f"temperature must be > 0, got {temperature!r}")
+        if fallback is not None and fallback != "first_stage" and not isinstance(fallback, Scorer):
+            raise TypeError("fallback must be a Scorer, 'first_stage' or None")
+        self.scorer = scorer
+        self.top_k = _check_top_k(top_k)
+        self.normalize: Normalization = normalize
+        self.temperature = float(temperature)
+        self.score_threshold = None if score_threshold is None else float(score_threshold)
+        self.fallback = fallback
+        self._warned: set[str] = set()
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return (
+            f"Reranker(scorer={_scorer_name(self.scorer)}, top_k={self.top_k}, "
+            f"normalize={self.normalize!r}, score_threshold={self.score_threshold})"
+        )
+
+    @classmethod
+    def of(cls, reranker_or_scorer: Reranker | Scorer, **options: Any) -> Reranker:
+        """Return a ready `Reranker` as is, or build one from a scorer and ``options``."""
+        if isinstance(reranker_or_scorer, Reranker):
+            if options:
+                raise ValueError(
+                    f"got a ready Reranker and options {sorted(options)}; set them on the Reranker"
+                )
+            return reranker_or_scorer
+        return cls(reranker_or_scorer, **options)
+
+    # -- public API -------------------------------------------------------------------------
+
+    def rerank(
+        self,
+        query: str,
+        documents: Sequence[Document],
+        *,
+        top_k: int | _Default | None = _DEFAULT,
+    ) -> RerankResult:
+        """Rerank ``documents`` for ``query``; ``top_k`` overrides the configured one."""
+        start = time.perf_counter()
+        candidates = self._prepare(query, documents)
+        k = self.top_k if top_k is _DEFAULT else _check_top_k(top_k)
+        if not candidates:
+            return self._build(query, documents, candidates, ScoreOutput([]), k, start)
+        try:
+            output = self._checked(self._call(self.scorer, query, candidates), candidates)
+        except ScorerError as exc:
+            if self.fallback is None:
+                raise
+            output = self._use_fallback(exc, query, candidates, sync=True)
+        return self._build(query, documents, candidates, output, k, start)
+
+    async def arerank(
+        self,
+        query: str,
+        documents: Sequence[Document],
+        *,
+        top_k: int | _Default | None = _DEFAULT,
+    ) -> RerankResult:
+        """Async `rerank`; model work runs off the event loop."""
+        start = time.perf_counter()
+        candidates = self._prepare(query, documents)
+        k = self.top_k if top_k is _DEFAULT else _check_top_k(top_k)
+        if not candidates:
+            return self._build(query, documents, candidates, ScoreOutput([]), k, start)
+        try:
+            output = self._checked(await self._acall(self.scorer, query, candidates), candidates)
+        except ScorerError as exc:
+            if self.fallback is None:
+                raise
+            fb = self._fallback_scorer(exc)
+            if fb is None:
+                output = self._first_stage(candidates, exc)
+            else:
+                output = self._checked(await self._acall(fb, query, candidates), candidates)
+                output = self._with_fallback_note(output, exc, fb)
+        return self._build(query, documents, candidates, output, k, start)
+
+    # -- internals --------------------------------------------------------------------------
+
+    @staticmethod
+    def _prepare(query: object, documents: object) -> list[Candidate]:
+        validate_query(query)
+        if isinstance(documents, (str, bytes)) or not isinstance(documents, Sequence):
+            raise ValueError(
+                f"documents must be a sequence of str or Candidate, got {type(documents).__name__}"
+            )
+        return [as_candidate(d, i) for i, d in enumerate(documents)]
+
+    @staticmethod
+    def _call(scorer: Scorer, query: str, candidates: list[Candidate]) -> ScoreOutput:
+        if isinstance(scorer, DetailedScorer):
+            return scorer.score_candidates(query, candidates)
+        return ScoreOutput(scorer.score(query, [c.text for c in candidates]))
+
+    @staticmethod
+    async def _acall(scorer: Scorer, query: str, candidates: list[Candidate]) -> ScoreOutput:
+        if isinstance(scorer, DetailedScorer):
+            return await scorer.ascore_candidates(query, candidates)
+        return ScoreOutput(await scorer.ascore(query, [c.text for c in candidates]))
+
+    def _checked(self, output: ScoreOutput, candidates: list[Candidate]) -> ScoreOutput:
+        scores = check_scores(output.scores, len(candidates), _scorer_name(self.scorer))
+        return ScoreOutput(scores, output.truncated, output.notes)
+
+    def _fallback_scorer(self, exc: ScorerError) -> Scorer | None:
+        with self._lock:
+            first = exc.kind not in self._warned
+            self._warned.add(exc.kind)
+        if first:
+            logger.warning(
+                "%s failed (%s); using fallback %s. Further %r failures are not logged.",
+                _scorer_name(self.scorer),
+                exc,
+                _scorer_name(self.fallback),
+                exc.kind,
+            )
+        return None if self.fallback == "first_stage" else self.fallback
+
+    def _use_fallback(
+        self, exc: ScorerError, query: str, candidates: list[Candidate], *, sync: bool
+    ) -> ScoreOutput:
+        fb = self._fallback_scorer(exc)
+        if fb is None:
+            return self._first_stage(candidates, exc)
+        output = self._checked(self._call(fb, query, candidates), candidates)
+        return self._with_fallback_note(output, exc, fb)
+
+    @staticmethod
+    def _fallback_note(exc: ScorerError, used: str) -> dict[str, Any]:
+        return {
+            "fallback": {
+                "used": used,
+                "kind": exc.kind,
+                "reason": str(exc),
+                "attempts": exc.attempts,
+            }
+        }
+
+    def _with_fallback_note(self, output: ScoreOutput, exc: ScorerError, fb: Scorer) -> ScoreOutput:
+        notes = {**output.notes, **self._fallback_note(exc, _scorer_name(fb))}
+        return ScoreOutput(output.scores, output.truncated, notes)
+
+    def _first_stage(self, candidates: list[Candidate], exc: ScorerError) -> ScoreOutput:
+        n = len(candidates)
+        return ScoreOutput(
+            [float(n - i) for i in range(n)], notes=self._fallback_note(exc, "first_stage")
+        )
+
+    def _build(
+        self,
+        query: str,
+        documents: Sequence[Document],
+        candidates: list[Candidate],
+        output: ScoreOutput,
+        top_k: int | None,
+        start: float,
+    ) -> RerankResult:
+        scores = output.scores
+        norm = normalize_scores(scores, self.normalize, temperature=self.temperature)
+        order = sorted(range(len(scores)), key=lambda i: -scores[i])
+        kept = order if top_k is None else order[:top_k]
+        if self.score_threshold is not None:
+            kept = [i for i in kept if norm[i] >= self.score_threshold]
+        kept_set = set(kept)
+        position = {idx: pos + 1 for pos, idx in enumerate(order)}
+        items = tuple(
+            RerankedItem(
+                index=i,
+                document=documents[i],
+                score=scores[i],
+                normalized_score=norm[i],
+                rank=position[i],
+                first_stage_rank=i + 1,
+                first_stage_score=_float_or_none(candidates[i].score),
+            )
+            for i in kept
+        )
+        entries = tuple(
+            TraceEntry(
+                index=i,
+                id=c.id,
+                first_stage_rank=i + 1,
+                first_stage_score=_float_or_none(c.score),
+                score=scores[i],
+                normalized_score=norm[i],
+                final_position=position[i],
+                kept=i in kept_set,
+                truncated=i in output.truncated,
+            )
+            for i, c in enumerate(candidates)
+        )
+        notes: Mapping[str, Any] = dict(output.notes)
+        trace = ScoreTrace(
+            query=query,
+            scorer=_scorer_name(self.scorer),
+            normalize=self.normalize,
+            top_k=top_k,
+            score_threshold=self.score_threshold,
+            entries=entries,
+            truncated=len(output.truncated),
+            notes=notes,
+            elapsed_ms=(time.perf_counter() - start) * 1000.0,
+        )
+        return RerankResult(query=query, items=items, trace=trace)
+
+
+def _float_or_none(x: float | None) -> float | None:
+    return None if x is None else float(x)

@@ -1,0 +1,89 @@
+"""The one scorer contract every backend implements."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+from .types import Candidate, ScoreOutput
+
+__all__ = ["BaseScorer", "DetailedScorer", "Scorer", "check_scores", "validate_query"]
+
+
+@runtime_checkable
+class Scorer(Protocol):
+    """Raw relevance scores for (query, document) pairs, one per document, in input order."""
+
+    def score(self, query: str, documents: Sequence[str]) -> list[float]: ...
+
+    async def ascore(self, query: str, documents: Sequence[str]) -> list[float]: ...
+
+
+@runtime_checkable
+class DetailedScorer(Scorer, Protocol):
+    """A scorer that also sees candidate ids/metadata and reports trace facts."""
+
+    def score_candidates(self, query: str, candidates: Sequence[Candidate]) -> ScoreOutput: ...
+
+    async def ascore_candidates(
+        self, query: str, candidates: Sequence[Candidate]
+    ) -> ScoreOutput: ...
+
+
+def validate_query(query: object) -> str:
+    """Return ``query`` if it is a non-blank str, else raise `ValueError`."""
+    if not isinstance(query, str):
+        raise ValueError(f"query must be a str, got {type(query).__name__}")
+    if not query.strip():
+        raise ValueError("query must not be empty")
+    return query
+
+
+def check_scores(scores: Sequence[object], expected: int, source: str) -> list[float]:
+    """Convert scores to plain floats; raise `ValueError` on a wrong count or a NaN."""
+    if len(scores) != expected:
+        raise ValueError(f"{source} returned {len(scores)} scores for {expected} documents")
+    out: list[float] = []
+    for i, s in enumerate(scores):
+        try:
+            value = float(s)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise ValueError(f"{source} returned a non-numeric score at index {i}: {s!r}") from None
+        if math.isnan(value):
+            raise ValueError(f"{source} returned NaN at index {i}")
+        out.append(value)
+    return out
+
+
+class BaseScorer(ABC):
+    """Helper base: implement `score_candidates`; `score` and the async twins follow.
+
+    The async methods run the sync work in a worker thread so the event loop never blocks.
+    """
+
+    @abstractmethod
+    def score_candidates(self, query: str, candidates: Sequence[Candidate]) -> ScoreOutput:
+        """Score candidates for ``query``."""
+
+    async def ascore_candidates(self, query: str, candidates: Sequence[Candidate]) -> ScoreOutput:
+        return await asyncio.to_thread(self.score_candidates, query, candidates)
+
+    def score(self, query: str, documents: Sequence[str]) -> list[float]:
+        return self.score_candidates(query, _wrap(documents)).scores
+
+    async def ascore(self, query: str, documents: Sequence[str]) -> list[float]:
+        return (await self.ascore_candidates(query, _wrap(documents))).scores
+
+
+def _wrap(documents: Sequence[str]) -> list[Candidate]:
+    if isinstance(documents, str):
+        raise ValueError("documents must be a sequence of str, not a single str")
+    out = []
+    for i, d in enumerate(documents):
+        if not isinstance(d, str):
+            raise ValueError(f"document {i}: text must be a str, got {type(d).__name__}")
+        out.append(Candidate(text=d))
+    return out

@@ -1,0 +1,166 @@
+"""The small immutable data model: candidates in, ranked items and a score trace out."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+__all__ = [
+    "Candidate",
+    "Document",
+    "RerankResult",
+    "RerankedItem",
+    "ScoreOutput",
+    "ScoreTrace",
+    "TraceEntry",
+]
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A first-stage candidate: its text plus what the retriever knew about it.
+
+    ``metadata`` is kept by reference and never modified by ragrerank.
+    """
+
+    text: str
+    id: str | int | None = None
+    metadata: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    score: float | None = None
+
+
+Document = str | Candidate
+"""What `Reranker.rerank` accepts per candidate: plain text or a `Candidate`."""
+
+
+@dataclass(frozen=True)
+class ScoreOutput:
+    """What a scorer returns for one query: raw scores plus facts for the trace.
+
+    ``truncated`` holds the input indices whose text was cut to the model's maximum
+    length; ``notes`` carries backend facts (fallbacks, cache hits) into the trace.
+    """
+
+    scores: list[float]
+    truncated: frozenset[int] = frozenset()
+    notes: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+
+
+@dataclass(frozen=True)
+class TraceEntry:
+    """One candidate's path through the reranker, kept or not."""
+
+    index: int
+    id: str | int | None
+    first_stage_rank: int
+    first_stage_score: float | None
+    score: float
+    normalized_score: float
+    final_position: int
+    kept: bool
+    truncated: bool
+
+
+@dataclass(frozen=True)
+class ScoreTrace:
+    """Per-query record of every candidate's scores and positions, serializable to JSON."""
+
+    query: str
+    scorer: str
+    normalize: str | None
+    top_k: int | None
+    score_threshold: float | None
+    entries: tuple[TraceEntry, ...]
+    truncated: int = 0
+    notes: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    elapsed_ms: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return plain JSON-compatible data."""
+        data = asdict(self)
+        data["entries"] = [asdict(e) for e in self.entries]
+        data["notes"] = dict(self.notes)
+        return data
+
+    def to_json(self, **kwargs: Any) -> str:
+        """Serialize to JSON (keyword arguments go to `json.dumps`)."""
+        return json.dumps(self.to_dict(), default=str, **kwargs)
+
+
+@dataclass(frozen=True)
+class RerankedItem:
+    """A kept candidate with its scores; ``document`` is the caller's object, untouched."""
+
+    index: int
+    document: Document
+    score: float
+    normalized_score: float
+    rank: int
+    first_stage_rank: int
+    first_stage_score: float | None
+
+    @property
+    def text(self) -> str:
+        return self.document.text if isinstance(self.document, Candidate) else self.document
+
+    @property
+    def id(self) -> str | int | None:
+        return self.document.id if isinstance(self.document, Candidate) else None
+
+    @property
+    def metadata(self) -> Mapping[str, Any]:
+        return self.document.metadata if isinstance(self.document, Candidate) else _EMPTY
+
+
+@dataclass(frozen=True)
+class RerankResult(Sequence[RerankedItem]):
+    """Kept items, best first, plus the trace of every candidate."""
+
+    query: str
+    items: tuple[RerankedItem, ...]
+    trace: ScoreTrace
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __iter__(self) -> Iterator[RerankedItem]:
+        return iter(self.items)
+
+    def __getitem__(self, i: Any) -> Any:
+        return self.items[i]
+
+    @property
+    def documents(self) -> list[Document]:
+        """The kept input documents, best first."""
+        return [item.document for item in self.items]
+
+
+def as_candidate(doc: object, index: int) -> Candidate:
+    """Validate one input document and return it as a `Candidate`."""
+    if isinstance(doc, Candidate):
+        text: object = doc.text
+        cand = doc
+    elif isinstance(doc, str):
+        text = doc
+        cand = Candidate(text=doc)
+    else:
+        raise ValueError(
+            f"document {index}: expected str or ragrerank.Candidate, got {type(doc).__name__}"
+        )
+    if not isinstance(text, str):
+        raise ValueError(f"document {index}: text must be a str, got {type(text).__name__}")
+    if cand.score is not None and (
+        isinstance(cand.score, bool)
+        or not isinstance(cand.score, (int, float))
+        or math.isnan(cand.score)
+    ):
+        raise ValueError(
+            f"document {index}: first-stage score must be a number, got {cand.score!r}"
+        )
+    return cand

