@@ -183,8 +183,12 @@ class CrossEncoderScorer(BaseScorer):
 
     def _lengths(self, query: str, texts: list[str]) -> tuple[int, list[int]]:
         with self._tok_lock:
-            q = self._tokenizer(query, add_special_tokens=False)["input_ids"]
-            d = self._tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []
+            q = self._tokenizer(query, add_special_tokens=False, verbose=False)["input_ids"]
+            d = (
+                self._tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]
+                if texts
+                else []
+            )
         return len(q), [len(x) for x in d]
 
     def score_candidates(self, query: str, candidates: Sequence[Candidate]) -> ScoreOutput:

@@ -48,7 +48,12 @@ def build_tiny_cross_encoder(
     # Larger head weights give scores that differ visibly between documents.
     with torch.no_grad():
         model.classifier.weight.mul_(20.0)
-    model.save_pretrained(path, safe_serialization=safetensors)
+    model.save_pretrained(path)
+    if not safetensors:  # a legacy pickle checkpoint (transformers now always writes safetensors)
+        import torch
+
+        (Path(path) / "model.safetensors").unlink()
+        torch.save(model.state_dict(), Path(path) / "pytorch_model.bin")
     AutoTokenizer.from_pretrained(minilm_path()).save_pretrained(path)
     return str(path)
 

@@ -1,0 +1,150 @@
+"""CrossEncoderScorer: parity with sentence-transformers, truncation, loading rules, bf16 drift."""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ragrerank import CrossEncoderScorer, Reranker
+from tests.conftest import SCIENCE_DOCS, build_tiny_cross_encoder
+
+QUERY = "does aspirin prevent heart attacks?"
+LONG_DOC = " ".join(["platelet aggregation and cardiovascular outcomes in adults"] * 120)
+
+
+def _identity(x: object) -> object:
+    return x
+
+
+def _st_scores(path: str, query: str, docs: list[str], max_length: int | None = None) -> np.ndarray:
+    from sentence_transformers import CrossEncoder
+
+    model = CrossEncoder(path, max_length=max_length, device="cpu")
+    return np.asarray(model.predict([(query, d) for d in docs], activation_fn=_identity))
+
+
+def test_fp32_parity_with_sentence_transformers(tiny_ce: str) -> None:
+    docs = [*SCIENCE_DOCS, "short", "a much longer document " * 20]
+    ours = CrossEncoderScorer(tiny_ce, device="cpu", batch_size=3).score(QUERY, docs)
+    ref = _st_scores(tiny_ce, QUERY, docs)
+    assert np.abs(np.array(ours) - ref).max() <= 1e-4
+    assert all(type(s) is float for s in ours)
+
+
+@pytest.mark.slow
+def test_fp32_parity_on_real_minilm_weights(minilm_ce: str) -> None:
+    ours = CrossEncoderScorer(minilm_ce, device="cpu").score(QUERY, SCIENCE_DOCS)
+    ref = _st_scores(minilm_ce, QUERY, SCIENCE_DOCS)
+    assert np.abs(np.array(ours) - ref).max() <= 1e-4
+
+
+def test_batch_size_and_length_sorting_do_not_change_scores(tiny_ce: str) -> None:
+    docs = [d * (i % 3 + 1) for i, d in enumerate(SCIENCE_DOCS * 3)]
+    one = CrossEncoderScorer(tiny_ce, batch_size=1).score(QUERY, docs)
+    many = CrossEncoderScorer(tiny_ce, batch_size=7).score(QUERY, docs)
+    assert np.allclose(one, many, atol=1e-5)
+
+
+def test_truncation_is_document_side_counted_and_warned_once(
+    tiny_ce: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    scorer = CrossEncoderScorer(tiny_ce, max_length=64)
+    docs = ["short doc", LONG_DOC, LONG_DOC + " extra"]
+    with caplog.at_level(logging.WARNING, logger="ragrerank"):
+        result = Reranker(scorer).rerank(QUERY, docs)
+        Reranker(scorer).rerank(QUERY, docs)
+    assert result.trace.truncated == 2
+    assert {e.index for e in result.trace.entries if e.truncated} == {1, 2}
+    assert len([r for r in caplog.records if "truncated" in r.getMessage()]) == 1
+    counts = scorer.token_count(QUERY, docs)
+    assert counts[0] <= 64 < counts[1]
+    # The query is kept whole: only the document is cut, as in sentence-transformers when
+    # the document is the longer side.
+    ref = _st_scores(tiny_ce, QUERY, docs, max_length=64)
+    assert np.abs(np.array(scorer.score(QUERY, docs)) - ref).max() <= 1e-4
+
+
+def test_query_longer_than_max_length_is_an_error(tiny_ce: str) -> None:
+    scorer = CrossEncoderScorer(tiny_ce, max_length=16)
+    with pytest.raises(ValueError, match=r"query is \d+ tokens; max_length=16"):
+        scorer.score("word " * 40, ["doc"])
+
+
+def test_model_loaded_once_lazily_and_shared_across_threads(
+    tiny_ce: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import transformers
+
+    calls = 0
+    original = transformers.AutoModelForSequenceClassification.from_pretrained
+
+    def counting(*args: object, **kwargs: object) -> object:
+        nonlocal calls
+        calls += 1
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(
+        transformers.AutoModelForSequenceClassification, "from_pretrained", counting
+    )
+    scorer = CrossEncoderScorer(tiny_ce)
+    assert calls == 0  # lazy
+    expected = scorer.score(QUERY, SCIENCE_DOCS)
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda _: scorer.score(QUERY, SCIENCE_DOCS), range(16)))
+    assert calls == 1
+    assert all(np.allclose(r, expected, atol=1e-6) for r in results)
+
+
+async def test_async_matches_sync(tiny_ce: str) -> None:
+    scorer = CrossEncoderScorer(tiny_ce)
+    assert await scorer.ascore(QUERY, SCIENCE_DOCS) == scorer.score(QUERY, SCIENCE_DOCS)
+
+
+def test_safetensors_only_unless_opted_in(tmp_path: Path) -> None:
+    path = build_tiny_cross_encoder(tmp_path / "pickled", safetensors=False)
+    assert not list(Path(path).glob("*.safetensors"))
+    with pytest.raises(OSError):
+        CrossEncoderScorer(path).warm_up()
+    assert len(CrossEncoderScorer(path, allow_pickle_weights=True).score(QUERY, ["a"])) == 1
+
+
+def test_multi_label_head_needs_label(tmp_path: Path) -> None:
+    path = build_tiny_cross_encoder(tmp_path / "two", num_labels=2)
+    with pytest.raises(ValueError, match="pass label="):
+        CrossEncoderScorer(path).warm_up()
+    ours = CrossEncoderScorer(path, label=1).score(QUERY, SCIENCE_DOCS)
+    from sentence_transformers import CrossEncoder
+
+    ref = CrossEncoder(path).predict([(QUERY, d) for d in SCIENCE_DOCS], activation_fn=_identity)
+    assert np.abs(np.array(ours) - np.asarray(ref)[:, 1]).max() <= 1e-4
+
+
+def test_config_round_trip_and_validation(tiny_ce: str) -> None:
+    scorer = CrossEncoderScorer(tiny_ce, batch_size=4, max_length=128, dtype="bfloat16")
+    again = CrossEncoderScorer.from_dict(scorer.to_dict())
+    assert again.to_dict() == scorer.to_dict()
+    with pytest.raises(ValueError, match="not a CrossEncoderScorer"):
+        CrossEncoderScorer.from_dict({"type": "other", "init_parameters": {}})
+    with pytest.raises(ValueError, match="batch_size"):
+        CrossEncoderScorer(tiny_ce, batch_size=0)
+    with pytest.raises(ValueError, match="dtype"):
+        CrossEncoderScorer(tiny_ce, dtype="int3")
+    with pytest.raises(ValueError, match="max_length"):
+        CrossEncoderScorer(tiny_ce, max_length=1)
+
+
+@pytest.mark.slow
+def test_bf16_drift_on_real_text(minilm_ce: str) -> None:
+    """bf16 is an opt-in speed setting: measure its drift against fp32 on real text."""
+    docs = [*SCIENCE_DOCS, LONG_DOC[:600]]
+    fp32 = np.array(CrossEncoderScorer(minilm_ce).score(QUERY, docs))
+    bf16 = np.array(CrossEncoderScorer(minilm_ce, dtype="bfloat16").score(QUERY, docs))
+    drift = np.abs(fp32 - bf16).max()
+    spread = fp32.max() - fp32.min()
+    print(f"bf16 max abs drift {drift:.4g} (fp32 score spread {spread:.4g})")
+    assert drift < 0.05 * max(spread, 1e-3) + 0.02
+    assert np.argmax(fp32) == np.argmax(bf16)

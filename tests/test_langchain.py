@@ -1,0 +1,79 @@
+"""LangChain adapter inside ContextualCompressionRetriever over an embedded Qdrant store."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+from langchain_classic.retrievers import ContextualCompressionRetriever
+from langchain_core.documents import Document
+
+from langchain_ragrerank import RagRerank
+from ragrerank import Reranker
+from tests.conftest import SCIENCE_DOCS, KeywordScorer
+
+
+@pytest.fixture(scope="module")
+def vector_retriever(minilm: str):  # type: ignore[no-untyped-def]
+    from langchain_huggingface import HuggingFaceEmbeddings
+    from langchain_qdrant import QdrantVectorStore
+
+    embeddings = HuggingFaceEmbeddings(model_name=minilm, model_kwargs={"device": "cpu"})
+    docs = [
+        Document(
+            page_content=t,
+            metadata={"source": f"doc{i}", "n": i},
+            id=f"00000000-0000-0000-0000-00000000000{i}",
+        )
+        for i, t in enumerate(SCIENCE_DOCS)
+    ]
+    store = QdrantVectorStore.from_documents(
+        docs, embeddings, location=":memory:", collection_name="lc", ids=[d.id for d in docs]
+    )
+    return store.as_retriever(search_kwargs={"k": 6})
+
+
+def _check(docs: list[Document]) -> None:
+    assert len(docs) == 2
+    assert docs[0].page_content.startswith(("Aspirin reduces", "Low-dose aspirin"))
+    for d in docs:
+        assert {"source", "n", "relevance_score", "rerank_score", "_id"} <= set(d.metadata)
+        assert type(d.metadata["relevance_score"]) is float
+    assert docs[0].metadata["relevance_score"] >= docs[1].metadata["relevance_score"]
+
+
+def test_invoke_in_contextual_compression_retriever(vector_retriever) -> None:  # type: ignore[no-untyped-def]
+    retriever = ContextualCompressionRetriever(
+        base_compressor=RagRerank(KeywordScorer(), top_n=2), base_retriever=vector_retriever
+    )
+    _check(retriever.invoke("aspirin heart attack prevention"))
+
+
+async def test_ainvoke_in_contextual_compression_retriever(vector_retriever) -> None:  # type: ignore[no-untyped-def]
+    retriever = ContextualCompressionRetriever(
+        base_compressor=RagRerank(Reranker(KeywordScorer(), normalize="minmax"), top_n=2),
+        base_retriever=vector_retriever,
+    )
+    docs = await retriever.ainvoke("aspirin heart attack prevention")
+    _check(docs)
+    assert docs[0].metadata["relevance_score"] == 1.0  # minmax normalization was applied
+
+
+def test_compressor_returns_new_documents_and_keeps_ids(tiny_ce: str) -> None:
+    from ragrerank import CrossEncoderScorer
+
+    docs = [
+        Document(page_content=t, metadata={"k": i}, id=str(i)) for i, t in enumerate(SCIENCE_DOCS)
+    ]
+    before = copy.deepcopy(docs)
+    out = RagRerank(CrossEncoderScorer(tiny_ce), top_n=None).compress_documents(docs, "aspirin")
+    assert docs == before
+    assert sorted(d.id for d in out) == sorted(d.id for d in docs)
+    assert all(o is not d for o in out for d in docs)
+    assert all(o.metadata["k"] == int(o.id) for o in out)  # type: ignore[arg-type]
+
+
+def test_needs_reranker_or_scorer() -> None:
+    with pytest.raises(ValueError, match="Reranker or Scorer"):
+        RagRerank()
+    assert RagRerank(scorer=KeywordScorer(), top_n=1, normalize=None).reranker.normalize is None

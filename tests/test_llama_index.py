@@ -1,0 +1,118 @@
+"""LlamaIndex adapter in a query engine over an embedded Qdrant vector store."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from llama_index.core import Settings, StorageContext, VectorStoreIndex
+from llama_index.core.instrumentation import get_dispatcher  # type: ignore[attr-defined]
+from llama_index.core.instrumentation.event_handlers import BaseEventHandler
+from llama_index.core.instrumentation.events.rerank import ReRankEndEvent, ReRankStartEvent
+from llama_index.core.schema import Document, NodeWithScore, QueryBundle, TextNode
+from llama_index.postprocessor.ragrerank import RagRerank
+
+from tests.conftest import SCIENCE_DOCS, KeywordScorer
+
+
+class Collect(BaseEventHandler):
+    events: list[Any] = []  # noqa: RUF012 - pydantic field
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "Collect"
+
+    def handle(self, event: Any, **kwargs: Any) -> None:
+        self.events.append(event)
+
+
+@pytest.fixture(scope="module")
+def embed_model(minilm: str):  # type: ignore[no-untyped-def]
+    from llama_index.embeddings.huggingface import HuggingFaceEmbedding
+
+    Settings.llm = None
+    model = HuggingFaceEmbedding(model_name=minilm, device="cpu")
+    Settings.embed_model = model
+    return model
+
+
+def _documents() -> list[Document]:
+    return [
+        Document(text=t, metadata={"source": f"doc{i}"}, doc_id=f"d{i}")
+        for i, t in enumerate(SCIENCE_DOCS)
+    ]
+
+
+def _check(source_nodes: list[NodeWithScore]) -> None:
+    assert len(source_nodes) == 2
+    assert "aspirin" in source_nodes[0].node.get_content().lower()
+    for n in source_nodes:
+        assert isinstance(n.score, float)
+        assert "retrieval_score" in n.node.metadata and "source" in n.node.metadata
+        assert "retrieval_score" in n.node.excluded_llm_metadata_keys
+    assert source_nodes[0].score >= source_nodes[1].score  # type: ignore[operator]
+
+
+def test_query_engine_sync_emits_rerank_events(embed_model) -> None:  # type: ignore[no-untyped-def]
+    from llama_index.vector_stores.qdrant import QdrantVectorStore
+    from qdrant_client import QdrantClient
+
+    handler = Collect()
+    handler.events = []
+    get_dispatcher().add_event_handler(handler)
+    store = QdrantVectorStore(client=QdrantClient(":memory:"), collection_name="li")
+    index = VectorStoreIndex.from_documents(
+        _documents(), storage_context=StorageContext.from_defaults(vector_store=store)
+    )
+    engine = index.as_query_engine(
+        similarity_top_k=6, node_postprocessors=[RagRerank(KeywordScorer(), top_n=2)]
+    )
+    response = engine.query("aspirin heart attack prevention")
+    _check(response.source_nodes)
+    kinds = [type(e) for e in handler.events]
+    assert ReRankStartEvent in kinds and ReRankEndEvent in kinds
+
+
+async def test_query_engine_async(embed_model) -> None:  # type: ignore[no-untyped-def]
+    from llama_index.vector_stores.qdrant import QdrantVectorStore
+    from qdrant_client import AsyncQdrantClient
+
+    store = QdrantVectorStore(aclient=AsyncQdrantClient(":memory:"), collection_name="li_async")
+    index = VectorStoreIndex.from_documents(
+        _documents(),
+        storage_context=StorageContext.from_defaults(vector_store=store),
+        use_async=True,
+    )
+    engine = index.as_query_engine(
+        similarity_top_k=6,
+        node_postprocessors=[RagRerank(KeywordScorer(), top_n=2)],
+        use_async=True,
+    )
+    response = await engine.aquery("aspirin heart attack prevention")
+    _check(response.source_nodes)
+
+
+async def test_postprocessor_never_mutates_nodes(tiny_ce: str) -> None:
+    from ragrerank import CrossEncoderScorer
+
+    nodes = [
+        NodeWithScore(node=TextNode(text=t, id_=f"n{i}", metadata={"k": i}), score=0.0 + i)
+        for i, t in enumerate(SCIENCE_DOCS)
+    ]
+    before = copy.deepcopy(nodes)
+    post = RagRerank(CrossEncoderScorer(tiny_ce), top_n=None)
+    for out in (
+        post.postprocess_nodes(nodes, query_str="aspirin"),
+        await post.apostprocess_nodes(nodes, query_bundle=QueryBundle("aspirin")),
+    ):
+        assert [n.model_dump() for n in nodes] == [n.model_dump() for n in before]
+        assert sorted(n.node.node_id for n in out) == sorted(n.node.node_id for n in nodes)
+        assert all(n.node.metadata["retrieval_score"] == float(n.node.metadata["k"]) for n in out)
+    # a retriever score of 0.0 is kept as 0.0, not dropped as missing
+    assert any(n.node.metadata["retrieval_score"] == 0.0 for n in out)
+
+
+def test_missing_query_is_an_error() -> None:
+    with pytest.raises(ValueError, match="needs a query"):
+        RagRerank(KeywordScorer()).postprocess_nodes([NodeWithScore(node=TextNode(text="a"))])

@@ -1,0 +1,267 @@
+"""Contract tests for `Reranker` with deterministic scorers (no model needed)."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import logging
+import math
+import threading
+import time
+from collections.abc import Sequence
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ragrerank import (
+    BaseScorer,
+    Candidate,
+    Reranker,
+    ScoreOutput,
+    Scorer,
+    ScorerError,
+)
+from tests.conftest import SCIENCE_DOCS, KeywordScorer
+
+
+class FixedScorer(BaseScorer):
+    def __init__(self, scores: Sequence[object]) -> None:
+        self.scores = list(scores)
+        self.calls = 0
+
+    def score_candidates(self, query: str, candidates: Sequence[Candidate]) -> ScoreOutput:
+        self.calls += 1
+        return ScoreOutput(
+            self.scores[: len(candidates)] if len(self.scores) >= len(candidates) else self.scores
+        )  # type: ignore[arg-type]
+
+
+class PlainScorer:
+    """Implements only the minimal protocol (no candidates, no ScoreOutput)."""
+
+    def score(self, query: str, documents: Sequence[str]) -> list[float]:
+        return [float(len(d)) for d in documents]
+
+    async def ascore(self, query: str, documents: Sequence[str]) -> list[float]:
+        return self.score(query, documents)
+
+
+class FailingScorer(BaseScorer):
+    def __init__(self, kind: str = "rate_limited") -> None:
+        self.kind = kind
+
+    def score_candidates(self, query: str, candidates: Sequence[Candidate]) -> ScoreOutput:
+        raise ScorerError("service said 429", kind=self.kind, attempts=3)
+
+
+def test_orders_by_raw_score_and_keeps_plain_floats() -> None:
+    result = Reranker(FixedScorer([0.1, 3.0, -2.0, 1.5]), normalize=None).rerank(
+        "q", ["a", "b", "c", "d"]
+    )
+    assert [i.index for i in result] == [1, 3, 0, 2]
+    assert [i.rank for i in result] == [1, 2, 3, 4]
+    assert all(type(i.score) is float and type(i.normalized_score) is float for i in result)
+
+
+def test_numpy_scores_become_plain_float() -> None:
+    np = pytest.importorskip("numpy")
+    result = Reranker(FixedScorer(np.array([0.5, 0.25], dtype=np.float32))).rerank("q", ["a", "b"])
+    assert all(type(i.score) is float for i in result)
+    assert all(type(e.score) is float for e in result.trace.entries)
+
+
+def test_ties_keep_input_order_and_zero_is_a_score() -> None:
+    result = Reranker(FixedScorer([0.0, -1.0, 0.0, 0.0]), normalize=None).rerank("q", list("abcd"))
+    assert [i.index for i in result] == [0, 2, 3, 1]
+    assert result[0].score == 0.0
+
+
+def test_top_k_is_rank_based_and_threshold_applies_after() -> None:
+    scorer = FixedScorer([1.0, 4.0, 3.0, 2.0])
+    r = Reranker(scorer, top_k=2, normalize="minmax")
+    assert [i.index for i in r.rerank("q", list("abcd"))] == [1, 2]
+    r = Reranker(scorer, top_k=3, normalize="minmax", score_threshold=0.6)
+    kept = r.rerank("q", list("abcd"))
+    assert [i.index for i in kept] == [1, 2]  # 0.666 kept, 0.333 dropped
+    assert r.rerank("q", list("abcd"), top_k=0).items == ()
+    assert [i.index for i in r.rerank("q", list("abcd"), top_k=None)] == [1, 2]
+
+
+def test_softmax_over_all_candidates_so_kept_sum_at_most_one() -> None:
+    result = Reranker(FixedScorer([2.0, 1.0, 0.5, 0.1]), top_k=2).rerank("q", list("abcd"))
+    kept = sum(i.normalized_score for i in result)
+    total = sum(e.normalized_score for e in result.trace.entries)
+    assert kept < 1.0
+    assert total == pytest.approx(1.0)
+
+
+def test_empty_documents_do_not_call_the_model() -> None:
+    scorer = FixedScorer([])
+    result = Reranker(scorer).rerank("q", [])
+    assert result.items == () and result.trace.entries == () and scorer.calls == 0
+
+
+@pytest.mark.parametrize(
+    ("query", "docs", "match"),
+    [
+        (None, ["a"], "query must be a str"),
+        (123, ["a"], "query must be a str"),
+        ("   ", ["a"], "query must not be empty"),
+        ("q", ["a", None], "document 1"),
+        ("q", ["a", "b", 7], "document 2"),
+        ("q", ["a", Candidate(text=None)], "document 1: text must be a str"),  # type: ignore[arg-type]
+        ("q", ["a", Candidate(text="b", score=float("nan"))], "document 1: first-stage score"),
+        ("q", "not a list", "documents must be a sequence"),
+    ],
+)
+def test_bad_input_names_the_problem(query: object, docs: object, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        Reranker(KeywordScorer()).rerank(query, docs)  # type: ignore[arg-type]
+
+
+def test_scorer_returning_wrong_count_or_nan_is_an_error() -> None:
+    with pytest.raises(ValueError, match="returned 1 scores for 2 documents"):
+        Reranker(FixedScorer([1.0])).rerank("q", ["a", "b"])
+    with pytest.raises(ValueError, match="NaN at index 1"):
+        Reranker(FixedScorer([1.0, float("nan")])).rerank("q", ["a", "b"])
+
+
+def test_bad_options() -> None:
+    with pytest.raises(ValueError, match="top_k"):
+        Reranker(KeywordScorer(), top_k=-1)
+    with pytest.raises(ValueError, match="top_k"):
+        Reranker(KeywordScorer(), top_k=True)
+    with pytest.raises(ValueError, match="normalize"):
+        Reranker(KeywordScorer(), normalize="tanh")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="Scorer"):
+        Reranker(object())  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="ready Reranker"):
+        Reranker.of(Reranker(KeywordScorer()), top_k=3)
+
+
+def test_plain_protocol_scorer_works() -> None:
+    scorer = PlainScorer()
+    assert isinstance(scorer, Scorer)
+    assert [i.index for i in Reranker(scorer).rerank("q", ["aa", "a", "aaa"])] == [2, 0, 1]
+
+
+def test_trace_records_every_candidate_and_serializes() -> None:
+    docs = [
+        Candidate(text="aspirin heart", id="d1", metadata={"src": "x"}, score=0.9),
+        Candidate(text="eiffel tower", id="d2", score=0.8),
+        Candidate(text="aspirin aspirin heart", id="d3", score=0.1),
+    ]
+    result = Reranker(KeywordScorer(), top_k=1).rerank("aspirin heart", docs)
+    trace = result.trace
+    assert [e.id for e in trace.entries] == ["d1", "d2", "d3"]
+    assert [e.first_stage_rank for e in trace.entries] == [1, 2, 3]
+    assert [e.first_stage_score for e in trace.entries] == [0.9, 0.8, 0.1]
+    assert [e.final_position for e in trace.entries] == [2, 3, 1]
+    assert [e.kept for e in trace.entries] == [False, False, True]
+    data = json.loads(trace.to_json())
+    assert data["entries"][2]["score"] == 3.0 and data["top_k"] == 1
+    assert result[0].id == "d3" and result[0].first_stage_rank == 3
+
+
+def test_fallback_first_stage_keeps_order_and_is_traced(caplog: pytest.LogCaptureFixture) -> None:
+    reranker = Reranker(FailingScorer(), top_k=2, fallback="first_stage")
+    with caplog.at_level(logging.WARNING, logger="ragrerank"):
+        first = reranker.rerank("q", list("abc"))
+        reranker.rerank("q", list("abc"))
+    assert [i.index for i in first] == [0, 1]
+    fb = first.trace.notes["fallback"]
+    assert fb["used"] == "first_stage" and fb["kind"] == "rate_limited" and fb["attempts"] == 3
+    assert len([r for r in caplog.records if "fallback" in r.getMessage()]) == 1
+
+
+async def test_fallback_scorer_async_and_no_fallback_propagates() -> None:
+    reranker = Reranker(FailingScorer(), fallback=KeywordScorer())
+    result = await reranker.arerank("heart", ["x", "heart attack", "y"])
+    assert result[0].index == 1
+    assert result.trace.notes["fallback"]["used"] == "KeywordScorer"
+    with pytest.raises(ScorerError):
+        await Reranker(FailingScorer()).arerank("q", ["a"])
+
+
+class SlowScorer(BaseScorer):
+    def score_candidates(self, query: str, candidates: Sequence[Candidate]) -> ScoreOutput:
+        time.sleep(0.3)  # stands in for CPU-bound model work
+        return ScoreOutput([1.0] * len(candidates))
+
+
+async def test_async_does_not_block_event_loop() -> None:
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        for _ in range(20):
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    await asyncio.gather(Reranker(SlowScorer()).arerank("q", ["a"]), ticker())
+    assert ticks == 20  # the ticker ran while the scorer worked
+
+
+def test_thread_safe_fallback_warning_state() -> None:
+    reranker = Reranker(FailingScorer(), fallback="first_stage")
+    threads = [threading.Thread(target=reranker.rerank, args=("q", ["a", "b"])) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert reranker._warned == {"rate_limited"}
+
+
+# -- properties: no document is ever lost, duplicated or altered ---------------------------
+
+texts = st.text(min_size=0, max_size=30)
+metadata = st.dictionaries(st.text(max_size=5), st.integers() | st.text(max_size=5), max_size=3)
+candidates = st.builds(Candidate, text=texts, id=st.text(max_size=4) | st.none(), metadata=metadata)
+scores_st = st.floats(min_value=-50, max_value=50, allow_nan=False)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    docs=st.lists(texts | candidates, max_size=25),
+    data=st.data(),
+    top_k=st.none() | st.integers(min_value=0, max_value=30),
+    normalize=st.sampled_from(["softmax", "sigmoid", "minmax", None]),
+    threshold=st.none() | st.floats(min_value=0, max_value=1),
+)
+def test_output_is_an_intact_subset(
+    docs: list[str | Candidate],
+    data: st.DataObject,
+    top_k: int | None,
+    normalize: str | None,
+    threshold: float | None,
+) -> None:
+    scores = data.draw(st.lists(scores_st, min_size=len(docs), max_size=len(docs)))
+    before = copy.deepcopy(docs)
+    reranker = Reranker(
+        FixedScorer(scores),
+        top_k=top_k,
+        normalize=normalize,
+        score_threshold=threshold,  # type: ignore[arg-type]
+    )
+    result = reranker.rerank("query", docs)
+    assert docs == before  # inputs untouched
+    indices = [i.index for i in result]
+    assert len(set(indices)) == len(indices)  # no duplicates
+    for item in result:
+        assert item.document is docs[item.index]  # the caller's object, intact
+        assert item.score == scores[item.index]
+    assert [i.score for i in result] == sorted((i.score for i in result), reverse=True)
+    if top_k is not None:
+        assert len(result) <= top_k
+    if threshold is None:
+        assert len(result) == (len(docs) if top_k is None else min(top_k, len(docs)))
+    assert len(result.trace.entries) == len(docs)
+    assert sorted(e.final_position for e in result.trace.entries) == list(range(1, len(docs) + 1))
+    assert all(not math.isnan(e.normalized_score) for e in result.trace.entries)
+
+
+def test_science_docs_keyword_ranking() -> None:
+    result = Reranker(KeywordScorer(), top_k=2).rerank("aspirin heart attack", SCIENCE_DOCS)
+    assert result[0].text.startswith("Aspirin reduces")
