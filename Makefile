@@ -19,7 +19,8 @@ demo: install
 	$(PY) -m ragrerank.demo
 
 lint: install
-	$(VENV)/bin/ruff check ragrerank integrations tests cookbooks benchmarks
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
 test: lint
