@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import inspect
 import logging
 import math
 import os
@@ -16,7 +17,7 @@ from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import ScorerError, require
+from .errors import MissingDependencyError, ScorerError, require
 from .scorer import BaseScorer, validate_query
 from .types import Candidate, ScoreOutput
 
@@ -151,6 +152,18 @@ def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:
     return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
+def _client_classes() -> tuple[Any, Any]:
+    """``(ClientV2, AsyncClientV2)``, imported now so no later call pays for the import."""
+    cohere: Any = require("cohere", "cohere")
+    try:
+        return cohere.ClientV2, cohere.AsyncClientV2
+    except AttributeError:
+        raise MissingDependencyError(
+            "CohereScorer needs cohere>=5.16 (ClientV2 with raw responses): "
+            "pip install -U 'ragrerank[cohere]'"
+        ) from None
+
+
 def _classify(exc: Exception, timeout: float) -> _Failure:
     """Map an exception from the cohere client (or our own timeout) to a `_Failure`."""
     import httpx
@@ -190,7 +203,9 @@ def _classify(exc: Exception, timeout: float) -> _Failure:
     if isinstance(exc, (TypeError, ValueError, KeyError, AttributeError)):
         # The client failed to build its response object from the JSON it got.
         return _Failure(
-            "malformed_response", False, f"unreadable response ({type(exc).__name__}: {exc})"
+            "malformed_response",
+            False,
+            f"the response does not have the rerank shape ({type(exc).__name__}: {exc})",
         )
     raise exc
 
@@ -243,7 +258,6 @@ class CohereScorer(BaseScorer):
         max_tokens_per_doc: int | None = None,
         client_name: str | None = "ragrerank",
     ) -> None:
-        require("cohere", "cohere")
         if not isinstance(model, str) or not model.strip():
             raise ValueError(f"model must be a non-empty str, got {model!r}")
         _positive("timeout", timeout)
@@ -263,6 +277,7 @@ class CohereScorer(BaseScorer):
         url = base_url if base_url is not None else os.environ.get("CO_API_URL")
         if url is not None and not url.startswith(("http://", "https://")):
             raise ValueError(f"base_url must start with http:// or https://, got {url!r}")
+        self._classes = _client_classes()
         self.model = model
         self.base_url = url
         self.timeout = float(timeout)
@@ -277,10 +292,11 @@ class CohereScorer(BaseScorer):
         self.client_name = client_name
         self._api_key = key
         self._lock = threading.Lock()
-        self._client: Any = None
-        self._async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = (
-            weakref.WeakKeyDictionary()
-        )
+        # (cohere client, its httpx client): one sync pair, one async pair per event loop.
+        self._client: tuple[Any, Any] | None = None
+        self._async_clients: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, tuple[Any, Any]
+        ] = weakref.WeakKeyDictionary()
         self._billed = 0.0
 
     # -- config ------------------------------------------------------------------------------
@@ -333,47 +349,54 @@ class CohereScorer(BaseScorer):
 
     # -- clients -----------------------------------------------------------------------------
 
-    def _client_options(self) -> dict[str, Any]:
-        return {
-            "api_key": self._api_key,
+    def _new_client(self, cls: Any, http: Any) -> Any:
+        """A cohere client on our own httpx client ``http`` (so we can close it)."""
+        options = {
             "base_url": self.base_url,
             "client_name": self.client_name,
             "timeout": self.timeout,
             "max_retries": 0,  # retries are ours, so attempts are counted and bounded here
+            "httpx_client": http,
             "log_warning_experimental_features": False,
         }
+        accepted = inspect.signature(cls).parameters  # older clients lack some options
+        return cls(api_key=self._api_key, **{k: v for k, v in options.items() if k in accepted})
 
     def _sync_client(self) -> Any:
         with self._lock:
             if self._client is None:
-                cohere: Any = require("cohere", "cohere")
-                self._client = cohere.ClientV2(**self._client_options())
-            return self._client
+                import httpx
+
+                http = httpx.Client(timeout=self.timeout, follow_redirects=True)
+                self._client = (self._new_client(self._classes[0], http), http)
+            return self._client[0]
 
     def _async_client(self) -> Any:
         """One `cohere.AsyncClientV2` per event loop (its connection pool is bound to the loop)."""
+        import httpx
+
         loop = asyncio.get_running_loop()
         with self._lock:
-            client = self._async_clients.get(loop)
-            if client is None:
-                cohere: Any = require("cohere", "cohere")
-                client = cohere.AsyncClientV2(**self._client_options())
-                self._async_clients[loop] = client
-            return client
+            pair = self._async_clients.get(loop)
+            if pair is None:
+                http = httpx.AsyncClient(timeout=self.timeout, follow_redirects=True)
+                pair = (self._new_client(self._classes[1], http), http)
+                self._async_clients[loop] = pair
+            return pair[0]
 
     def close(self) -> None:
         """Close the sync client's connections (a later call opens new ones)."""
         with self._lock:
-            client, self._client = self._client, None
-        if client is not None:
-            client._client_wrapper.httpx_client.httpx_client.close()
+            pair, self._client = self._client, None
+        if pair is not None:
+            pair[1].close()
 
     async def aclose(self) -> None:
-        """Close the current event loop's async client."""
+        """Close the current event loop's async client (a later call opens a new one)."""
         with self._lock:
-            client = self._async_clients.pop(asyncio.get_running_loop(), None)
-        if client is not None:
-            await client._client_wrapper.httpx_client.httpx_client.aclose()
+            pair = self._async_clients.pop(asyncio.get_running_loop(), None)
+        if pair is not None:
+            await pair[1].aclose()
 
     # -- scoring -----------------------------------------------------------------------------
 
@@ -382,10 +405,10 @@ class CohereScorer(BaseScorer):
         texts = [c.text for c in candidates]
         if not texts:
             return ScoreOutput([])
+        client = self._sync_client()  # before the clock starts: the first one takes a while
         start = time.monotonic()
         deadline = self._deadline(start)
         batches = self._split(len(texts))
-        client = self._sync_client()
         if len(batches) == 1:
             return self._merge([self._run(client, query, texts, batches[0], deadline)], start)
         cancel = threading.Event()
@@ -412,10 +435,10 @@ class CohereScorer(BaseScorer):
         texts = [c.text for c in candidates]
         if not texts:
             return ScoreOutput([])
+        client = self._async_client()
         start = time.monotonic()
         deadline = self._deadline(start)
         batches = self._split(len(texts))
-        client = self._async_client()
         if len(batches) == 1:
             result = await self._arun(client, query, texts, batches[0], deadline)
             return self._merge([result], start)
@@ -564,6 +587,7 @@ class CohereScorer(BaseScorer):
         return delay
 
     def _redact(self, text: str) -> str:
+        """``text`` with the API key masked (a server may echo request headers)."""
         return text.replace(self._api_key, "***")
 
     def _error(
@@ -571,12 +595,13 @@ class CohereScorer(BaseScorer):
     ) -> CohereError:
         where = f"request {batch.number}/{batch.total}: documents {batch.start}-{batch.stop - 1}"
         tries = f"{attempts} attempt{'s' if attempts != 1 else ''}"
+        # Only the detail carries text from the server or the network stack; redact it.
         message = (
-            f"Cohere rerank failed ({failure.kind}): {failure.detail}"
+            f"Cohere rerank failed ({failure.kind}): {self._redact(failure.detail)}"
             f"{'; ' + note if note else ''} [{where}, {tries}, model {self.model!r}]"
         )
         return CohereError(
-            self._redact(message), kind=failure.kind, attempts=attempts, status_code=failure.status
+            message, kind=failure.kind, attempts=attempts, status_code=failure.status
         )
 
     # -- responses ---------------------------------------------------------------------------

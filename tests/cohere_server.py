@@ -35,6 +35,7 @@ FAULTS = (
     "hang",  # answer only after `delay` seconds
     "drop",  # close the connection without a response
     "bad_json",  # 200 with a truncated JSON body
+    "wrong_shape",  # 200 with JSON whose results are not objects
     "missing_index",  # one result has no "index"
     "duplicate_index",  # two results share an index
     "out_of_range",  # an index == len(documents)
@@ -86,6 +87,7 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # no 40 ms delayed-ACK stalls on keep-alive connections
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:  # silence stderr logging
@@ -163,6 +165,8 @@ class _Handler(BaseHTTPRequestHandler):
             return _json(400, {"message": f"invalid request: {problem}"})
         if kind == "bad_json":
             return 200, b'{"id": "x", "results": [{"index": 0, "relev', {}
+        if kind == "wrong_shape":
+            return _json(200, {"id": "x", "results": [0.9, 0.1]})
         return _json(200, _answer(body, kind))
 
     def _send(self, status: int, data: bytes, headers: dict[str, str]) -> None:
