@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .cohere import CohereError, CohereScorer
 from .cross_encoder import CrossEncoderScorer
 from .errors import MissingDependencyError, RagRerankError, ScorerError
 from .normalize import normalize_scores
@@ -22,6 +23,8 @@ __version__ = "0.1.0"
 __all__ = [
     "BaseScorer",
     "Candidate",
+    "CohereError",
+    "CohereScorer",
     "CrossEncoderScorer",
     "DetailedScorer",
     "Document",
