@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .bm25 import BM25Encoder
+from .context import AssembledContext, ChatContextSelector, ContextAssembler
 from .cross_encoder import CrossEncoderScorer
 from .errors import MissingDependencyError, RagRerankError, ScorerError
 from .normalize import normalize_scores
@@ -22,9 +23,12 @@ from .types import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "AssembledContext",
     "BM25Encoder",
     "BaseScorer",
     "Candidate",
+    "ChatContextSelector",
+    "ContextAssembler",
     "CrossEncoderScorer",
     "DetailedScorer",
     "Document",
