@@ -7,6 +7,7 @@ from .context import AssembledContext, ChatContextSelector, ContextAssembler
 from .cross_encoder import CrossEncoderScorer
 from .errors import MissingDependencyError, RagRerankError, ScorerError
 from .normalize import normalize_scores
+from .pipeline import PipelineResult, RagPipeline
 from .qdrant import IndexReport, QdrantRetriever
 from .reranker import Reranker
 from .scorer import BaseScorer, DetailedScorer, Scorer
@@ -34,7 +35,9 @@ __all__ = [
     "Document",
     "IndexReport",
     "MissingDependencyError",
+    "PipelineResult",
     "QdrantRetriever",
+    "RagPipeline",
     "RagRerankError",
     "RerankResult",
     "RerankedItem",
