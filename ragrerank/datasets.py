@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,14 +62,18 @@ class BeirDataset:
             for i in chosen
         ]
 
-    def subset(self, n_queries: int, n_docs: int) -> BeirDataset:
-        """The first ``n_queries`` judged queries, their relevant docs, padded with other docs.
+    def subset(self, n_queries: int, n_docs: int, *, query_ids: Sequence[str] = ()) -> BeirDataset:
+        """``query_ids`` plus the first judged queries up to ``n_queries``, their relevant
+        docs, padded with other docs in file order up to ``n_docs``.
 
-        Deterministic (file order). The result has at most ``max(n_docs, relevant)`` docs.
+        Deterministic. The result has ``max(n_docs, relevant docs)`` docs at most.
         """
         if n_queries < 1 or n_docs < 1:
             raise ValueError("n_queries and n_docs must be >= 1")
-        qids = list(self.queries)[:n_queries]
+        unknown = [q for q in query_ids if q not in self.queries]
+        if unknown:
+            raise ValueError(f"query ids not in split {self.split!r}: {unknown}")
+        qids = list(dict.fromkeys([*query_ids, *self.queries]))[: max(n_queries, len(query_ids))]
         keep: dict[str, None] = {}
         for q in qids:
             keep.update(dict.fromkeys(d for d in self.qrels.get(q, {}) if d in self.corpus))

@@ -46,8 +46,12 @@ def test_subset_keeps_relevant_docs(tmp_path: Path) -> None:
     small = ds.subset(n_queries=1, n_docs=2)
     assert list(small.queries) == ["q1"]
     assert list(small.corpus) == ["d4", "d0"]
+    picked = ds.subset(n_queries=1, n_docs=1, query_ids=["q2"])
+    assert list(picked.queries) == ["q2"] and list(picked.corpus) == ["d3"]
     with pytest.raises(ValueError, match=">= 1"):
         ds.subset(0, 3)
+    with pytest.raises(ValueError, match=r"query ids not in split 'test': \['q3'\]"):
+        ds.subset(1, 1, query_ids=["q3"])
 
 
 def test_missing_pieces_are_named(tmp_path: Path) -> None:
