@@ -250,7 +250,7 @@ def main() -> None:
     plot(results, RESULTS / "retrieval.png")
     (RESULTS / "retrieval.md").write_text(markdown(report))
     print(markdown(report))
-    retriever.client.close()
+    retriever.close()
 
 
 if __name__ == "__main__":

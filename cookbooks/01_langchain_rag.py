@@ -30,7 +30,7 @@ from ragrerank.qdrant import point_id
 
 args = parse_args(__doc__ or "")
 ds = scifact_slice(args.smoke)
-k = 8 if args.smoke else 20
+k = 6 if args.smoke else 20
 timings: dict[str, float] = {}
 
 # 1. Vector store: embedded Qdrant (":memory:") with MiniLM embeddings.
@@ -47,7 +47,9 @@ with timed("index", timings):  # Qdrant point ids must be UUIDs or ints: uuid5 o
     )
 
 # 2. Retriever with reranking: fetch k, keep the best 3 by cross-encoder score.
-reranker = RagRerank(CrossEncoderScorer(demo_cross_encoder(), device="cpu"), top_n=3)
+reranker = RagRerank(
+    CrossEncoderScorer(demo_cross_encoder(), device="cpu", max_length=256), top_n=3
+)
 retriever = ContextualCompressionRetriever(
     base_compressor=reranker, base_retriever=store.as_retriever(search_kwargs={"k": k})
 )

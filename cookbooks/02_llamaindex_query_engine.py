@@ -31,7 +31,7 @@ from ragrerank.qdrant import point_id
 
 args = parse_args(__doc__ or "")
 ds = scifact_slice(args.smoke)
-k = 8 if args.smoke else 20
+k = 6 if args.smoke else 20
 timings: dict[str, float] = {}
 
 warnings.filterwarnings("ignore", message="Payload indexes have no effect")
@@ -55,7 +55,7 @@ with timed("index", timings):
     )
 
 # 2. Query engine: retrieve k, rerank with ragrerank, keep 3.
-rerank = RagRerank(CrossEncoderScorer(demo_cross_encoder(), device="cpu"), top_n=3)
+rerank = RagRerank(CrossEncoderScorer(demo_cross_encoder(), device="cpu", max_length=256), top_n=3)
 engine = index.as_query_engine(similarity_top_k=k, node_postprocessors=[rerank])
 plain = index.as_retriever(similarity_top_k=k)
 

@@ -21,7 +21,7 @@ from ragrerank import CrossEncoderScorer, QdrantRetriever, Reranker
 
 args = parse_args(__doc__ or "")
 ds = scifact_slice(args.smoke)
-top_n = 10 if args.smoke else 30
+top_n = 8 if args.smoke else 30
 timings: dict[str, float] = {}
 
 # 1. Index: dense MiniLM vectors + BM25 sparse vectors in one embedded Qdrant collection.
@@ -48,7 +48,7 @@ with timed("hybrid retrieve", timings):
     candidates = retriever.retrieve(query, top_n=top_n, mode="hybrid")
 
 # 3. Rerank with a cross-encoder (see the note printed below about this demo model).
-reranker = Reranker(CrossEncoderScorer(demo_cross_encoder(), device="cpu"), top_k=5)
+reranker = Reranker(CrossEncoderScorer(demo_cross_encoder(), device="cpu", max_length=256), top_k=5)
 reranker.scorer.warm_up()  # type: ignore[attr-defined]
 with timed("rerank", timings):
     result = reranker.rerank(query, candidates)

@@ -46,9 +46,9 @@ conversation = [
 
 pipeline = RagPipeline(
     retriever,
-    Reranker(CrossEncoderScorer(demo_cross_encoder(), device="cpu")),
+    Reranker(CrossEncoderScorer(demo_cross_encoder(), device="cpu", max_length=256)),
     ContextAssembler(max_tokens=900 if args.smoke else 1500, order="edges"),
-    top_n=8 if args.smoke else 20,
+    top_n=6 if args.smoke else 20,
     retrieve_kwargs={"mode": "hybrid"},
 )
 result = pipeline.run_chat(conversation, window=2)

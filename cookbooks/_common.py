@@ -32,9 +32,9 @@ def parse_args(description: str) -> argparse.Namespace:
 
 
 def scifact_slice(smoke: bool, query_ids: tuple[str, ...] = ()) -> BeirDataset:
-    """A few SciFact test queries with their relevant docs, padded to 200 docs (24 in smoke)."""
+    """A few SciFact test queries with their relevant docs, padded to 200 docs (16 in smoke)."""
     ds = load_beir("scifact", "test")
-    return ds.subset(2 if smoke else 5, 24 if smoke else 200, query_ids=query_ids)
+    return ds.subset(2 if smoke else 5, 16 if smoke else 200, query_ids=query_ids)
 
 
 def minilm() -> str:

@@ -132,6 +132,7 @@ class QdrantRetriever:
         require("qdrant_client", "qdrant")
         from qdrant_client import QdrantClient
 
+        self._owns_client = client is None
         if client is None:
             if url is not None:
                 client = QdrantClient(url=url, api_key=api_key, timeout=timeout)
@@ -163,6 +164,18 @@ class QdrantRetriever:
             f"QdrantRetriever(collection={self.collection_name!r}, "
             f"dense_model={self.dense_model_name!r}, colbert={self.colbert is not None})"
         )
+
+    def close(self) -> None:
+        """Close the client if this retriever created it (a passed ``client`` stays open)."""
+        if self._owns_client:
+            with self._client_lock:
+                self.client.close()
+
+    def __enter__(self) -> QdrantRetriever:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # -- models -----------------------------------------------------------------------------
 

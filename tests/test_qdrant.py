@@ -213,13 +213,18 @@ def test_persistent_path_reopens_with_stored_bm25_stats(tmp_path: Path) -> None:
     first = QdrantRetriever("t", path=tmp_path, dense_model=HashEmbedder(), show_progress=False)
     first.index(docs())
     before = [(c.id, c.score) for c in first.retrieve("aspirin heart", mode="sparse")]
-    first.client.close()
-    second = QdrantRetriever("t", path=tmp_path, dense_model=HashEmbedder(), show_progress=False)
-    assert second.index(docs()).unchanged == 6  # same avg_doc_length adopted, nothing re-encoded
-    after = [(c.id, c.score) for c in second.retrieve("aspirin heart", mode="sparse")]
+    first.close()
+    with QdrantRetriever(
+        "t", path=tmp_path, dense_model=HashEmbedder(), show_progress=False
+    ) as second:
+        assert second.index(docs()).unchanged == 6  # stored avg_doc_length adopted: no re-encode
+        after = [(c.id, c.score) for c in second.retrieve("aspirin heart", mode="sparse")]
     assert [i for i, _ in after] == [i for i, _ in before] == ["d0", "d4"]
     assert [s for _, s in after] == pytest.approx([s for _, s in before])
-    second.client.close()
+    # a client passed in stays open after close()
+    client = QdrantClient(":memory:")
+    make(client).close()
+    assert client.get_collections().collections == []
 
 
 # -- retrieval -------------------------------------------------------------------------------
