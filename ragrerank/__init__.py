@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from .bm25 import BM25Encoder
 from .cohere import CohereError, CohereScorer
+from .context import AssembledContext, ChatContextSelector, ContextAssembler
 from .cross_encoder import CrossEncoderScorer
 from .errors import MissingDependencyError, RagRerankError, ScorerError
 from .normalize import normalize_scores
+from .pipeline import PipelineResult, RagPipeline
+from .qdrant import IndexReport, QdrantRetriever
 from .reranker import Reranker
 from .scorer import BaseScorer, DetailedScorer, Scorer
 from .types import (
@@ -21,14 +25,22 @@ from .types import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "AssembledContext",
+    "BM25Encoder",
     "BaseScorer",
     "Candidate",
+    "ChatContextSelector",
+    "ContextAssembler",
     "CohereError",
     "CohereScorer",
     "CrossEncoderScorer",
     "DetailedScorer",
     "Document",
+    "IndexReport",
     "MissingDependencyError",
+    "PipelineResult",
+    "QdrantRetriever",
+    "RagPipeline",
     "RagRerankError",
     "RerankResult",
     "RerankedItem",

@@ -1,0 +1,153 @@
+"""Load BEIR-layout data sets (``corpus.jsonl``, ``queries.jsonl``, ``qrels/<split>.tsv``).
+
+Data is located at ``$RAGRERANK_DATA/<name>`` when the variable is set (or at
+``$RAGRERANK_DATA`` itself if it already holds ``corpus.jsonl``), else at
+``../shared/data/<name>`` next to the repository checkout.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .types import Candidate
+
+__all__ = ["BeirDataset", "data_dir", "load_beir"]
+
+ENV_VAR = "RAGRERANK_DATA"
+
+
+def data_dir(name: str = "scifact") -> Path:
+    """Folder of data set ``name`` (it need not exist; `load_beir` checks)."""
+    env = os.environ.get(ENV_VAR)
+    if env:
+        root = Path(env).expanduser()
+        return root if (root / "corpus.jsonl").is_file() else root / name
+    repo = Path(__file__).resolve().parents[1]
+    return repo.parent / "shared" / "data" / name
+
+
+@dataclass(frozen=True)
+class BeirDataset:
+    """One split of a BEIR data set.
+
+    ``corpus`` maps doc id to ``{"title", "text"}``; ``queries`` holds only the queries
+    judged in this split; ``qrels`` maps query id to ``{doc id: relevance}``.
+    """
+
+    name: str
+    split: str
+    corpus: Mapping[str, Mapping[str, str]]
+    queries: Mapping[str, str]
+    qrels: Mapping[str, Mapping[str, int]]
+
+    def text(self, doc_id: str) -> str:
+        """Title and body joined by a space (the BEIR convention)."""
+        doc = self.corpus[doc_id]
+        return f"{doc.get('title', '')} {doc.get('text', '')}".strip()
+
+    def documents(self, ids: Iterable[str] | None = None) -> list[Candidate]:
+        """Corpus documents as `Candidate` (id, title + text, metadata title/source)."""
+        chosen = self.corpus.keys() if ids is None else ids
+        return [
+            Candidate(
+                text=self.text(i),
+                id=i,
+                metadata={"title": self.corpus[i].get("title", ""), "source": f"{self.name}:{i}"},
+            )
+            for i in chosen
+        ]
+
+    def subset(self, n_queries: int, n_docs: int, *, query_ids: Sequence[str] = ()) -> BeirDataset:
+        """``query_ids`` plus the first judged queries up to ``n_queries``, their relevant
+        docs, padded with other docs in file order up to ``n_docs``.
+
+        Deterministic. The result has ``max(n_docs, relevant docs)`` docs at most.
+        """
+        if n_queries < 1 or n_docs < 1:
+            raise ValueError("n_queries and n_docs must be >= 1")
+        unknown = [q for q in query_ids if q not in self.queries]
+        if unknown:
+            raise ValueError(f"query ids not in split {self.split!r}: {unknown}")
+        qids = list(dict.fromkeys([*query_ids, *self.queries]))[: max(n_queries, len(query_ids))]
+        keep: dict[str, None] = {}
+        for q in qids:
+            keep.update(dict.fromkeys(d for d in self.qrels.get(q, {}) if d in self.corpus))
+        for d in self.corpus:
+            if len(keep) >= n_docs:
+                break
+            keep.setdefault(d, None)
+        return BeirDataset(
+            name=self.name,
+            split=self.split,
+            corpus={d: self.corpus[d] for d in keep},
+            queries={q: self.queries[q] for q in qids},
+            qrels={q: dict(self.qrels.get(q, {})) for q in qids},
+        )
+
+
+def _need(path: Path, what: str) -> Path:
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{what} not found: {path} (set {ENV_VAR} to the folder holding the data sets)"
+        )
+    return path
+
+
+def _read_jsonl(path: Path) -> list[dict[str, object]]:
+    rows = []
+    with path.open(encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}:{n}: invalid JSON ({exc.msg})") from None
+            if not isinstance(row, dict) or "_id" not in row:
+                raise ValueError(f"{path}:{n}: expected an object with '_id'")
+            rows.append(row)
+    return rows
+
+
+def load_beir(
+    name: str = "scifact", split: str = "test", *, path: str | Path | None = None
+) -> BeirDataset:
+    """Load corpus, the queries judged in ``split`` and their qrels.
+
+    Raises `FileNotFoundError` naming the missing folder or file.
+    """
+    folder = _need(Path(path) if path is not None else data_dir(name), f"data set {name!r}")
+    corpus = {
+        str(r["_id"]): {"title": str(r.get("title") or ""), "text": str(r.get("text") or "")}
+        for r in _read_jsonl(_need(folder / "corpus.jsonl", "corpus file"))
+    }
+    all_queries = {
+        str(r["_id"]): str(r.get("text") or "")
+        for r in _read_jsonl(_need(folder / "queries.jsonl", "queries file"))
+    }
+    qrels_path = _need(folder / "qrels" / f"{split}.tsv", f"qrels for split {split!r}")
+    qrels: dict[str, dict[str, int]] = {}
+    with qrels_path.open(encoding="utf-8", newline="") as f:
+        reader = csv.reader(f, delimiter="\t")
+        for n, row in enumerate(reader, 1):
+            if not row or (n == 1 and row[0] == "query-id"):
+                continue
+            if len(row) != 3:
+                raise ValueError(f"{qrels_path}:{n}: expected 3 tab-separated columns")
+            try:
+                rel = int(row[2])
+            except ValueError:
+                raise ValueError(f"{qrels_path}:{n}: relevance {row[2]!r} is not an int") from None
+            qrels.setdefault(row[0], {})[row[1]] = rel
+    missing = [q for q in qrels if q not in all_queries]
+    if missing:
+        raise ValueError(
+            f"{qrels_path}: {len(missing)} query ids not in queries.jsonl, e.g. {missing[0]!r}"
+        )
+    queries = {q: all_queries[q] for q in all_queries if q in qrels}
+    return BeirDataset(name=name, split=split, corpus=corpus, queries=queries, qrels=qrels)
