@@ -9,7 +9,6 @@ with ``QdrantClient(":memory:")`` and ``QdrantClient(url=...)``.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -17,6 +16,7 @@ import numpy as np
 
 from .colbert import ColBERTScorer, dequantize_vectors, quantize_vectors
 from .errors import require
+from .qdrant import point_id
 
 if TYPE_CHECKING:
     from qdrant_client import QdrantClient
@@ -36,7 +36,6 @@ __all__ = [
 COLBERT_VECTOR_NAME = "colbert"
 Distance = Literal["cosine", "dot"]
 Datatype = Literal["float32", "float16", "uint8"]
-_NAMESPACE = uuid.UUID("6f0b3d6e-8a57-4b6e-9a53-4d6f8c1c2b7a")
 
 
 def _models() -> Any:
@@ -44,30 +43,6 @@ def _models() -> Any:
     from qdrant_client.http import models
 
     return models
-
-
-def point_id(value: Hashable) -> int | str:
-    """Qdrant point id for a candidate id.
-
-    Non-negative ints and UUID strings are used as is, strings of decimal digits become
-    ints, and any other string maps to a stable UUID5, so upsert and lookup agree.
-    """
-    if isinstance(value, bool):
-        raise ValueError(f"invalid point id {value!r}")
-    if isinstance(value, int):
-        if value < 0:
-            raise ValueError(f"Qdrant point ids must be non-negative, got {value}")
-        return value
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, str):
-        if value.isdecimal() and value.isascii():
-            return int(value)
-        try:
-            return str(uuid.UUID(value))
-        except ValueError:
-            return str(uuid.uuid5(_NAMESPACE, value))
-    raise ValueError(f"point ids must be int or str, got {type(value).__name__}")
 
 
 def colbert_vector_params(

@@ -14,7 +14,7 @@ import json
 import logging
 import threading
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
@@ -69,8 +69,14 @@ class IndexReport:
     collection_size: int
 
 
-def point_id(doc_id: str | int) -> str:
-    """Qdrant point id of a document id: ``uuid5`` of ``str(doc_id)`` (so ``1`` == ``"1"``)."""
+def point_id(doc_id: Hashable) -> str:
+    """Qdrant point id of a document id: ``uuid5`` of ``str(doc_id)`` (so ``1`` == ``"1"``).
+
+    The one mapping used everywhere (retriever points and stored ColBERT vectors alike), so a
+    candidate's id always finds its point.
+    """
+    if isinstance(doc_id, bool) or not isinstance(doc_id, (str, int)):
+        raise ValueError(f"document ids must be str or int, got {doc_id!r}")
     return str(uuid.uuid5(_POINT_NAMESPACE, str(doc_id)))
 
 

@@ -87,14 +87,44 @@ def _ranking(scores: list[float]) -> list[int]:
     return sorted(range(len(scores)), key=lambda i: -scores[i])
 
 
-def test_point_ids() -> None:
-    u = str(uuid.uuid4())
-    assert point_id(7) == 7 and point_id("12") == 12 and point_id(u) == u
-    assert point_id("doc-1") == point_id("doc-1") != point_id("doc-2")
-    uuid.UUID(str(point_id("doc-1")))
-    for bad in (-1, True, 1.5):
+def test_point_ids_are_the_retrievers() -> None:
+    from ragrerank.qdrant import point_id as retriever_point_id
+
+    for doc_id in (7, "12", "doc-1", str(uuid.uuid4())):
+        assert point_id(doc_id) == retriever_point_id(doc_id)
+        uuid.UUID(point_id(doc_id))
+    assert point_id("doc-1") != point_id("doc-2")
+    for bad in (True, 1.5, None):
         with pytest.raises(ValueError):
             point_id(bad)  # type: ignore[arg-type]
+
+
+def test_vectors_indexed_by_the_retriever_are_found_by_the_store(scorer: ColBERTScorer) -> None:
+    """QdrantRetriever(colbert=...) and QdrantColBERTStore share point ids: nothing re-encoded."""
+    from ragrerank import QdrantRetriever
+
+    class FixedDense:
+        def get_sentence_embedding_dimension(self) -> int:
+            return 4
+
+        def encode(self, texts: list[str], **_: object) -> np.ndarray:
+            return np.ones((len(texts), 4), dtype=np.float32)
+
+    docs = [Candidate(text=t, id=i) for i, t in zip(IDS, DOCS, strict=True)]
+    with QdrantRetriever("both", dense_model=FixedDense(), colbert=scorer) as retriever:
+        retriever.index(docs)
+        candidates = retriever.retrieve(QUERY, top_n=len(docs), mode="sparse")
+        assert candidates
+        stored = ColBERTScorer(
+            scorer.model_name, store=QdrantColBERTStore(retriever.client, "both")
+        )
+        result = Reranker(stored).rerank(QUERY, candidates)
+        sources = result.trace.notes["vector_sources"]
+        assert sources["store"] == len(candidates) and sources["encoded"] == 0, sources
+        fresh = Reranker(ColBERTScorer(scorer.model_name, cache_max_bytes=0)).rerank(
+            QUERY, candidates
+        )
+        assert [it.id for it in result] == [it.id for it in fresh]
 
 
 def test_collection_is_created_and_validated(client: QdrantClient, scorer: ColBERTScorer) -> None:
