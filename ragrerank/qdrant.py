@@ -418,7 +418,7 @@ class QdrantRetriever:
         return hashlib.sha1(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
     def _changed(self, batch: list[Candidate]) -> list[Candidate]:
-        ids = [point_id(d.id) for d in batch]  # type: ignore[arg-type]
+        ids = [point_id(d.id) for d in batch]
         with self._client_lock:
             records = self.client.retrieve(
                 self.collection_name, ids, with_payload=["content_hash"], timeout=self.timeout
@@ -444,7 +444,7 @@ class QdrantRetriever:
                 vector[COLBERT] = multi[j]
             points.append(
                 m.PointStruct(
-                    id=point_id(doc.id),  # type: ignore[arg-type]
+                    id=point_id(doc.id),
                     vector=vector,
                     payload={
                         "doc_id": doc.id,
