@@ -1,8 +1,9 @@
-"""Hybrid search on Qdrant (BM25 + dense, RRF fusion), then cross-encoder rerank, with a trace.
+"""Hybrid search on Qdrant (BM25 + dense, RRF fusion), then cross-encoder and ColBERT rerank, with a trace.
 
 Run: ``python cookbooks/03_hybrid_rerank_trace.py`` (``--smoke`` for the tiny CI version).
 For one SciFact query it prints each candidate's rank in the dense list, the BM25 list, the
-fused (RRF) list and after reranking, so you can see why the order changed.
+fused (RRF) list and after reranking by a cross-encoder and by ColBERT MaxSim over document
+vectors stored in the same Qdrant collection, so you can see why the order changed.
 """
 
 from __future__ import annotations
@@ -17,14 +18,16 @@ from _common import (
     timed,
 )
 
-from ragrerank import CrossEncoderScorer, QdrantRetriever, Reranker
+from ragrerank import ColBERTScorer, CrossEncoderScorer, QdrantRetriever, Reranker
+from ragrerank.colbert_qdrant import QdrantColBERTStore
 
 args = parse_args(__doc__ or "")
 ds = scifact_slice(args.smoke)
 top_n = 8 if args.smoke else 30
 timings: dict[str, float] = {}
 
-# 1. Index: dense MiniLM vectors + BM25 sparse vectors in one embedded Qdrant collection.
+# 1. Index: dense MiniLM vectors, BM25 sparse vectors and ColBERT token vectors (multivector,
+#    computed once here and never again at query time) in one embedded Qdrant collection.
 from sentence_transformers import SentenceTransformer  # noqa: E402
 
 dense = SentenceTransformer(
@@ -32,7 +35,10 @@ dense = SentenceTransformer(
 )  # real use: "sentence-transformers/all-MiniLM-L6-v2"
 if args.smoke:
     dense.max_seq_length = 128  # faster CI run
-retriever = QdrantRetriever("scifact_demo", dense_model=dense, show_progress=not args.smoke)
+colbert = ColBERTScorer(minilm(), device="cpu")  # real use: a ColBERT checkpoint
+retriever = QdrantRetriever(
+    "scifact_demo", dense_model=dense, colbert=colbert, show_progress=not args.smoke
+)
 with timed("index", timings):
     report = retriever.index(ds.documents())
 print(f"indexed {report.indexed} docs ({report.collection_size} in the collection)")
@@ -53,14 +59,18 @@ reranker.scorer.warm_up()  # type: ignore[attr-defined]
 with timed("rerank", timings):
     result = reranker.rerank(query, candidates)
 
-# --- ColBERT variant: the lead adds it here once ragrerank.ColBERTScorer lands, e.g.
-# --- QdrantRetriever(..., colbert=ColBERTScorer(...)) stores "colbert" multivectors, and
-# --- Reranker(ColBERTScorer(...)) reranks the same candidates for a side-by-side trace.
+# 4. Rerank the same candidates by MaxSim, reading the stored vectors back from Qdrant.
+late = Reranker(ColBERTScorer(minilm(), store=QdrantColBERTStore(retriever.client, "scifact_demo")))
+late.scorer.warm_up()  # type: ignore[attr-defined]
+with timed("colbert rerank", timings):
+    late_result = late.rerank(query, candidates)
+late_pos = {e.id: (e.score, e.final_position) for e in late_result.trace.entries}
+print(f"ColBERT document vectors: {late_result.trace.notes['vector_sources']}")
 
 print(f"\nquery {qid}: {query}\nrelevant: {sorted(relevant)}\n{UNTRAINED_NOTE}\n")
 print(
     f"{'id':>10} {'dense':>5} {'bm25':>5} {'rrf':>4} {'rrf score':>9} {'CE score':>9} "
-    f"{'final':>5}  rel  text"
+    f"{'CE pos':>6} {'MaxSim':>7} {'pos':>4}  rel  text"
 )
 for e in sorted(result.trace.entries, key=lambda e: e.final_position):
     dense_r, bm25_r = rank_in["dense"].get(e.id, "-"), rank_in["sparse"].get(e.id, "-")
@@ -68,12 +78,15 @@ for e in sorted(result.trace.entries, key=lambda e: e.final_position):
     keep = "" if e.kept else " (cut by top_k)"
     print(
         f"{e.id!s:>10} {dense_r!s:>5} {bm25_r!s:>5} {e.first_stage_rank:>4} "
-        f"{e.first_stage_score:>9.4f} {e.score:>9.3f} {e.final_position:>5}  {mark}  "
+        f"{e.first_stage_score:>9.4f} {e.score:>9.3f} {e.final_position:>6} "
+        f"{late_pos[e.id][0]:>7.3f} {late_pos[e.id][1]:>4}  {mark}  "
         f"{short(candidates[e.index].text, 50)}{keep}"
     )
 print(
     "\nHow to read it: 'dense'/'bm25' are the ranks in each list ('-' = not in its top "
     f"{top_n}); RRF sums 1/(k + rank) over both lists, so documents found by both rise; "
-    "the cross-encoder then reads query and document together and reorders by its score."
+    "the cross-encoder then reads query and document together and reorders by its score; "
+    "ColBERT (MaxSim) matches each query token to its best document token using vectors "
+    "stored at indexing time, so only the query is encoded now."
 )
 print("timings (ms): " + ", ".join(f"{name} {v:.0f}" for name, v in timings.items()))

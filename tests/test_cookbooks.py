@@ -33,7 +33,14 @@ EXPECTED = {
         "UNTRAINED",
         "timings (ms):",
     ],
-    "03_hybrid_rerank_trace.py": ["dense  bm25  rrf", "cut by top_k", "UNTRAINED", "timings (ms):"],
+    "03_hybrid_rerank_trace.py": [
+        "dense  bm25  rrf",
+        "cut by top_k",
+        "UNTRAINED",
+        "MaxSim",
+        "'encoded': 0",  # ColBERT vectors come from Qdrant, not re-encoded
+        "timings (ms):",
+    ],
     "04_chatbot_context.py": [
         "query from the last 2 user turns",
         "duplicate",
