@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,24 +28,30 @@ def minilm() -> str:
     return minilm_path()
 
 
+def tiny_bert_config(**overrides: Any) -> Any:
+    """A 2-layer BERT config with MiniLM's vocabulary (override any field)."""
+    from transformers import BertConfig
+
+    fields: dict[str, Any] = {
+        "vocab_size": 30522,
+        "hidden_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "intermediate_size": 128,
+        "max_position_embeddings": 512,
+    }
+    return BertConfig(**{**fields, **overrides})
+
+
 def build_tiny_cross_encoder(
     path: Path, *, num_labels: int = 1, safetensors: bool = True, seed: int = 0
 ) -> str:
     """Save a 2-layer BERT sequence classifier (MiniLM's vocabulary) to ``path``."""
     import torch
-    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+    from transformers import AutoTokenizer, BertForSequenceClassification
 
     torch.manual_seed(seed)
-    config = BertConfig(
-        vocab_size=30522,
-        hidden_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=128,
-        max_position_embeddings=512,
-        num_labels=num_labels,
-    )
-    model = BertForSequenceClassification(config)
+    model = BertForSequenceClassification(tiny_bert_config(num_labels=num_labels))
     # Larger head weights give scores that differ visibly between documents.
     with torch.no_grad():
         model.classifier.weight.mul_(20.0)

@@ -17,7 +17,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from safetensors.torch import load_file, save_file  # noqa: E402
-from transformers import AutoModel, AutoTokenizer, BertConfig, BertModel  # noqa: E402
+from transformers import AutoModel, AutoTokenizer, BertModel  # noqa: E402
 
 import ragrerank.colbert as colbert_mod  # noqa: E402
 from ragrerank import Candidate, ColBERTScorer, Reranker  # noqa: E402
@@ -27,18 +27,11 @@ from ragrerank.colbert import (  # noqa: E402
     maxsim_scores,
     quantize_vectors,
 )
+from tests.conftest import SCIENCE_DOCS, tiny_bert_config  # noqa: E402
 
 HIDDEN = 32
 DIM = 24
 QUERY = "does aspirin prevent heart attacks?"
-SCIENCE_DOCS = [
-    "Aspirin reduces the risk of heart attack by inhibiting platelet aggregation.",
-    "The Eiffel Tower is a wrought-iron lattice tower in Paris, France.",
-    "Vitamin D deficiency is associated with increased risk of bone fractures.",
-    "Photosynthesis converts light energy into chemical energy in plants.",
-    "Low-dose aspirin is used for secondary prevention of cardiovascular events.",
-    "Python is a popular programming language for data science.",
-]
 TEXTS = [
     *SCIENCE_DOCS,
     "Short.",
@@ -49,11 +42,9 @@ TEXTS = [
 
 def _tiny_bert(vocab_size: int, seed: int, architectures: list[str] | None = None) -> BertModel:
     torch.manual_seed(seed)
-    config = BertConfig(
+    config = tiny_bert_config(
         vocab_size=vocab_size,
         hidden_size=HIDDEN,
-        num_hidden_layers=2,
-        num_attention_heads=4,
         intermediate_size=64,
         max_position_embeddings=64,
         architectures=architectures,

