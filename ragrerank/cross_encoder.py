@@ -325,7 +325,7 @@ def _cls_only_layer_type() -> type:
         ) -> torch.Tensor:
             att = self.layer.attention
             heads = att.self.num_attention_heads
-            b, _, h = hidden_states.shape
+            b, h = hidden_states.shape[0], hidden_states.shape[2]
             cls = hidden_states[:, :1]
 
             def split(x: torch.Tensor) -> torch.Tensor:
