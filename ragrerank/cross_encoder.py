@@ -48,6 +48,10 @@ class CrossEncoderScorer(BaseScorer):
         batch_size: pairs per forward pass.
         max_length: tokens per pair; default: the model's limit.
         dtype: ``"float32"`` (default), ``"bfloat16"`` (much faster on AMX CPUs) or ``"float16"``.
+        cls_only: in BERT-style classifiers only the [CLS] row of the last layer feeds the
+            head, so compute just that row's attention and feed-forward there (same scores
+            within float tolerance, ~1/7 less compute for 6 layers). Ignored (full forward)
+            for architectures it does not know.
         label: which logit to use for multi-label heads (required when ``num_labels > 1``).
         trust_remote_code: run code shipped with the checkpoint (off by default).
         allow_pickle_weights: also accept ``.bin`` (pickle) weights; safetensors only by default.
@@ -62,6 +66,7 @@ class CrossEncoderScorer(BaseScorer):
         batch_size: int = 32,
         max_length: int | None = None,
         dtype: str | None = None,
+        cls_only: bool = True,
         label: int | None = None,
         trust_remote_code: bool = False,
         allow_pickle_weights: bool = False,
@@ -78,6 +83,7 @@ class CrossEncoderScorer(BaseScorer):
         self.batch_size = batch_size
         self.max_length = max_length
         self.dtype = dtype
+        self.cls_only = bool(cls_only)
         self.label = label
         self.trust_remote_code = trust_remote_code
         self.allow_pickle_weights = allow_pickle_weights
@@ -97,7 +103,7 @@ class CrossEncoderScorer(BaseScorer):
     def __repr__(self) -> str:
         return (
             f"CrossEncoderScorer(model={self.model_name!r}, device={self.device!r}, "
-            f"dtype={self.dtype!r}, batch_size={self.batch_size}, max_length={self.max_length})"
+            f"dtype={self.dtype!r}, cls_only={self.cls_only}, batch_size={self.batch_size}, max_length={self.max_length})"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -110,6 +116,7 @@ class CrossEncoderScorer(BaseScorer):
                 "batch_size": self.batch_size,
                 "max_length": self.max_length,
                 "dtype": self.dtype,
+                "cls_only": self.cls_only,
                 "label": self.label,
                 "trust_remote_code": self.trust_remote_code,
                 "allow_pickle_weights": self.allow_pickle_weights,
@@ -171,6 +178,9 @@ class CrossEncoderScorer(BaseScorer):
             self._specials = int(tokenizer.num_special_tokens_to_add(pair=True))
             self._device = device
             self._tokenizer = tokenizer
+            self._forward = _cls_only_forward(model) if self.cls_only else None
+            if self.cls_only and self._forward is None:
+                logger.info("%s: cls_only is not supported for this architecture", self.name)
             self._model = model
 
     # -- scoring -----------------------------------------------------------------------------
@@ -227,7 +237,8 @@ class CrossEncoderScorer(BaseScorer):
             for start in range(0, len(order), self.batch_size):
                 idx = order[start : start + self.batch_size]
                 batch = self._pad({k: [enc[k][i] for i in idx] for k in keys})
-                logits = self._model(**batch).logits
+                forward = self._forward or self._model
+                logits = forward(**batch).logits
                 col = logits[:, 0 if self.label is None else self.label].float().cpu().tolist()
                 for i, s in zip(idx, col, strict=True):
                     scores[i] = float(s)
@@ -244,3 +255,95 @@ class CrossEncoderScorer(BaseScorer):
             padded = [row + [fill] * (width - len(row)) for row in rows]
             out[key] = torch.tensor(padded, dtype=torch.long, device=self._device)
         return out
+
+
+def _cls_only_forward(model: Any) -> Any:
+    """A forward equal to ``model``'s whose last layer computes only the [CLS] row.
+
+    Supported: BERT sequence classifiers (absolute positions, encoder only). Returns
+    None for anything else. The returned callable shares ``model``'s weights.
+    """
+    import copy
+
+    import torch
+    from transformers.modeling_outputs import SequenceClassifierOutput
+
+    config = model.config
+    bert = getattr(model, "bert", None)
+    if (
+        getattr(config, "model_type", None) != "bert"
+        or getattr(config, "position_embedding_type", "absolute") != "absolute"
+        or getattr(config, "is_decoder", False)
+        or bert is None
+        or getattr(bert, "pooler", None) is None
+        or not hasattr(model, "classifier")
+    ):
+        return None
+    layers = list(bert.encoder.layer)
+    body = copy.copy(bert)  # shallow: shares every parameter with ``model``
+    body._modules = dict(bert._modules)
+    encoder = copy.copy(bert.encoder)
+    encoder._modules = dict(bert.encoder._modules)
+    encoder.layer = torch.nn.ModuleList([*layers[:-1], _ClsOnlyLayer(layers[-1])])
+    body.encoder = encoder
+    classifier, dropout = model.classifier, model.dropout
+
+    def forward(**batch: torch.Tensor) -> SequenceClassifierOutput:
+        pooled = body(**batch).pooler_output  # the pooler reads row 0: the CLS row
+        return SequenceClassifierOutput(logits=classifier(dropout(pooled)))
+
+    return forward
+
+
+def _cls_mask(mask: torch.Tensor | None) -> torch.Tensor | None:
+    """The CLS query row of an attention mask in any layout transformers passes."""
+    if mask is None:
+        return None
+    if mask.dim() == 4:
+        return mask[:, :, :1, :]
+    if mask.dim() == 2:  # [batch, keys] of 1/0
+        return mask[:, None, None, :].bool()
+    raise ValueError(f"unexpected attention mask shape {tuple(mask.shape)}")
+
+
+def _cls_only_layer_type() -> type:
+    import torch
+
+    class ClsOnlyLayer(torch.nn.Module):
+        """A BERT layer whose output is only the CLS row: keys/values from every token."""
+
+        def __init__(self, layer: Any) -> None:
+            super().__init__()
+            self.layer = layer
+
+        def forward(
+            self,
+            hidden_states: torch.Tensor,
+            attention_mask: torch.Tensor | None = None,
+            *_: Any,
+            **__: Any,
+        ) -> torch.Tensor:
+            att = self.layer.attention
+            heads = att.self.num_attention_heads
+            b, h = hidden_states.shape[0], hidden_states.shape[2]
+            cls = hidden_states[:, :1]
+
+            def split(x: torch.Tensor) -> torch.Tensor:
+                return x.view(b, x.shape[1], heads, h // heads).transpose(1, 2)
+
+            q = split(att.self.query(cls))
+            k = split(att.self.key(hidden_states))
+            v = split(att.self.value(hidden_states))
+            mask = _cls_mask(attention_mask)
+            if mask is not None and mask.dtype != torch.bool:
+                mask = mask.to(q.dtype)
+            ctx = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+            ctx = ctx.transpose(1, 2).reshape(b, 1, h)
+            attended = att.output(ctx, cls)
+            return self.layer.output(self.layer.intermediate(attended), attended)  # type: ignore[no-any-return]
+
+    return ClsOnlyLayer
+
+
+def _ClsOnlyLayer(layer: Any) -> Any:
+    return _cls_only_layer_type()(layer)

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from .errors import ScorerError
 from .normalize import NORMALIZERS, Normalization, normalize_scores
-from .scorer import DetailedScorer, Scorer, check_scores, validate_query
+from .scorer import DetailedScorer, Scorer, check_scores, score_output, validate_query
 from .types import (
     Candidate,
     Document,
@@ -170,9 +170,7 @@ class Reranker:
 
     @staticmethod
     def _call(scorer: Scorer, query: str, candidates: list[Candidate]) -> ScoreOutput:
-        if isinstance(scorer, DetailedScorer):
-            return scorer.score_candidates(query, candidates)
-        return ScoreOutput(scorer.score(query, [c.text for c in candidates]))
+        return score_output(scorer, query, candidates)
 
     @staticmethod
     async def _acall(scorer: Scorer, query: str, candidates: list[Candidate]) -> ScoreOutput:

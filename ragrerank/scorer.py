@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from .types import Candidate, ScoreOutput
 
-__all__ = ["BaseScorer", "DetailedScorer", "Scorer", "check_scores", "validate_query"]
+__all__ = [
+    "BaseScorer",
+    "DetailedScorer",
+    "Scorer",
+    "check_scores",
+    "fingerprint",
+    "score_output",
+    "validate_query",
+]
 
 
 @runtime_checkable
@@ -56,6 +67,32 @@ def check_scores(scores: Sequence[object], expected: int, source: str) -> list[f
             raise ValueError(f"{source} returned NaN at index {i}")
         out.append(value)
     return out
+
+
+def score_output(scorer: Scorer, query: str, candidates: Sequence[Candidate]) -> ScoreOutput:
+    """Call ``scorer`` on candidates: `DetailedScorer` directly, else on their texts."""
+    if isinstance(scorer, DetailedScorer):
+        return scorer.score_candidates(query, candidates)
+    return ScoreOutput(scorer.score(query, [c.text for c in candidates]))
+
+
+def fingerprint(scorer: object) -> str:
+    """A stable id of a scorer's configuration (its ``to_dict()``, else its repr).
+
+    Two scorers with the same fingerprint must give the same scores; caches key on it.
+    """
+    to_dict = getattr(scorer, "to_dict", None)
+    if callable(to_dict):
+        config = to_dict()
+        desc = json.dumps(config, sort_keys=True, default=str)
+        model = config.get("init_parameters", {}).get("model") if isinstance(config, dict) else None
+        if isinstance(model, str) and Path(model).is_dir():
+            # A local model folder can be retrained in place: its files are part of the id.
+            files = sorted(p for p in Path(model).rglob("*") if p.is_file())
+            desc += json.dumps([(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files])
+    else:
+        desc = f"{type(scorer).__module__}.{type(scorer).__qualname__}:{scorer!r}"
+    return hashlib.sha256(desc.encode("utf-8")).hexdigest()[:16]
 
 
 class BaseScorer(ABC):

@@ -1,0 +1,95 @@
+"""`CachedScorer`: an LRU cache of scores for repeated (query, document) pairs."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+
+from .scorer import BaseScorer, Scorer, check_scores, fingerprint, score_output, validate_query
+from .types import Candidate, ScoreOutput
+
+__all__ = ["CachedScorer"]
+
+_Key = tuple[str, str, str, str | int | None, bytes]
+
+
+def _text_hash(text: str) -> bytes:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
+
+
+class CachedScorer(BaseScorer):
+    """Wrap ``scorer`` so that a (query, document) pair seen before is not scored again.
+
+    Keys are ``(scorer fingerprint, query, document id, sha256 of the document text)``:
+    a document is only a hit when both its id and its content match, so two documents
+    with the same text but different ids are scored separately and an edited document is
+    re-scored. Misses of one call go to the wrapped scorer in one batch. Thread-safe;
+    at most ``max_entries`` scores are kept (least recently used evicted first).
+
+    Hits and misses are counted in ``hits`` / ``misses`` and in each output's notes.
+    """
+
+    def __init__(self, scorer: Scorer, max_entries: int = 100_000) -> None:
+        if not isinstance(scorer, Scorer):
+            raise TypeError(f"scorer must implement ragrerank.Scorer, got {type(scorer).__name__}")
+        if isinstance(max_entries, bool) or not isinstance(max_entries, int) or max_entries < 1:
+            raise ValueError(f"max_entries must be a positive int, got {max_entries!r}")
+        self.scorer = scorer
+        self.max_entries = max_entries
+        self._fingerprint = fingerprint(scorer)
+        self._data: OrderedDict[_Key, tuple[float, bool]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    @property
+    def name(self) -> str:
+        inner = getattr(self.scorer, "name", type(self.scorer).__name__)
+        return f"CachedScorer({inner})"
+
+    def __repr__(self) -> str:
+        return f"CachedScorer({self.scorer!r}, max_entries={self.max_entries})"
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def clear(self) -> None:
+        """Drop every cached score."""
+        with self._lock:
+            self._data.clear()
+
+    def _key(self, query: str, cand: Candidate) -> _Key:
+        return ("v1", self._fingerprint, query, cand.id, _text_hash(cand.text))
+
+    def score_candidates(self, query: str, candidates: Sequence[Candidate]) -> ScoreOutput:
+        validate_query(query)
+        keys = [self._key(query, c) for c in candidates]
+        found: dict[int, tuple[float, bool]] = {}
+        with self._lock:
+            for i, key in enumerate(keys):
+                entry = self._data.get(key)
+                if entry is not None:
+                    self._data.move_to_end(key)
+                    found[i] = entry
+        todo = [i for i in range(len(candidates)) if i not in found]
+        if todo:
+            out = score_output(self.scorer, query, [candidates[i] for i in todo])
+            scores = check_scores(out.scores, len(todo), self.name)
+            with self._lock:
+                for j, (i, s) in enumerate(zip(todo, scores, strict=True)):
+                    entry = (s, j in out.truncated)
+                    found[i] = entry
+                    self._data[keys[i]] = entry
+                    self._data.move_to_end(keys[i])
+                while len(self._data) > self.max_entries:
+                    self._data.popitem(last=False)
+        with self._lock:
+            self.hits += len(candidates) - len(todo)
+            self.misses += len(todo)
+        return ScoreOutput(
+            [found[i][0] for i in range(len(candidates))],
+            truncated=frozenset(i for i, (_, t) in found.items() if t),
+            notes={"cache_hits": len(candidates) - len(todo), "cache_misses": len(todo)},
+        )

@@ -1,0 +1,88 @@
+"""`CascadeScorer`: a cheap scorer prunes, an expensive one re-scores the survivors."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from .scorer import BaseScorer, Scorer, check_scores, fingerprint, score_output, validate_query
+from .types import Candidate, ScoreOutput
+
+__all__ = ["CascadeScorer"]
+
+
+class CascadeScorer(BaseScorer):
+    """Two-stage scoring: ``cheap`` scores every candidate, ``expensive`` only the best.
+
+    ``keep`` is how many candidates survive the cheap pass: an int (``>= 1``) or a
+    fraction in ``(0, 1]`` of the candidates (rounded up). When there are no more
+    candidates than survivors, the cheap pass is skipped.
+
+    Every candidate still gets a score, so no document is lost: survivors get the
+    expensive score; pruned candidates get scores strictly below the lowest survivor,
+    in their cheap-pass order (``lowest - 1``, ``lowest - 2``, ...). Pruned scores are
+    therefore ranks, not model scores; the output notes count survivors and pruned.
+    """
+
+    def __init__(self, cheap: Scorer, expensive: Scorer, *, keep: int | float = 30) -> None:
+        for name, s in (("cheap", cheap), ("expensive", expensive)):
+            if not isinstance(s, Scorer):
+                raise TypeError(f"{name} must implement ragrerank.Scorer, got {type(s).__name__}")
+        if isinstance(keep, bool) or not isinstance(keep, (int, float)):
+            raise ValueError(f"keep must be an int >= 1 or a fraction in (0, 1], got {keep!r}")
+        if isinstance(keep, int) and keep < 1:
+            raise ValueError(f"keep must be >= 1, got {keep!r}")
+        if isinstance(keep, float) and not 0.0 < keep <= 1.0:
+            raise ValueError(f"a fractional keep must be in (0, 1], got {keep!r}")
+        self.cheap = cheap
+        self.expensive = expensive
+        self.keep = keep
+
+    @property
+    def name(self) -> str:
+        def short(s: Scorer) -> str:
+            name = getattr(s, "name", None)
+            return name if isinstance(name, str) else type(s).__name__
+
+        return f"CascadeScorer({short(self.cheap)} -> {short(self.expensive)}, keep={self.keep})"
+
+    def __repr__(self) -> str:
+        return f"CascadeScorer({self.cheap!r}, {self.expensive!r}, keep={self.keep!r})"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Identifying configuration (used for cache fingerprints)."""
+        return {
+            "type": "ragrerank.CascadeScorer",
+            "cheap": fingerprint(self.cheap),
+            "expensive": fingerprint(self.expensive),
+            "keep": self.keep,
+        }
+
+    def survivors(self, n: int) -> int:
+        """How many of ``n`` candidates reach the expensive scorer."""
+        k = math.ceil(self.keep * n) if isinstance(self.keep, float) else self.keep
+        return max(1, min(n, k)) if n else 0
+
+    def score_candidates(self, query: str, candidates: Sequence[Candidate]) -> ScoreOutput:
+        validate_query(query)
+        n = len(candidates)
+        k = self.survivors(n)
+        if k == n:
+            out = score_output(self.expensive, query, candidates)
+            scores = check_scores(out.scores, n, "expensive scorer")
+            return ScoreOutput(scores, out.truncated, {"cascade_survivors": n, "cascade_pruned": 0})
+        cheap = check_scores(score_output(self.cheap, query, candidates).scores, n, "cheap scorer")
+        # Stable: ties keep input (first-stage) order.
+        order = sorted(range(n), key=lambda i: -cheap[i])
+        kept, pruned = order[:k], order[k:]
+        out = score_output(self.expensive, query, [candidates[i] for i in kept])
+        best = check_scores(out.scores, k, "expensive scorer")
+        scores = [0.0] * n
+        for i, s in zip(kept, best, strict=True):
+            scores[i] = s
+        floor = min(best)
+        for rank, i in enumerate(pruned, 1):
+            scores[i] = floor - float(rank)
+        truncated = frozenset(kept[j] for j in out.truncated)
+        return ScoreOutput(scores, truncated, {"cascade_survivors": k, "cascade_pruned": n - k})

