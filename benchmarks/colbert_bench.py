@@ -20,7 +20,15 @@ from typing import Any
 import numpy as np
 
 from benchmarks.common import CACHE as CACHE_ROOT
-from benchmarks.common import RESULTS, ir_metrics, machine, pyplot, timed, write_results
+from benchmarks.common import (
+    RESULTS,
+    bm25_topk,
+    ir_metrics,
+    machine,
+    pyplot,
+    timed,
+    write_results,
+)
 from ragrerank.datasets import load_beir
 
 CACHE = CACHE_ROOT / "colbert_bench"
@@ -34,33 +42,6 @@ def load_scifact(
     corpus = {d: ds.text(d) for d in ds.corpus}
     qrels = {q: dict(rel) for q, rel in ds.qrels.items()}
     return corpus, {q: ds.queries[q] for q in qrels}, qrels
-
-
-def bm25_top100(
-    corpus: dict[str, str], queries: dict[str, str]
-) -> dict[str, list[tuple[str, float]]]:
-    """BM25 first stage: bm25s, PyStemmer English stemmer, English stopwords."""
-    import bm25s
-    import Stemmer
-
-    stemmer = Stemmer.Stemmer("english")
-    ids = list(corpus)
-    retriever = bm25s.BM25()
-    retriever.index(
-        bm25s.tokenize(
-            [corpus[i] for i in ids], stopwords="en", stemmer=stemmer, show_progress=False
-        ),
-        show_progress=False,
-    )
-    qids = list(queries)
-    q_tokens = bm25s.tokenize(
-        [queries[q] for q in qids], stopwords="en", stemmer=stemmer, show_progress=False
-    )
-    docs, scores = retriever.retrieve(q_tokens, k=min(100, len(ids)), show_progress=False)
-    return {
-        qid: [(ids[int(d)], float(s)) for d, s in zip(docs[row], scores[row], strict=True)]
-        for row, qid in enumerate(qids)
-    }
 
 
 def cached_vectors(scorer: Any, texts: dict[str, str], tag: str) -> dict[str, np.ndarray]:
@@ -205,7 +186,7 @@ def quality(
     from ragrerank import ColBERTScorer
     from ragrerank.colbert import dequantize_vectors, maxsim_scores, quantize_vectors
 
-    first = bm25_top100(corpus, queries)
+    first = bm25_topk(corpus, queries, 100)
     union = sorted({d for hits in first.values() for d, _ in hits})
     scorer = ColBERTScorer(model_path, device="cpu")
     vectors = cached_vectors(scorer, {d: corpus[d] for d in union}, "scifact-minilm")

@@ -107,6 +107,33 @@ def ir_metrics(
     return {str(m): float(agg[m]) for m in parsed}
 
 
+def bm25_topk(
+    corpus: Mapping[str, str], queries: Mapping[str, str], k: int = 100
+) -> dict[str, list[tuple[str, float]]]:
+    """BM25 first stage, best first: bm25s, PyStemmer English stemmer, English stopwords."""
+    import bm25s
+    import Stemmer
+
+    stemmer = Stemmer.Stemmer("english")
+    ids = list(corpus)
+    retriever = bm25s.BM25()
+    retriever.index(
+        bm25s.tokenize(
+            [corpus[i] for i in ids], stopwords="en", stemmer=stemmer, show_progress=False
+        ),
+        show_progress=False,
+    )
+    qids = list(queries)
+    q_tokens = bm25s.tokenize(
+        [queries[q] for q in qids], stopwords="en", stemmer=stemmer, show_progress=False
+    )
+    docs, scores = retriever.retrieve(q_tokens, k=min(k, len(ids)), show_progress=False)
+    return {
+        qid: [(ids[int(d)], float(s)) for d, s in zip(docs[row], scores[row], strict=True)]
+        for row, qid in enumerate(qids)
+    }
+
+
 def pyplot() -> Any:
     """matplotlib.pyplot on the Agg backend (no display)."""
     from ragrerank.evaluate import _pyplot
