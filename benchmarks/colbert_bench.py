@@ -317,7 +317,7 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=30, help="timed queries for the fast methods")
     parser.add_argument("--slow-runs", type=int, default=6, help="timed queries for re-encoding")
@@ -363,7 +363,7 @@ def main(argv: list[str] | None = None) -> None:
         model_path, corpus, list(queries.values()), args.runs, args.slow_runs, args.candidates
     )
     write_results("colbert", report, markdown(report), lambda p: plot(report, p), args.out)
-    print(markdown(report))
+    return report
 
 
 if __name__ == "__main__":

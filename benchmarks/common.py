@@ -147,8 +147,11 @@ def write_results(
     markdown: str,
     plot: Callable[[Path], None] | None = None,
     out_dir: str | Path = RESULTS,
+    *,
+    echo: bool = True,
 ) -> dict[str, Path]:
-    """Write ``<name>.json``, ``<name>.md`` and (when ``plot`` is given) ``<name>.png``."""
+    """Write ``<name>.json``, ``<name>.md`` and (when ``plot`` is given) ``<name>.png``;
+    ``echo`` also prints the markdown."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"json": out / f"{name}.json", "markdown": out / f"{name}.md"}
@@ -157,4 +160,6 @@ def write_results(
         paths["png"] = out / f"{name}.png"
         plot(paths["png"])
     paths["markdown"].write_text(markdown, encoding="utf-8")
+    if echo:
+        print(markdown)
     return paths

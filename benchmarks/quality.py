@@ -221,9 +221,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.quick:
         args.candidates = min(args.candidates, 20)
     report = run(args)
-    md = markdown(report)
-    write_results("quality", report, md, lambda p: plot(report, p), args.out)
-    print(md)
+    write_results("quality", report, markdown(report), lambda p: plot(report, p), args.out)
     return report
 
 

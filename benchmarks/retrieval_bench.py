@@ -207,7 +207,6 @@ def main() -> None:
         "machine": mach,
     }
     write_results("retrieval", report, markdown(report), lambda p: plot(results, p), args.out)
-    print(markdown(report))
     retriever.close()
 
 

@@ -520,9 +520,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     }
     report["ratios"] = ratios(results, counts)
     report["verdict"] = verdict(report)
-    md = markdown(report)
-    write_results("speed", report, md, lambda p: plot(report, p), args.out)
-    print(md)
+    write_results("speed", report, markdown(report), lambda p: plot(report, p), args.out)
     return report
 
 
