@@ -21,7 +21,6 @@ import numpy as np
 
 from benchmarks.common import CACHE as CACHE_ROOT
 from benchmarks.common import (
-    RESULTS,
     bm25_topk,
     ir_metrics,
     machine,
@@ -325,7 +324,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--candidates", type=int, default=100, help="candidates per query (speed)")
     parser.add_argument("--model", help="encoder folder (default: all-MiniLM-L6-v2)")
     parser.add_argument("--data", help="BEIR folder (default: the scifact data folder)")
-    parser.add_argument("--out", default=str(RESULTS), help="results folder")
+    parser.add_argument(
+        "--out",
+        help="results folder (default: benchmarks/results; .cache/bench-quick with --quick)",
+    )
     parser.add_argument(
         "--quick",
         action="store_true",

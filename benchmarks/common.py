@@ -18,6 +18,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 CACHE = ROOT / ".cache"  # gitignored; each benchmark keeps its own sub-folder
+QUICK_RESULTS = CACHE / "bench-quick"  # --quick runs never overwrite the committed results
 
 
 def machine(*packages: str) -> dict[str, Any]:
@@ -146,12 +147,15 @@ def write_results(
     report: Mapping[str, Any],
     markdown: str,
     plot: Callable[[Path], None] | None = None,
-    out_dir: str | Path = RESULTS,
+    out_dir: str | Path | None = None,
     *,
     echo: bool = True,
 ) -> dict[str, Path]:
     """Write ``<name>.json``, ``<name>.md`` and (when ``plot`` is given) ``<name>.png``;
-    ``echo`` also prints the markdown."""
+    ``echo`` also prints the markdown. Default folder: `RESULTS`, or `QUICK_RESULTS` for a
+    report marked ``"quick"``."""
+    if out_dir is None:
+        out_dir = QUICK_RESULTS if report.get("quick") else RESULTS
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"json": out / f"{name}.json", "markdown": out / f"{name}.md"}

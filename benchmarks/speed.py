@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import (
-    RESULTS,
     bm25_topk,
     interleaved,
     latency_stats,
@@ -559,7 +558,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--cheap-model", help="also a cascade with this model as the cheap pass")
     parser.add_argument("--systems", help="comma-separated substrings: run only matching systems")
     parser.add_argument("--data", help="BEIR folder (default: the scifact data folder)")
-    parser.add_argument("--out", default=str(RESULTS), help="results folder")
+    parser.add_argument(
+        "--out",
+        help="results folder (default: benchmarks/results; .cache/bench-quick with --quick)",
+    )
     parser.add_argument(
         "--quick", action="store_true", help="smoke run: 2 reps, 5 and 10 candidates of 64 tokens"
     )
