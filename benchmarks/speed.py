@@ -416,7 +416,7 @@ def verdict(report: dict[str, Any]) -> dict[str, Any]:
 def plot(report: dict[str, Any], path: Path) -> None:
     plt = pyplot()
     counts = report["inputs"]["candidates"]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.8))
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(14, 6.5))
     for k, (name, r) in enumerate(report["systems"].items()):
         pts = [r["by_candidates"][str(n)] for n in counts]
         style = "--" if r["kind"] == "peer" else "-"
@@ -430,7 +430,7 @@ def plot(report: dict[str, Any], path: Path) -> None:
     ax1.set_yscale("log")
     ax1.set_xticks(counts)
     ax1.set_title("Reranking latency vs candidates (dashed: peers)")
-    ax1.legend(fontsize=7)
+    ax1.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
     n = str(max(counts))
     names = list(report["ratios"])
     peers = list(next(iter(report["ratios"].values()))) if names else []
@@ -440,10 +440,11 @@ def plot(report: dict[str, Any], path: Path) -> None:
         ax2.bar(xs, [report["ratios"][s][peer][n] for s in names], width, label=f"vs {peer}")
     ax2.axhline(TARGET_SPEEDUP, color="red", ls=":", label=f"target {TARGET_SPEEDUP}x")
     ax2.axhline(1.0, color="black", lw=0.8)
-    ax2.set_xticks(range(len(names)), [s.replace("ragrerank ", "") for s in names], fontsize=8)
+    short = [s.replace("ragrerank ", "") for s in names]
+    ax2.set_xticks(range(len(names)), short, fontsize=7, rotation=25, ha="right")
     ax2.set_ylabel(f"speedup at p50 ({n} candidates)")
     ax2.set_title("ragrerank settings: peer p50 / ragrerank p50")
-    ax2.legend(fontsize=7)
+    ax2.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
