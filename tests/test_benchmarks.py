@@ -100,8 +100,9 @@ def test_speed_results(results: Path) -> None:
             point = row["by_candidates"][n]
             assert 0 < point["p50_ms"] <= point["p95_ms"] and point["runs"] == 2
         assert row["by_candidates"]["10"]["top10_agreement_mean"] <= 1.0
-        if row["kind"] == "ragrerank" and name != REFERENCE:
+        if row["kind"] == "ragrerank" and name != REFERENCE and "cascade" not in name:
             assert row["by_candidates"]["10"]["max_score_drift"] >= 0.0
+    assert any("cascade" in name for name in systems)
     # The fp32 reference agrees with itself; same weights and inputs: so do the fp32 peers.
     assert systems[REFERENCE]["by_candidates"]["10"]["top10_agreement_mean"] == 1.0
     assert systems[PEERS[2]]["by_candidates"]["10"]["top10_agreement_mean"] == 1.0
