@@ -57,6 +57,10 @@ class CrossEncoderScorer(BaseScorer):
             so this costs nothing measurable, but it keeps the scores themselves from being
             rounded to 8 mantissa bits: in bfloat16 a logit near 5 moves in steps of 0.03,
             which ties and reorders close candidates.
+        torch_compile: run the forward through ``torch.compile(dynamic=True)`` (inductor; on
+            CPU it needs a C++ compiler). The first calls compile (tens of seconds); later
+            calls were ~7% faster in bf16 on a 2-core AVX-512 CPU. If compilation fails the
+            eager forward is used from then on (a warning is logged).
         label: which logit to use for multi-label heads (required when ``num_labels > 1``).
         trust_remote_code: run code shipped with the checkpoint (off by default).
         allow_pickle_weights: also accept ``.bin`` (pickle) weights; safetensors only by default.
@@ -73,6 +77,7 @@ class CrossEncoderScorer(BaseScorer):
         dtype: str | None = None,
         cls_only: bool = True,
         float32_head: bool = True,
+        torch_compile: bool = False,
         label: int | None = None,
         trust_remote_code: bool = False,
         allow_pickle_weights: bool = False,
@@ -91,6 +96,7 @@ class CrossEncoderScorer(BaseScorer):
         self.dtype = dtype
         self.cls_only = bool(cls_only)
         self.float32_head = bool(float32_head)
+        self.torch_compile = bool(torch_compile)
         self.label = label
         self.trust_remote_code = trust_remote_code
         self.allow_pickle_weights = allow_pickle_weights
@@ -111,6 +117,7 @@ class CrossEncoderScorer(BaseScorer):
         return (
             f"CrossEncoderScorer(model={self.model_name!r}, device={self.device!r}, "
             f"dtype={self.dtype!r}, cls_only={self.cls_only}, float32_head={self.float32_head}, "
+            f"torch_compile={self.torch_compile}, "
             f"batch_size={self.batch_size}, max_length={self.max_length})"
         )
 
@@ -126,6 +133,7 @@ class CrossEncoderScorer(BaseScorer):
                 "dtype": self.dtype,
                 "cls_only": self.cls_only,
                 "float32_head": self.float32_head,
+                "torch_compile": self.torch_compile,
                 "label": self.label,
                 "trust_remote_code": self.trust_remote_code,
                 "allow_pickle_weights": self.allow_pickle_weights,
@@ -192,6 +200,8 @@ class CrossEncoderScorer(BaseScorer):
             self._forward = _cls_only_forward(model) if self.cls_only else None
             if self.cls_only and self._forward is None:
                 logger.info("%s: cls_only is not supported for this architecture", self.name)
+            if self.torch_compile:
+                self._forward = _compiled(self._forward or model, self.name)
             self._model = model
 
     # -- scoring -----------------------------------------------------------------------------
@@ -266,6 +276,27 @@ class CrossEncoderScorer(BaseScorer):
             padded = [row + [fill] * (width - len(row)) for row in rows]
             out[key] = torch.tensor(padded, dtype=torch.long, device=self._device)
         return out
+
+
+def _compiled(forward: Any, name: str) -> Any:
+    """``torch.compile(forward, dynamic=True)``, falling back to ``forward`` for good if
+    compiling fails (compilation happens, and fails, on the first calls)."""
+    import torch
+
+    fn: list[Any] = [torch.compile(forward, dynamic=True)]
+
+    def call(**batch: Any) -> Any:
+        current = fn[0]
+        if current is forward:
+            return forward(**batch)
+        try:
+            return current(**batch)
+        except Exception as exc:  # inductor/C++ toolchain errors surface here
+            logger.warning("%s: torch.compile failed, using the eager forward: %s", name, exc)
+            fn[0] = forward
+            return forward(**batch)
+
+    return call
 
 
 def _float32_head(model: Any) -> int:
