@@ -25,7 +25,7 @@ import os
 import statistics
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +75,6 @@ class Inputs:
     candidates: list[list[str]]  # per query, the texts, best first-stage first
     mean_tokens: float
     mean_query_tokens: float
-    counts: list[int] = field(default_factory=list)
 
 
 # -- systems ------------------------------------------------------------------------------
