@@ -197,7 +197,11 @@ def quality(
     def evaluate(run: dict[str, dict[str, float]]) -> dict[str, float]:
         return ir_metrics(qrels, run)
 
-    results: dict[str, Any] = {"queries": len(queries), "candidate_union_docs": len(union)}
+    results: dict[str, Any] = {
+        "queries": len(queries),
+        "depth": depth,
+        "candidate_union_docs": len(union),
+    }
     results["bm25"] = evaluate({q: dict(hits) for q, hits in first.items()})
     n_tokens = [v.shape[0] for v in vectors.values()]
     dim = scorer.dim
@@ -248,7 +252,7 @@ def plot(report: dict[str, Any], path: Path) -> None:
     ax2.axhline(qu["bm25"]["nDCG@10"], color="gray", ls="--", label="BM25 alone")
     ax2.set_xlabel("KiB per stored document")
     ax2.set_ylabel("SciFact nDCG@10")
-    ax2.set_title("BM25 top-100 reranked by MaxSim (MiniLM)")
+    ax2.set_title(f"BM25 top-{qu.get('depth', 100)} reranked by MaxSim")
     ax2.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -288,7 +292,8 @@ def markdown(report: dict[str, Any]) -> str:
         "embedded Qdrant (`QdrantClient(':memory:')`, Python local mode: fetch by id, or Qdrant's "
         "own MaxSim query).",
         "",
-        f"## Quality: SciFact test ({qu['queries']} queries), BM25 top-100 reranked",
+        f"## Quality: SciFact test ({qu['queries']} queries), "
+        f"BM25 top-{qu.get('depth', 100)} reranked",
         "",
         "BM25: bm25s + PyStemmer English stemmer + English stopwords. "
         f"{qu['candidate_union_docs']} distinct candidate documents encoded once; "
