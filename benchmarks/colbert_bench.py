@@ -21,6 +21,8 @@ import numpy as np
 
 from benchmarks.common import CACHE as CACHE_ROOT
 from benchmarks.common import (
+    QUICK_BANNER,
+    add_run_options,
     bm25_topk,
     ir_metrics,
     machine,
@@ -268,7 +270,7 @@ def markdown(report: dict[str, Any]) -> str:
         "(cores shared with other jobs, so absolute times are noisy; "
         "ratios are from the same run).",
         f"Encoder: {report['model']} token vectors (plain encoder, no projection), L2-normalized."
-        + (" **Quick smoke run: not a result.**" if report.get("quick") else ""),
+        + (f" {QUICK_BANNER}" if report.get("quick") else ""),
         "",
         f"## Speed: {sp['candidates']} candidates of "
         f"{sp['mean_tokens_per_candidate']:.0f} tokens per query",
@@ -329,16 +331,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--max-queries", type=int, default=None, help="smoke test: fewer queries")
     parser.add_argument("--candidates", type=int, default=100, help="candidates per query (speed)")
     parser.add_argument("--model", help="encoder folder (default: all-MiniLM-L6-v2)")
-    parser.add_argument("--data", help="BEIR folder (default: the scifact data folder)")
-    parser.add_argument(
-        "--out",
-        help="results folder (default: benchmarks/results; .cache/bench-quick with --quick)",
-    )
-    parser.add_argument(
-        "--quick",
-        action="store_true",
-        help="smoke run: 3 queries (BM25 top 20 for quality), 3 timed runs, 1 slow run, "
-        "20 candidates",
+    add_run_options(
+        parser, "3 queries (BM25 top 20 for quality), 3 timed runs, 1 slow run, 20 candidates"
     )
     parser.add_argument(
         "--threads",

@@ -7,6 +7,7 @@ tables) and ``<name>.png`` (plots) to ``benchmarks/results/`` unless told otherw
 
 from __future__ import annotations
 
+import argparse
 import json
 import random
 import time
@@ -19,6 +20,19 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 CACHE = ROOT / ".cache"  # gitignored; each benchmark keeps its own sub-folder
 QUICK_RESULTS = CACHE / "bench-quick"  # --quick runs never overwrite the committed results
+
+
+QUICK_BANNER = "**Quick smoke run (`--quick`): not a result.**"
+
+
+def add_run_options(parser: argparse.ArgumentParser, quick: str) -> None:
+    """``--data``, ``--out`` and ``--quick`` (described by ``quick``), the same everywhere."""
+    parser.add_argument("--data", help="BEIR folder (default: the scifact data folder)")
+    parser.add_argument(
+        "--out",
+        help="results folder (default: benchmarks/results; .cache/bench-quick with --quick)",
+    )
+    parser.add_argument("--quick", action="store_true", help=f"smoke run: {quick}")
 
 
 def machine(*packages: str) -> dict[str, Any]:

@@ -19,7 +19,15 @@ import os
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import ROOT, machine, machine_line, pyplot, write_results
+from benchmarks.common import (
+    QUICK_BANNER,
+    ROOT,
+    add_run_options,
+    machine,
+    machine_line,
+    pyplot,
+    write_results,
+)
 
 CONFIG = ROOT / "benchmarks" / "configs" / "scifact.toml"
 FIRST_STAGES = ("bm25", "dense", "hybrid")
@@ -115,7 +123,7 @@ def markdown(report: dict[str, Any]) -> str:
     best = report["rerank_first_stage"]
     lines = ["# Reranking quality: SciFact test", ""]
     if report.get("quick"):
-        lines += ["**Quick smoke run (`--quick`): a subset, not a result.**", ""]
+        lines += [QUICK_BANNER, ""]
     lines += [
         f"{report['n_queries']} queries, {report['n_docs']} documents. First stages: Qdrant "
         f"embedded, top {depth}. Rerankers ({report['config']}) rerank the top {depth} of the "
@@ -200,7 +208,6 @@ def plot(report: dict[str, Any], path: Path) -> None:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", default=str(CONFIG), help="reranker config (TOML/JSON)")
-    parser.add_argument("--data", help="BEIR folder (default: the scifact data folder)")
     parser.add_argument("--candidates", type=int, default=100, help="first-stage depth")
     parser.add_argument("--queries", type=int, help="only the first N queries")
     parser.add_argument(
@@ -210,14 +217,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--cache", help="evaluate's cache folder (default ~/.cache/ragrerank/eval)")
     parser.add_argument("--dense-model", help="dense first-stage model (default all-MiniLM-L6-v2)")
     parser.add_argument("--latency-queries", type=int, default=0, help="latency sweep queries")
-    parser.add_argument(
-        "--out",
-        help="results folder (default: benchmarks/results; .cache/bench-quick with --quick)",
-    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
-    parser.add_argument(
-        "--quick", action="store_true", help="smoke run: 2 queries, 100 documents, depth 20"
-    )
+    add_run_options(parser, "2 queries, 100 documents, depth 20")
     args = parser.parse_args(argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     args.first_stages = [s.strip() for s in args.first_stages.split(",") if s.strip()]

@@ -30,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import (
+    QUICK_BANNER,
+    add_run_options,
     bm25_topk,
     interleaved,
     latency_stats,
@@ -480,7 +482,7 @@ def markdown(report: dict[str, Any]) -> str:
         "",
     ]
     if report.get("quick"):
-        lines += ["**Quick smoke run (`--quick`): not a result.**", ""]
+        lines += [QUICK_BANNER, ""]
     lines += [
         f"Model: `{report['model']}`. {inp['reps']} queries timed per point after a warm-up "
         f"at every point; systems interleaved (shuffled anew every repetition). Candidates: "
@@ -582,14 +584,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "--no-compile", action="store_true", help="skip the torch.compile row (off with --quick)"
     )
     parser.add_argument("--systems", help="comma-separated substrings: run only matching systems")
-    parser.add_argument("--data", help="BEIR folder (default: the scifact data folder)")
-    parser.add_argument(
-        "--out",
-        help="results folder (default: benchmarks/results; .cache/bench-quick with --quick)",
-    )
-    parser.add_argument(
-        "--quick", action="store_true", help="smoke run: 2 reps, 5 and 10 candidates of 64 tokens"
-    )
+    add_run_options(parser, "2 reps, 5 and 10 candidates of 64 tokens")
     args = parser.parse_args(argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     if args.quick:
