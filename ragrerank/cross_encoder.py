@@ -58,9 +58,10 @@ class CrossEncoderScorer(BaseScorer):
             rounded to 8 mantissa bits: in bfloat16 a logit near 5 moves in steps of 0.03,
             which ties and reorders close candidates.
         torch_compile: run the forward through ``torch.compile(dynamic=True)`` (inductor; on
-            CPU it needs a C++ compiler). The first calls compile (tens of seconds); later
-            calls were ~7% faster in bf16 on a 2-core AVX-512 CPU. If compilation fails the
-            eager forward is used from then on (a warning is logged).
+            CPU it needs a C++ compiler). The first calls compile (tens of seconds). On a
+            2-core AVX-512 CPU in bf16 later calls used ~7% less CPU time in isolation, but
+            showed no wall-time gain in an interleaved benchmark: measure before relying on
+            it. If compilation fails the eager forward is used from then on (with a warning).
         label: which logit to use for multi-label heads (required when ``num_labels > 1``).
         trust_remote_code: run code shipped with the checkpoint (off by default).
         allow_pickle_weights: also accept ``.bin`` (pickle) weights; safetensors only by default.
