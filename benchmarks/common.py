@@ -1,0 +1,183 @@
+"""Helpers shared by every benchmark script: paths, machine info, latency statistics,
+timing (warm-up, interleaved repetitions), retrieval metrics and result files.
+
+Every benchmark writes ``<name>.json`` (all numbers plus the machine), ``<name>.md`` (the
+tables) and ``<name>.png`` (plots) to ``benchmarks/results/`` unless told otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+CACHE = ROOT / ".cache"  # gitignored; each benchmark keeps its own sub-folder
+QUICK_RESULTS = CACHE / "bench-quick"  # --quick runs never overwrite the committed results
+
+
+QUICK_BANNER = "**Quick smoke run (`--quick`): not a result.**"
+
+
+def add_run_options(parser: argparse.ArgumentParser, quick: str) -> None:
+    """``--data``, ``--out`` and ``--quick`` (described by ``quick``), the same everywhere."""
+    parser.add_argument("--data", help="BEIR folder (default: the scifact data folder)")
+    parser.add_argument(
+        "--out",
+        help="results folder (default: benchmarks/results; .cache/bench-quick with --quick)",
+    )
+    parser.add_argument("--quick", action="store_true", help=f"smoke run: {quick}")
+
+
+def machine(*packages: str) -> dict[str, Any]:
+    """`ragrerank.evaluate.machine_info` plus the versions of ``packages``.
+
+    ``load_average_at_start`` repeats ``load_average`` under the key the first result
+    files used.
+    """
+    from ragrerank.evaluate import machine_info
+
+    info = machine_info()
+    info["load_average_at_start"] = info.get("load_average")
+    for name in packages:
+        try:
+            info[name.replace("-", "_")] = version(name)
+        except PackageNotFoundError:
+            info[name.replace("-", "_")] = None
+    return info
+
+
+def machine_line(m: Mapping[str, Any]) -> str:
+    """One markdown sentence describing the machine of a result file."""
+    return (
+        f"Machine: {m.get('cpu')}, {m.get('cores')} cores ({m.get('platform')}), "
+        f"torch {m.get('torch')} ({m.get('torch_threads')} threads), Python {m.get('python')}; "
+        f"load average at start {m.get('load_average')}; {m.get('date_utc')} UTC."
+    )
+
+
+def latency_stats(samples_ms: Sequence[float]) -> dict[str, Any]:
+    """p50 / p95 / mean in ms (linear-interpolated percentiles) and the number of runs."""
+    from ragrerank.evaluate import _percentiles
+
+    stats = _percentiles(samples_ms)
+    if stats is None:
+        raise ValueError("no latency samples")
+    return {
+        "p50_ms": stats["p50"],
+        "p95_ms": stats["p95"],
+        "mean_ms": stats["mean"],
+        "runs": len(samples_ms),
+    }
+
+
+def time_ms(fn: Callable[[], Any]) -> float:
+    """Wall time of one call in milliseconds."""
+    start = time.perf_counter()
+    fn()
+    return (time.perf_counter() - start) * 1000.0
+
+
+def timed(fn: Callable[[str], Any], queries: Sequence[str]) -> dict[str, Any]:
+    """`latency_stats` of ``fn(q)`` for every query after one untimed warm-up call."""
+    fn(queries[0])
+    return latency_stats([time_ms(lambda q=q: fn(q)) for q in queries])
+
+
+def interleaved(
+    systems: Mapping[str, Callable[[int], Any]], reps: int, *, seed: int = 0
+) -> dict[str, list[float]]:
+    """Time ``fn(rep)`` for every system, ``reps`` times, systems interleaved.
+
+    Each repetition visits every system once, in a freshly shuffled order, so slow drift
+    of the machine (other jobs, thermal state) falls on all systems alike. Warm-up is
+    the caller's job. Returns milliseconds per system, in repetition order.
+    """
+    rng = random.Random(seed)
+    names = list(systems)
+    samples: dict[str, list[float]] = {n: [] for n in names}
+    for rep in range(reps):
+        rng.shuffle(names)
+        for name in names:
+            samples[name].append(time_ms(lambda name=name, rep=rep: systems[name](rep)))
+    return samples
+
+
+def ir_metrics(
+    qrels: Mapping[str, Mapping[str, int]],
+    run: Mapping[str, Mapping[str, float]],
+    measures: Sequence[str] = ("nDCG@10", "R@100"),
+) -> dict[str, float]:
+    """Mean of each measure over the queries of ``run`` (ir_measures)."""
+    import ir_measures
+
+    parsed = [ir_measures.parse_measure(m) for m in measures]
+    agg = ir_measures.calc_aggregate(parsed, {q: qrels[q] for q in run}, run)
+    return {str(m): float(agg[m]) for m in parsed}
+
+
+def bm25_topk(
+    corpus: Mapping[str, str], queries: Mapping[str, str], k: int = 100
+) -> dict[str, list[tuple[str, float]]]:
+    """BM25 first stage, best first: bm25s, PyStemmer English stemmer, English stopwords."""
+    import bm25s
+    import Stemmer
+
+    stemmer = Stemmer.Stemmer("english")
+    ids = list(corpus)
+    retriever = bm25s.BM25()
+    retriever.index(
+        bm25s.tokenize(
+            [corpus[i] for i in ids], stopwords="en", stemmer=stemmer, show_progress=False
+        ),
+        show_progress=False,
+    )
+    qids = list(queries)
+    q_tokens = bm25s.tokenize(
+        [queries[q] for q in qids], stopwords="en", stemmer=stemmer, show_progress=False
+    )
+    docs, scores = retriever.retrieve(q_tokens, k=min(k, len(ids)), show_progress=False)
+    return {
+        qid: [(ids[int(d)], float(s)) for d, s in zip(docs[row], scores[row], strict=True)]
+        for row, qid in enumerate(qids)
+    }
+
+
+def pyplot() -> Any:
+    """matplotlib.pyplot on the Agg backend (no display)."""
+    from ragrerank.evaluate import _pyplot
+
+    return _pyplot()
+
+
+def write_results(
+    name: str,
+    report: Mapping[str, Any],
+    markdown: str,
+    plot: Callable[[Path], None] | None = None,
+    out_dir: str | Path | None = None,
+    *,
+    echo: bool = True,
+) -> dict[str, Path]:
+    """Write ``<name>.json``, ``<name>.md`` and (when ``plot`` is given) ``<name>.png``;
+    ``echo`` also prints the markdown. Default folder: `RESULTS`, or `QUICK_RESULTS` for a
+    report marked ``"quick"``."""
+    if out_dir is None:
+        out_dir = QUICK_RESULTS if report.get("quick") else RESULTS
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"json": out / f"{name}.json", "markdown": out / f"{name}.md"}
+    paths["json"].write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    if plot is not None:
+        paths["png"] = out / f"{name}.png"
+        plot(paths["png"])
+    paths["markdown"].write_text(markdown, encoding="utf-8")
+    if echo:
+        print(markdown)
+    return paths

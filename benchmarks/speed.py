@@ -1,0 +1,639 @@
+"""Cross-encoder reranking speed: ragrerank vs the LangChain, LlamaIndex and
+sentence-transformers rerankers, same weights, same inputs, same process.
+
+Run: ``python -m benchmarks.speed`` (writes benchmarks/results/speed.{md,json,png});
+``--quick`` is a smoke run (a few queries, 5 and 10 short candidates).
+
+Inputs: SciFact test queries; each query's candidates are its bm25s top-100 documents cut
+to ``--tokens`` word pieces (the first 20 / 50 / 100 for the smaller points). Every system
+gets the same model folder (``--model``; default: the all-MiniLM-L6-v2 body with a seeded
+sequence-classification head, the size of ``cross-encoder/ms-marco-MiniLM-L-6-v2``) and
+returns its top 10. Each system is warmed up at every candidate count, then timed once
+per query per candidate count, systems shuffled anew for every repetition.
+
+Agreement: the top 10 of every system is compared with the top 10 of ragrerank in fp32
+(`CrossEncoderScorer` defaults: float32, whose scores equal plain transformers within
+1e-5); score drift is the largest absolute difference between a fast setting's raw score
+and the fp32 score of the same pair. An untrained head gives near-tied scores, so its
+agreement numbers are pessimistic; pass a trained model for meaningful ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import (
+    QUICK_BANNER,
+    add_run_options,
+    bm25_topk,
+    interleaved,
+    latency_stats,
+    machine,
+    machine_line,
+    pyplot,
+    time_ms,
+    write_results,
+)
+
+TOP_K = 10
+TARGET_SPEEDUP = 2.5
+TARGET_AGREEMENT = 0.99
+PEERS = (
+    "LangChain CrossEncoderReranker",
+    "LlamaIndex SentenceTransformerRerank",
+    "sentence-transformers CrossEncoder.predict",
+)
+REFERENCE = "ragrerank fp32 (default)"
+PACKAGES = (
+    "sentence-transformers",
+    "transformers",
+    "langchain-classic",
+    "langchain-community",
+    "llama-index-core",
+)
+
+# One call: query, candidate texts -> (ranked indices of the top 10, raw scores or None).
+RankFn = Callable[[str, Sequence[str]], tuple[list[int], list[float] | None]]
+
+
+@dataclass
+class System:
+    name: str
+    kind: str  # "peer" | "ragrerank"
+    description: str
+    build: Callable[[], RankFn]
+
+
+@dataclass
+class Inputs:
+    queries: list[str]  # one per repetition, plus one warm-up query first
+    candidates: list[list[str]]  # per query, the texts, best first-stage first
+    mean_tokens: float
+    mean_query_tokens: float
+
+
+# -- systems ------------------------------------------------------------------------------
+
+
+def langchain(model: str) -> RankFn:
+    from langchain_classic.retrievers.document_compressors import CrossEncoderReranker
+    from langchain_community.cross_encoders import HuggingFaceCrossEncoder
+    from langchain_core.documents import Document
+
+    reranker = CrossEncoderReranker(
+        model=HuggingFaceCrossEncoder(model_name=model, model_kwargs={"device": "cpu"}),
+        top_n=TOP_K,
+    )
+    docs: dict[tuple[str, ...], list[Document]] = {}
+
+    def rank(query: str, texts: Sequence[str]) -> tuple[list[int], list[float] | None]:
+        key = tuple(texts)
+        if key not in docs:  # inputs are built before timing: a retriever returns Documents
+            docs[key] = [Document(page_content=t, metadata={"i": i}) for i, t in enumerate(texts)]
+        out = reranker.compress_documents(docs[key], query)
+        return [int(d.metadata["i"]) for d in out], None
+
+    return rank
+
+
+def llama_index(model: str) -> RankFn:
+    from llama_index.core.postprocessor import SentenceTransformerRerank
+    from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
+
+    reranker = SentenceTransformerRerank(model=model, top_n=TOP_K, device="cpu")
+    nodes: dict[tuple[str, ...], list[TextNode]] = {}
+
+    def rank(query: str, texts: Sequence[str]) -> tuple[list[int], list[float] | None]:
+        key = tuple(texts)
+        if key not in nodes:
+            nodes[key] = [TextNode(text=t, id_=str(i)) for i, t in enumerate(texts)]
+        # Fresh NodeWithScore wrappers: the postprocessor overwrites their scores.
+        batch = [NodeWithScore(node=n, score=0.0) for n in nodes[key]]
+        out = reranker.postprocess_nodes(batch, QueryBundle(query))
+        return [int(n.node.node_id) for n in out], None
+
+    return rank
+
+
+def sentence_transformers_predict(model: str) -> RankFn:
+    import numpy as np
+    from sentence_transformers import CrossEncoder
+
+    ce = CrossEncoder(model, device="cpu")
+
+    def rank(query: str, texts: Sequence[str]) -> tuple[list[int], list[float] | None]:
+        scores = ce.predict([(query, t) for t in texts], show_progress_bar=False)
+        order = np.argsort(-scores, kind="stable")[:TOP_K]
+        return [int(i) for i in order], None
+
+    return rank
+
+
+def ranked(reranker: Any, with_scores: bool = True) -> RankFn:
+    """A `ragrerank.Reranker` as a `RankFn` (raw scores read from its trace)."""
+    from ragrerank import Candidate
+
+    cands: dict[tuple[str, ...], list[Candidate]] = {}
+
+    def rank(query: str, texts: Sequence[str]) -> tuple[list[int], list[float] | None]:
+        key = tuple(texts)
+        if key not in cands:
+            cands[key] = [Candidate(text=t, id=i) for i, t in enumerate(texts)]
+        result = reranker.rerank(query, cands[key])
+        if not with_scores:
+            return [item.index for item in result], None
+        scores = [0.0] * len(texts)
+        for entry in result.trace.entries:
+            scores[entry.index] = entry.score
+        return [item.index for item in result], scores
+
+    return rank
+
+
+def ragrerank(model: str, **options: Any) -> RankFn:
+    from ragrerank import CrossEncoderScorer, Reranker
+
+    return ranked(Reranker(CrossEncoderScorer(model, **options), top_k=TOP_K))
+
+
+def ragrerank_cascade(
+    model: str, *, keep: int, max_length: int | None = None, cheap_model: str | None = None
+) -> RankFn:
+    """A cheap pass (the same model on truncated pairs, or ``cheap_model``) prunes to
+    ``keep``; the full model in bf16 scores the survivors. Pruned candidates get rank
+    scores below the survivors, so no drift is reported."""
+    from ragrerank import CrossEncoderScorer, Reranker
+    from ragrerank.cascade import CascadeScorer
+
+    scorer = CascadeScorer(
+        CrossEncoderScorer(cheap_model or model, dtype="bfloat16", max_length=max_length),
+        CrossEncoderScorer(model, dtype="bfloat16"),
+        keep=keep,
+    )
+    return ranked(Reranker(scorer, top_k=TOP_K), with_scores=False)
+
+
+def compiled_system(model: str) -> System:
+    return System(
+        "ragrerank bf16 + torch.compile",
+        "ragrerank",
+        "CrossEncoderScorer(model, dtype='bfloat16', torch_compile=True): the fastest setting "
+        "through inductor (compiled during the warm-up, not timed: see its load and warm-up time)",
+        lambda: ragrerank(model, dtype="bfloat16", torch_compile=True),
+    )
+
+
+def cascade_systems(
+    model: str, tokens: int, keep: int, cheap_model: str | None = None
+) -> list[System]:
+    out = [
+        System(
+            f"ragrerank bf16 cascade ({tokens}-token pass, keep {keep})",
+            "ragrerank",
+            f"CascadeScorer(cheap=CrossEncoderScorer(model, dtype='bfloat16', "
+            f"max_length={tokens}), expensive=CrossEncoderScorer(model, dtype='bfloat16'), "
+            f"keep={keep}): the same model on each pair's first {tokens} tokens prunes to "
+            f"{keep}, which are scored in full",
+            lambda: ragrerank_cascade(model, keep=keep, max_length=tokens),
+        )
+    ]
+    if cheap_model:
+        out.append(
+            System(
+                f"ragrerank bf16 cascade ({Path(cheap_model).name} -> model, keep {keep})",
+                "ragrerank",
+                f"CascadeScorer(cheap=CrossEncoderScorer({cheap_model!r}, dtype='bfloat16'), "
+                f"expensive=CrossEncoderScorer(model, dtype='bfloat16'), keep={keep})",
+                lambda: ragrerank_cascade(model, keep=keep, cheap_model=cheap_model),
+            )
+        )
+    return out
+
+
+def systems(model: str) -> list[System]:
+    """Every system of the benchmark (``--systems`` picks some by name)."""
+    return [
+        System(
+            PEERS[0],
+            "peer",
+            "langchain_classic CrossEncoderReranker(top_n=10) over langchain_community "
+            "HuggingFaceCrossEncoder (sentence-transformers CrossEncoder, fp32)",
+            lambda: langchain(model),
+        ),
+        System(
+            PEERS[1],
+            "peer",
+            "llama_index.core SentenceTransformerRerank(top_n=10, device='cpu')",
+            lambda: llama_index(model),
+        ),
+        System(
+            PEERS[2],
+            "peer",
+            "sentence_transformers.CrossEncoder(model).predict(pairs), top 10 by argsort",
+            lambda: sentence_transformers_predict(model),
+        ),
+        System(
+            REFERENCE,
+            "ragrerank",
+            "Reranker(CrossEncoderScorer(model), top_k=10): float32, cls_only, "
+            "length-sorted batches of 32",
+            lambda: ragrerank(model),
+        ),
+        System(
+            "ragrerank fp32, full last layer",
+            "ragrerank",
+            "CrossEncoderScorer(model, cls_only=False): what cls_only saves",
+            lambda: ragrerank(model, cls_only=False),
+        ),
+        System(
+            "ragrerank bf16, full last layer",
+            "ragrerank",
+            "CrossEncoderScorer(model, dtype='bfloat16', cls_only=False): what bf16 alone gives",
+            lambda: ragrerank(model, dtype="bfloat16", cls_only=False),
+        ),
+        System(
+            "ragrerank bf16, bf16 head",
+            "ragrerank",
+            "CrossEncoderScorer(model, dtype='bfloat16', float32_head=False): scores rounded "
+            "to bf16 (what float32_head prevents)",
+            lambda: ragrerank(model, dtype="bfloat16", float32_head=False),
+        ),
+        System(
+            "ragrerank bf16 (fastest)",
+            "ragrerank",
+            "CrossEncoderScorer(model, dtype='bfloat16'): bf16 body, float32 head, cls_only",
+            lambda: ragrerank(model, dtype="bfloat16"),
+        ),
+    ]
+
+
+# -- inputs -------------------------------------------------------------------------------
+
+
+def load_inputs(
+    model: str, data: str | None, n_queries: int, max_candidates: int, tokens: int
+) -> Inputs:
+    """``n_queries`` SciFact test queries with their bm25s top ``max_candidates`` texts,
+    each cut to ``tokens`` word pieces (topped up with other documents on tiny corpora)."""
+    from transformers import AutoTokenizer
+
+    from ragrerank.datasets import load_beir
+
+    ds = load_beir("scifact", "test", path=data)
+    tok = AutoTokenizer.from_pretrained(model)
+    judged = list(ds.queries)
+    qids = [judged[k % len(judged)] for k in range(n_queries)]  # tiny sets: queries repeat
+    corpus = {d: ds.text(d) for d in ds.corpus}
+    first = bm25_topk(corpus, {q: ds.queries[q] for q in set(qids)}, max_candidates)
+    order = list(corpus)
+    texts: list[list[str]] = []
+    for q in qids:
+        ids = [d for d, _ in first[q]]
+        seen = set(ids)
+        ids += [d for d in order if d not in seen][: max_candidates - len(ids)]
+        ids = [ids[k % len(ids)] for k in range(max_candidates)]
+        pieces = tok([corpus[d] for d in ids], add_special_tokens=False, verbose=False)
+        texts.append([tok.decode(p[:tokens]) for p in pieces["input_ids"]])
+    n_tok = [len(p) for t in texts for p in tok(t, add_special_tokens=False)["input_ids"]]
+    q_tok = [len(tok(ds.queries[q], add_special_tokens=False)["input_ids"]) for q in qids]
+    return Inputs(
+        queries=[ds.queries[q] for q in qids],
+        candidates=texts,
+        mean_tokens=statistics.fmean(n_tok),
+        mean_query_tokens=statistics.fmean(q_tok),
+    )
+
+
+# -- measurement --------------------------------------------------------------------------
+
+
+def overlap(a: Sequence[int], b: Sequence[int], k: int) -> float:
+    """|top-k of a  ∩  top-k of b| / k (both already ranked)."""
+    return len(set(a[:k]) & set(b[:k])) / k
+
+
+def measure(
+    chosen: list[System], inputs: Inputs, counts: list[int], reps: int
+) -> dict[str, dict[str, Any]]:
+    """Warm up every (system, count), time ``reps`` interleaved repetitions, compare."""
+    from tqdm.auto import tqdm
+
+    fns = {}
+    warm_s = {}
+    for s in tqdm(chosen, desc="loading", unit="system"):
+        start = time.perf_counter()
+        fns[s.name] = s.build()
+        for n in counts:  # warm-up: model load, first-call allocations, each shape once
+            fns[s.name](inputs.queries[0], inputs.candidates[0][:n])
+        warm_s[s.name] = time.perf_counter() - start
+    outputs: dict[tuple[str, int], list[tuple[list[int], list[float] | None]]] = {}
+
+    def call(name: str, n: int) -> Callable[[int], Any]:
+        def run(rep: int) -> None:
+            q = 1 + rep  # query 0 is the warm-up query
+            outputs.setdefault((name, n), []).append(
+                fns[name](inputs.queries[q], inputs.candidates[q][:n])
+            )
+
+        return run
+
+    timed = {f"{s.name}@{n}": call(s.name, n) for s in chosen for n in counts}
+    samples = interleaved(timed, reps)
+    results: dict[str, dict[str, Any]] = {}
+    for s in chosen:
+        row: dict[str, Any] = {
+            "kind": s.kind,
+            "description": s.description,
+            "load_and_warm_up_s": warm_s[s.name],
+            "by_candidates": {},
+        }
+        for n in counts:
+            point: dict[str, Any] = dict(latency_stats(samples[f"{s.name}@{n}"]))
+            ref = outputs.get((REFERENCE, n))
+            mine = outputs[(s.name, n)]
+            if ref is not None and n >= TOP_K:
+                agree = [overlap(m[0], r[0], TOP_K) for m, r in zip(mine, ref, strict=True)]
+                point["top10_agreement_mean"] = statistics.fmean(agree)
+                point["top10_agreement_min"] = min(agree)
+            if ref is not None and mine[0][1] is not None:
+                drift, rel = 0.0, 0.0
+                for (_, ms), (_, rs) in zip(mine, ref, strict=True):
+                    assert ms is not None and rs is not None
+                    d = max(abs(x - y) for x, y in zip(ms, rs, strict=True))
+                    spread = max(rs) - min(rs)
+                    drift, rel = max(drift, d), max(rel, d / spread if spread else 0.0)
+                point["max_score_drift"] = drift
+                point["max_score_drift_over_spread"] = rel
+            row["by_candidates"][str(n)] = point
+        results[s.name] = row
+    return results
+
+
+def cache_hits(model: str, inputs: Inputs, n: int, queries: int) -> dict[str, Any]:
+    """`CachedScorer` over the bf16 scorer: a query's first call vs the same call again."""
+    from ragrerank import CrossEncoderScorer, Reranker
+    from ragrerank.cache import CachedScorer
+
+    rank = ranked(Reranker(CachedScorer(CrossEncoderScorer(model, dtype="bfloat16")), top_k=TOP_K))
+    rank(inputs.queries[0], inputs.candidates[0][:n])  # warm-up
+    miss, hit = [], []
+    for q in range(1, 1 + queries):
+        call = lambda q=q: rank(inputs.queries[q], inputs.candidates[q][:n])  # noqa: E731
+        miss.append(time_ms(call))
+        hit.append(time_ms(call))
+    return {"candidates": n, "miss": latency_stats(miss), "hit": latency_stats(hit)}
+
+
+def ratios(results: dict[str, dict[str, Any]], counts: list[int]) -> dict[str, Any]:
+    """p50 of each peer / p50 of each ragrerank setting, per candidate count."""
+    peers = [n for n, r in results.items() if r["kind"] == "peer"]
+    out: dict[str, Any] = {}
+    for name, r in results.items():
+        if r["kind"] != "ragrerank":
+            continue
+        out[name] = {
+            peer: {
+                str(n): results[peer]["by_candidates"][str(n)]["p50_ms"]
+                / r["by_candidates"][str(n)]["p50_ms"]
+                for n in counts
+            }
+            for peer in peers
+        }
+    return out
+
+
+def verdict(report: dict[str, Any]) -> dict[str, Any]:
+    """Does a fast ragrerank setting reach the target at the largest candidate count?"""
+    n = str(max(report["inputs"]["candidates"]))
+    out = {}
+    for name, by_peer in report["ratios"].items():
+        row = report["systems"][name]["by_candidates"][n]
+        framework_peers = [p for p in by_peer if p in PEERS[:2]]
+        speedup = min((by_peer[p][n] for p in framework_peers), default=None)
+        agreement = row.get("top10_agreement_mean")
+        out[name] = {
+            "candidates": int(n),
+            "min_speedup_vs_langchain_llamaindex": speedup,
+            "top10_agreement_mean": agreement,
+            "met": speedup is not None
+            and speedup >= TARGET_SPEEDUP
+            and agreement is not None
+            and agreement >= TARGET_AGREEMENT,
+        }
+    return out
+
+
+# -- output -------------------------------------------------------------------------------
+
+
+def plot(report: dict[str, Any], path: Path) -> None:
+    plt = pyplot()
+    counts = report["inputs"]["candidates"]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(14, 6.5))
+    for k, (name, r) in enumerate(report["systems"].items()):
+        pts = [r["by_candidates"][str(n)] for n in counts]
+        style = "--" if r["kind"] == "peer" else "-"
+        p50 = [p["p50_ms"] for p in pts]
+        ax1.plot(counts, p50, style, marker="o", color=f"C{k}", label=name)
+        ax1.fill_between(
+            counts, p50, [p["p95_ms"] for p in pts], color=f"C{k}", alpha=0.12, linewidth=0
+        )
+    ax1.set_xlabel("candidates per query")
+    ax1.set_ylabel("ms per query (line: p50, band up to p95)")
+    ax1.set_yscale("log")
+    ax1.set_xticks(counts)
+    ax1.set_title("Reranking latency vs candidates (dashed: peers)")
+    ax1.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
+    n = str(max(counts))
+    names = list(report["ratios"])
+    peers = list(next(iter(report["ratios"].values()))) if names else []
+    width = 0.8 / max(1, len(peers))
+    for j, peer in enumerate(peers):
+        xs = [i + (j - (len(peers) - 1) / 2) * width for i in range(len(names))]
+        ax2.bar(xs, [report["ratios"][s][peer][n] for s in names], width, label=f"vs {peer}")
+    ax2.axhline(TARGET_SPEEDUP, color="red", ls=":", label=f"target {TARGET_SPEEDUP}x")
+    ax2.axhline(1.0, color="black", lw=0.8)
+    short = [s.replace("ragrerank ", "") for s in names]
+    ax2.set_xticks(range(len(names)), short, fontsize=7, rotation=25, ha="right")
+    ax2.set_ylabel(f"speedup at p50 ({n} candidates)")
+    ax2.set_title("ragrerank settings: peer p50 / ragrerank p50")
+    ax2.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _fmt(x: float | None, spec: str = ".3f") -> str:
+    return "-" if x is None else format(x, spec)
+
+
+def markdown(report: dict[str, Any]) -> str:
+    inp = report["inputs"]
+    counts = inp["candidates"]
+    lines = [
+        "# Cross-encoder reranking speed (same weights, same inputs, same process)",
+        "",
+    ]
+    if report.get("quick"):
+        lines += [QUICK_BANNER, ""]
+    lines += [
+        f"Model: `{report['model']}`. {inp['reps']} queries timed per point after a warm-up "
+        f"at every point; systems interleaved (shuffled anew every repetition). Candidates: "
+        f"SciFact test queries' bm25s top-{max(counts)} cut to {inp['tokens']} word pieces "
+        f"(mean {inp['mean_tokens_per_candidate']:.0f}; queries {inp['mean_query_tokens']:.0f}); "
+        f"every system returns its top {TOP_K}. Torch threads: "
+        f"{report['machine'].get('torch_threads')}.",
+        "",
+        machine_line(report["machine"]),
+        "",
+    ]
+    for n in counts:
+        lines += [
+            f"## {n} candidates",
+            "",
+            "| system | p50 ms | p95 ms | runs | top-10 agreement vs fp32 (mean / min) | "
+            "max score drift (abs / of spread) |",
+            "|---|---:|---:|---:|---|---|",
+        ]
+        for name, r in report["systems"].items():
+            p = r["by_candidates"][str(n)]
+            agree = (
+                f"{p['top10_agreement_mean']:.3f} / {p['top10_agreement_min']:.2f}"
+                if "top10_agreement_mean" in p
+                else "-"
+            )
+            drift = (
+                f"{p['max_score_drift']:.2g} / {p['max_score_drift_over_spread']:.1%}"
+                if "max_score_drift" in p and name != REFERENCE
+                else "-"
+            )
+            lines.append(
+                f"| {name} | {p['p50_ms']:.1f} | {p['p95_ms']:.1f} | {p['runs']} | "
+                f"{agree} | {drift} |"
+            )
+        lines.append("")
+    peers = [p for p in PEERS if p in report["systems"]]
+    lines += [
+        "## Speedup (peer p50 / ragrerank p50)",
+        "",
+        "| ragrerank setting | "
+        + " | ".join(f"vs {p} @ {n}" for p in peers for n in counts)
+        + " |",
+        "|---|" + "---:|" * (len(peers) * len(counts)),
+    ]
+    for name, by_peer in report["ratios"].items():
+        cells = [f"{by_peer[p][str(n)]:.2f}x" for p in peers for n in counts]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        f"Target: >= {TARGET_SPEEDUP}x faster than the LangChain and LlamaIndex rerankers at "
+        f"{max(counts)} candidates with top-10 agreement >= {TARGET_AGREEMENT}.",
+        "",
+    ]
+    for name, v in report["verdict"].items():
+        lines.append(
+            f"- {name}: {_fmt(v['min_speedup_vs_langchain_llamaindex'], '.2f')}x "
+            f"(the slower of the two ratios), agreement "
+            f"{_fmt(v['top10_agreement_mean'])}: **{'met' if v['met'] else 'not met'}**"
+        )
+    c = report["cache"]
+    lines += [
+        "",
+        f"Score cache (`CachedScorer` over the bf16 scorer, {c['candidates']} candidates, "
+        f"{c['miss']['runs']} queries): first call p50 {c['miss']['p50_ms']:.1f} ms, the same "
+        f"(query, documents) again p50 {c['hit']['p50_ms']:.2f} ms. Only repeated pairs "
+        "benefit (the same query over overlapping candidates, retries, pagination); the "
+        "tables above use a new query every call.",
+    ]
+    lines += ["", "Systems:", ""]
+    lines += [
+        f"- **{name}**: {r['description']} (load + warm-up {r['load_and_warm_up_s']:.0f} s)"
+        for name, r in report["systems"].items()
+    ]
+    lines += [
+        "",
+        "Agreement and drift are measured on the timed calls themselves. Drift is the largest "
+        "|fast score - fp32 score| over all pairs (raw logits), and that difference over the "
+        "query's fp32 score spread (max - min). Peers return only their top 10 (scores after "
+        "sentence-transformers' sigmoid), so they get agreement but no drift.",
+        "",
+        "![latency vs candidates](speed.png)",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", help="cross-encoder folder (default: MiniLM + seeded head)")
+    parser.add_argument("--candidates", default="20,50,100", help="comma-separated counts")
+    parser.add_argument("--reps", type=int, default=20, help="timed queries per point")
+    parser.add_argument("--tokens", type=int, default=200, help="word pieces per candidate")
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's)")
+    parser.add_argument("--cascade-tokens", type=int, default=64, help="cascade: cheap pass length")
+    parser.add_argument("--cascade-keep", type=int, default=30, help="cascade: survivors")
+    parser.add_argument("--cheap-model", help="also a cascade with this model as the cheap pass")
+    parser.add_argument(
+        "--no-compile", action="store_true", help="skip the torch.compile row (off with --quick)"
+    )
+    parser.add_argument("--systems", help="comma-separated substrings: run only matching systems")
+    add_run_options(parser, "2 reps, 5 and 10 candidates of 64 tokens")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if args.quick:
+        args.reps, args.candidates, args.tokens = 2, "5,10", 64
+    counts = sorted({int(x) for x in args.candidates.split(",") if x.strip()})
+    if not counts or counts[0] < 1 or args.reps < 1:
+        parser.error("--candidates needs counts >= 1 and --reps >= 1")
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    if args.model:
+        model = args.model
+    else:
+        from ragrerank.demo import minilm_cross_encoder
+
+        model = minilm_cross_encoder()
+    chosen = systems(model) + cascade_systems(
+        model, args.cascade_tokens, args.cascade_keep, args.cheap_model
+    )
+    if not (args.quick or args.no_compile):  # compiling takes tens of seconds
+        chosen.append(compiled_system(model))
+    if args.systems:
+        wanted = [w.strip().lower() for w in args.systems.split(",")]
+        chosen = [s for s in chosen if any(w in s.name.lower() for w in wanted)]
+        if REFERENCE not in [s.name for s in chosen]:  # agreement needs the fp32 reference
+            chosen.insert(0, next(s for s in systems(model) if s.name == REFERENCE))
+    inputs = load_inputs(model, args.data, args.reps + 1, max(counts), args.tokens)
+    results = measure(chosen, inputs, counts, args.reps)
+    report: dict[str, Any] = {
+        "machine": machine(*PACKAGES),
+        "model": model if args.model else "all-MiniLM-L6-v2 body + seeded head (untrained)",
+        "quick": args.quick,
+        "inputs": {
+            "candidates": counts,
+            "reps": args.reps,
+            "tokens": args.tokens,
+            "mean_tokens_per_candidate": inputs.mean_tokens,
+            "mean_query_tokens": inputs.mean_query_tokens,
+            "top_k": TOP_K,
+        },
+        "systems": results,
+    }
+    report["cache"] = cache_hits(model, inputs, max(counts), min(3, args.reps))
+    report["ratios"] = ratios(results, counts)
+    report["verdict"] = verdict(report)
+    write_results("speed", report, markdown(report), lambda p: plot(report, p), args.out)
+    return report
+
+
+if __name__ == "__main__":
+    main()
