@@ -73,13 +73,16 @@ def _parser() -> argparse.ArgumentParser:
     ce = sub.add_parser("cross-encoder", help="fine-tune a cross-encoder")
     _common(ce)
     ce.add_argument(
-        "--loss", default="listwise", choices=["listwise", "pairwise", "bce"], help="default: listwise"
+        "--loss",
+        default="listwise",
+        choices=["listwise", "pairwise", "bce"],
+        help="default: listwise",
     )
     cb = sub.add_parser("colbert", help="fine-tune a ColBERT (late-interaction) model")
     _common(cb)
     cb.add_argument("--dim", type=int, default=128, help="projection size (default 128)")
     cb.add_argument("--query-length", type=int, default=32)
-    cb.add_argument("--temperature", type=float, default=0.05, help="contrastive temperature")
+    cb.add_argument("--temperature", type=float, default=1.0, help="contrastive temperature")
     ds = sub.add_parser("distill", help="distil a teacher scorer into a fast student")
     _common(ds)
     ds.add_argument(
@@ -102,6 +105,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     ds.add_argument("--dim", type=int, default=128, help="ColBERT student projection size")
     ds.add_argument("--query-length", type=int, default=32, help="ColBERT student query length")
+    ds.set_defaults(num_layers=3)
     return parser
 
 
@@ -176,7 +180,56 @@ def _run(args: argparse.Namespace, argv: Sequence[str]) -> Any:
             num_layers=args.num_layers,
             info=info,
         )
-    raise ValueError(f"unknown training kind {args.kind!r}")
+    if args.kind == "colbert":
+        from .colbert import train_colbert
+
+        return train_colbert(
+            train,
+            args.out,
+            base_model=args.base,
+            val=val,
+            config=_config(args, "listwise"),
+            dim=args.dim,
+            query_length=args.query_length,
+            num_layers=args.num_layers,
+            temperature=args.temperature,
+            info=info,
+        )
+    from .distill import distill
+
+    return distill(
+        _teacher(args.teacher, args.teacher_name),
+        train,
+        args.out,
+        student=args.student,
+        base_model=args.base,
+        num_layers=args.num_layers,
+        val=val,
+        config=_config(args, "margin_mse"),
+        teacher_negatives=args.teacher_negatives,
+        cache_dir=args.cache,
+        dim=args.dim,
+        query_length=args.query_length,
+        info=info,
+    )
+
+
+def _teacher(spec: str, name: str | None) -> Any:
+    """A reranker config file (TOML/JSON: the reranker ``name``, or its only one) or a
+    cross-encoder folder / hub name (scored in bfloat16)."""
+    path = Path(spec)
+    if path.suffix.lower() in (".toml", ".json") and path.is_file():
+        from ..config import load_rerankers
+
+        rerankers = load_rerankers(path)
+        if name is None and len(rerankers) == 1:
+            return next(iter(rerankers.values()))
+        if name not in rerankers:
+            raise ValueError(f"--teacher-name must be one of {sorted(rerankers)}, got {name!r}")
+        return rerankers[name]
+    from ..cross_encoder import CrossEncoderScorer
+
+    return CrossEncoderScorer(spec, dtype="bfloat16")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -184,7 +237,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         result = _run(args, argv)
     except (ValueError, FileNotFoundError) as exc:

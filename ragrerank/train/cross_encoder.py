@@ -43,9 +43,20 @@ def check_encoder(model: str | Path) -> Any:
         config = AutoConfig.from_pretrained(str(model))
     except (OSError, ValueError) as exc:
         raise ValueError(f"base model {model!r} is not a transformers checkpoint: {exc}") from None
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+        MODEL_FOR_MASKED_LM_MAPPING_NAMES,
+    )
+
     archs = [str(a) for a in (getattr(config, "architectures", None) or [])]
+    kind = getattr(config, "model_type", "")
+    # Decoder-only families (GPT-2, Llama, ...) have a causal-LM class but no masked-LM one.
+    decoder_family = (
+        kind in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and kind not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
+    )
     if (
-        getattr(config, "is_decoder", False)
+        decoder_family
+        or getattr(config, "is_decoder", False)
         or getattr(config, "is_encoder_decoder", False)
         or any(a.endswith(_DECODER_SUFFIXES) for a in archs)
     ):
@@ -76,7 +87,7 @@ def load_cross_encoder(model: str | Path, num_layers: int | None = None) -> tupl
     from transformers.utils import logging as hf_logging
 
     verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()  # "newly initialised head" is expected here
+    hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]  # "newly initialised head" is expected here
     try:
         classifier = AutoModelForSequenceClassification.from_pretrained(str(model), **overrides)
     finally:

@@ -19,7 +19,16 @@ from .data import TrainingExample, TrainingSet
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["Sample", "TrainConfig", "TrainResult", "fill_negatives", "fit", "validate"]
+__all__ = [
+    "Sample",
+    "TrainConfig",
+    "TrainResult",
+    "fill_negatives",
+    "fit",
+    "ndcg10",
+    "plot_training",
+    "validate",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +107,7 @@ class Sample:
 class Task(Protocol):
     """What a trainer plugs into `fit`."""
 
-    def parameters(self) -> Any: ...
+    def named_parameters(self) -> Any: ...
 
     def train_mode(self, on: bool) -> None: ...
 
@@ -183,10 +192,16 @@ def _sample(
     return Sample(ex.query, tuple(data.text(d) for d in ids), scores)
 
 
-def validate(task: Task, val: TrainingSet, *, show_progress: bool = False) -> float:
-    """Mean nDCG@10 (ir_measures) of ``task`` reranking each validation query's
-    positives plus its mined negatives."""
+def ndcg10(val: TrainingSet, run: Mapping[str, Mapping[str, float]]) -> float:
+    """Mean nDCG@10 (ir_measures) of ``run`` (``{query id: {doc id: score}}``) on ``val``."""
     ir_measures: Any = require("ir_measures", "eval")
+    measure = ir_measures.parse_measure("nDCG@10")
+    return float(ir_measures.calc_aggregate([measure], val.qrels(), run)[measure])
+
+
+def validate(task: Task, val: TrainingSet, *, show_progress: bool = False) -> float:
+    """Mean nDCG@10 of ``task`` reranking each validation query's positives plus its
+    mined negatives (the positives are always among the candidates)."""
     from tqdm.auto import tqdm
 
     task.train_mode(False)
@@ -196,8 +211,7 @@ def validate(task: Task, val: TrainingSet, *, show_progress: bool = False) -> fl
         ids = list(dict.fromkeys([*ex.positives, *ex.negatives]))
         scores = task.score(ex.query, [val.text(d) for d in ids])
         run[ex.query_id] = dict(zip(ids, scores, strict=True))
-    measure = ir_measures.parse_measure("nDCG@10")
-    return float(ir_measures.calc_aggregate([measure], val.qrels(), run)[measure])
+    return ndcg10(val, run)
 
 
 def fit(
@@ -235,8 +249,9 @@ def fit(
     if config.max_steps is not None:
         planned = min(planned, config.max_steps)
     budget = None if config.time_budget_min is None else config.time_budget_min * 60.0
-    decay, no_decay = [], []
-    for name, p in task.named_parameters():  # type: ignore[attr-defined]
+    decay: list[Any] = []
+    no_decay: list[Any] = []
+    for name, p in task.named_parameters():
         if p.requires_grad:
             (no_decay if p.ndim < 2 or "LayerNorm" in name else decay).append(p)
     optimizer = torch.optim.AdamW(
@@ -284,17 +299,17 @@ def fit(
         rng.shuffle(order)
         for b in range(steps_per_epoch):
             batch = [pairs[i] for i in order[b * config.batch_size : (b + 1) * config.batch_size]]
-            samples = [
-                _sample(ex, pos, train, config.negatives, rng, teacher) for ex, pos in batch
-            ]
-            total = _estimated_total(planned, step, time.perf_counter() - start, budget, val_seconds)
+            samples = [_sample(ex, pos, train, config.negatives, rng, teacher) for ex, pos in batch]
+            total = _estimated_total(
+                planned, step, time.perf_counter() - start, budget, val_seconds
+            )
             lr = config.lr * _lr_factor(step, total, config.warmup)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             task.train_mode(True)
             with autocast:
                 loss = task.loss(samples, config.loss)
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]
             if config.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(
                     [p for g in optimizer.param_groups for p in g["params"]], config.grad_clip
@@ -398,7 +413,8 @@ def plot_training(log_path: str | Path, png_path: str | Path) -> Path:
         values = [x["loss"] for x in losses]
         window = max(1, len(values) // 20)
         smooth = [
-            sum(values[max(0, i - window + 1) : i + 1]) / len(values[max(0, i - window + 1) : i + 1])
+            sum(values[max(0, i - window + 1) : i + 1])
+            / len(values[max(0, i - window + 1) : i + 1])
             for i in range(len(values))
         ]
         ax.plot(steps, values, color="tab:blue", alpha=0.25, linewidth=0.8)
