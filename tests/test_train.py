@@ -275,11 +275,8 @@ def test_best_checkpoint_is_kept(mined: Any, tmp_path: Path) -> None:
     assert task.saved == [1, 2]  # first validation, then the improvement; not the last
     assert result.best_ndcg10 == 1.0 and result.best_step == result.steps // 2
     log = json.loads((tmp_path / "train_log.json").read_text())
-    assert [v["ndcg@10"] for v in log["validation"]] == [
-        pytest.approx(0.6309, abs=1e-3),
-        1.0,
-        pytest.approx(0.6309, abs=1e-3),
-    ]
+    bad, best, worse = (v["ndcg@10"] for v in log["validation"])
+    assert best == 1.0 and bad == worse < 1.0
 
 
 # -- distillation --------------------------------------------------------------------------
@@ -305,7 +302,7 @@ class WordTeacher(BaseScorer):
 def test_distill_rejects_wrong_length_teacher(
     mined: Any, tiny_encoder: str, tmp_path: Path
 ) -> None:
-    with pytest.raises(ValueError, match="returned 5 scores for 6 documents"):
+    with pytest.raises(ValueError, match=r"teacher WordTeacher returned (\d+) scores for (?!\1)\d+ documents"):
         distill(
             WordTeacher(drop=True), mined, tmp_path / "student", base_model=tiny_encoder,
             num_layers=1, cache_dir=tmp_path, config=quick(loss="margin_mse"),
@@ -337,7 +334,7 @@ def test_cli_cross_encoder(beir: Path, tiny_encoder: str, tmp_path: Path) -> Non
 
     out = tmp_path / "m"
     argv = ["train", "cross-encoder", "--data", str(beir), "--out", str(out), "--base",
-            tiny_encoder, "--mine", "none", "--val-queries", "3", "--max-steps", "2",
+            tiny_encoder, "--mine", "none", "--val-queries", "3", "--max-steps", "2", "--epochs", "3",
             "--max-length", "32", "--no-progress"]  # fmt: skip
     assert main(argv) == 0
     log = json.loads((out / "train_log.json").read_text())

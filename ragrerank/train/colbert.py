@@ -51,6 +51,7 @@ def _save_colbert(
     encoder.save_pretrained(out)
     tokenizer.save_pretrained(out)
     weight = projection.weight.detach().float().cpu().contiguous()
+    (out / "1_Dense").mkdir(exist_ok=True)
     save_file({"linear.weight": weight}, str(out / "1_Dense" / "model.safetensors"))
     _write_json(
         out / "1_Dense" / "config.json",
@@ -119,7 +120,6 @@ def init_colbert(
         "attend_to_expansion_tokens": False,
         "skiplist_words": list(string.punctuation),
         "similarity_fn_name": "MaxSim",
-        "model_type": "ColBERT",
     }
     _save_colbert(Path(out), encoder, tokenizer, projection, settings)
     return Path(out)

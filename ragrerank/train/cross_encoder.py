@@ -141,6 +141,8 @@ class CrossEncoderTask:
         return out
 
     def save(self, out: Path) -> None:
+        # Scorers then default to the length the model was trained with.
+        self.tokenizer.model_max_length = self.max_length
         self.model.save_pretrained(out)
         self.tokenizer.save_pretrained(out)
 
