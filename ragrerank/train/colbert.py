@@ -111,6 +111,9 @@ def init_colbert(
     tokenizer.add_tokens([QUERY_MARKER, DOCUMENT_MARKER], special_tokens=True)
     torch.manual_seed(seed)
     projection = torch.nn.Linear(int(encoder.config.hidden_size), dim, bias=False)
+    # Orthonormal rows: a random subspace that keeps the encoder's token geometry, so the
+    # untrained model already ranks about like MaxSim over the raw encoder vectors.
+    torch.nn.init.orthogonal_(projection.weight)
     settings = {
         "query_prefix": QUERY_MARKER,
         "document_prefix": DOCUMENT_MARKER,
