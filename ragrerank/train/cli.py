@@ -15,8 +15,8 @@ from typing import Any
 __all__ = ["main"]
 
 QUICK = {
-    "max_queries": 120,
-    "max_docs": 1500,
+    "max_queries": 100,
+    "max_docs": 500,
     "val_queries": 20,
     "num_layers": 2,
     "max_length": 128,
