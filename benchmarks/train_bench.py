@@ -77,11 +77,12 @@ def plot(report: dict[str, Any], path: Path) -> None:
 
     plt = _pyplot()
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
-    names = list(report["quality"]["bm25"])
-    width = 0.38
-    for k, stage in enumerate(FIRST_STAGES):
+    stages = report["first_stages"]
+    names = list(report["quality"][stages[0]])
+    width = 0.8 / len(stages)
+    for k, stage in enumerate(stages):
         values = [report["quality"][stage].get(n, {}).get("nDCG@10", 0.0) for n in names]
-        xs = [i + (k - 0.5) * width for i in range(len(names))]
+        xs = [i + (k - (len(stages) - 1) / 2) * width for i in range(len(names))]
         bars = ax1.bar(xs, values, width, label=f"{stage} top-100")
         ax1.bar_label(bars, fmt="%.3f", fontsize=7)
     ax1.set_xticks(range(len(names)), [n.replace(" (", "\n(") for n in names], fontsize=7)
@@ -103,6 +104,7 @@ def plot(report: dict[str, Any], path: Path) -> None:
 
 def markdown(report: dict[str, Any]) -> str:
     m = report["machine"]
+    stages = report["first_stages"]
     lines = [
         "# Training on SciFact: fine-tuned and distilled rerankers",
         "",
@@ -115,13 +117,13 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         "## Quality (nDCG@10, test)",
         "",
-        "| system | " + " | ".join(f"{s} top-100" for s in FIRST_STAGES) + " | best val nDCG@10 |",
-        "| --- | " + " | ".join("---:" for _ in FIRST_STAGES) + " | ---: |",
+        "| system | " + " | ".join(f"{s} top-100" for s in stages) + " | best val nDCG@10 |",
+        "| --- | " + " | ".join("---:" for _ in stages) + " | ---: |",
     ]
-    names = list(report["quality"][FIRST_STAGES[0]])
+    names = list(report["quality"][stages[0]])
     for name in names:
         cells = [f"{report['quality'][s].get(name, {}).get('nDCG@10', float('nan')):.4f}"
-                 for s in FIRST_STAGES]  # fmt: skip
+                 for s in stages]  # fmt: skip
         val = report["training"].get(name, {}).get("best_val_ndcg@10")
         lines.append(
             f"| {name} | " + " | ".join(cells) + f" | {'-' if val is None else f'{val:.4f}'} |"
@@ -173,7 +175,11 @@ def markdown(report: dict[str, Any]) -> str:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default=str(MODELS), help="folder holding the model folders")
-    parser.add_argument("--speed-queries", type=int, default=10)
+    parser.add_argument("--speed-queries", type=int, default=5)
+    parser.add_argument(
+        "--first-stages", default=",".join(FIRST_STAGES), help="comma-separated: bm25,hybrid"
+    )
+    parser.add_argument("--systems", help="comma-separated model folder names (default: all)")
     parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args(argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -185,7 +191,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     scorers: dict[str, Any] = {}
     backends: dict[str, str] = {}
     training: dict[str, Any] = {}
+    wanted = set(args.systems.split(",")) if args.systems else None
+    stages = [s for s in args.first_stages.split(",") if s]
     for name, (folder, backend) in SYSTEMS.items():
+        if wanted is not None and folder not in wanted:
+            continue
         path = Path(args.models) / folder
         log_path = path / "train_log.json"
         if not log_path.is_file():
@@ -198,15 +208,20 @@ def main(argv: Sequence[str] | None = None) -> None:
                 "best_step", "best_val_ndcg@10", "validation", "command", "config",
                 "teacher", "teacher_val_ndcg@10", "num_layers", "base_model")  # fmt: skip
         training[name] = {k: log.get(k) for k in keep}
-    report: dict[str, Any] = {"machine": machine_info(), "quality": {}, "training": training}
-    for stage in FIRST_STAGES:
+    report: dict[str, Any] = {
+        "machine": machine_info(),
+        "first_stages": stages,
+        "quality": {},
+        "training": training,
+    }
+    for stage in stages:
         result = evaluate(ds, scorers, split="test", first_stage=stage, candidates=100,
                           latency_queries=0)  # fmt: skip
         report["quality"][stage] = {
             name.replace(f"first stage ({stage})", "first stage"): dict(s.metrics)
             for name, s in result.systems.items()
         }
-    runs = first_stage_run(ds, "test", "bm25", 100, show_progress=False)
+    runs = first_stage_run(ds, "test", stages[0], 100, show_progress=False)
     report["speed"] = speed(scorers, backends, ds, runs, args.speed_queries)
     students = [n for n, t in training.items() if t.get("teacher_val_ndcg@10") is not None]
     if students:
