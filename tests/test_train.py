@@ -207,7 +207,7 @@ def test_loss_decreases_on_a_learnable_task(mined: Any, tiny_encoder: str, tmp_p
     )
     result = train_cross_encoder(
         data, tmp_path / "ce", base_model=tiny_encoder,
-        config=quick(epochs=4, lr=1e-3, warmup=0.0, loss="listwise"),
+        config=quick(epochs=3, lr=1e-3, warmup=0.0, loss="listwise"),
     )  # fmt: skip
     losses = [x["loss"] for x in result.losses]
     first, last = losses[0], sum(losses[-3:]) / 3
