@@ -1,0 +1,253 @@
+"""``ragrerank train cross-encoder|colbert|distill`` (also ``python -m ragrerank.train``)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shlex
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["main"]
+
+QUICK = {
+    "max_queries": 100,
+    "max_docs": 500,
+    "val_queries": 20,
+    "num_layers": 2,
+    "max_length": 128,
+    "epochs": 1,
+    "max_steps": 20,
+    "batch_size": 8,
+    "negatives": 3,
+    "mine_depth": 10,
+}
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", required=True, help="BEIR folder or JSONL file(s) folder")
+    p.add_argument("--split", default="train", help="qrels split to train on (default: train)")
+    p.add_argument("--out", required=True, help="output model folder")
+    p.add_argument("--base", help="encoder checkpoint (default: all-MiniLM-L6-v2)")
+    p.add_argument("--num-layers", type=int, help="keep only the first k layers of --base")
+    p.add_argument(
+        "--mine",
+        default="bm25",
+        choices=["bm25", "dense", "hybrid", "none"],
+        help="first stage for hard negatives (default: bm25; none: given negatives only)",
+    )
+    p.add_argument("--mine-depth", type=int, default=30, help="mined candidates per query")
+    p.add_argument("--val-queries", type=int, default=50, help="held-out training queries")
+    p.add_argument("--max-queries", type=int, help="use only the first N judged queries")
+    p.add_argument("--max-docs", type=int, help="use only N corpus documents (positives kept)")
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--batch-size", type=int, default=16, help="queries per step")
+    p.add_argument("--negatives", type=int, default=7, help="negatives per query per step")
+    p.add_argument("--lr", type=float, default=5e-5)
+    p.add_argument("--warmup", type=float, default=0.1, help="warmup fraction of steps")
+    p.add_argument("--max-length", type=int, default=256, help="tokens per pair / document")
+    p.add_argument("--eval-every", type=int, default=0, help="also validate every N steps")
+    p.add_argument("--max-steps", type=int)
+    p.add_argument("--time-budget-min", type=float, help="stop after this many minutes")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-bf16", action="store_true", help="fp32 instead of bf16 autocast")
+    p.add_argument("--cache", help="cache folder (default: ~/.cache/ragrerank/train)")
+    p.add_argument("--dense-model", help="bi-encoder for dense/hybrid mining")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="CI mode: a subset of the data, a 2-layer model, 20 steps (a few minutes)",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ragrerank train", description="fine-tune rerankers on your data"
+    )
+    sub = parser.add_subparsers(dest="kind", required=True)
+    ce = sub.add_parser("cross-encoder", help="fine-tune a cross-encoder")
+    _common(ce)
+    ce.add_argument(
+        "--loss",
+        default="listwise",
+        choices=["listwise", "pairwise", "bce"],
+        help="default: listwise",
+    )
+    cb = sub.add_parser("colbert", help="fine-tune a ColBERT (late-interaction) model")
+    _common(cb)
+    cb.add_argument("--dim", type=int, default=128, help="projection size (default 128)")
+    cb.add_argument("--query-length", type=int, default=32)
+    cb.add_argument("--temperature", type=float, default=1.0, help="contrastive temperature")
+    ds = sub.add_parser("distill", help="distil a teacher scorer into a fast student")
+    _common(ds)
+    ds.add_argument(
+        "--teacher",
+        required=True,
+        help="teacher: a cross-encoder folder / hub name, or a reranker config file (TOML/JSON)",
+    )
+    ds.add_argument("--teacher-name", help="which reranker of a --teacher config file")
+    ds.add_argument(
+        "--student",
+        default="cross-encoder",
+        choices=["cross-encoder", "colbert"],
+        help="student kind (default: cross-encoder)",
+    )
+    ds.add_argument(
+        "--teacher-negatives",
+        type=int,
+        default=15,
+        help="mined negatives per query scored by the teacher (once, cached)",
+    )
+    ds.add_argument("--dim", type=int, default=128, help="ColBERT student projection size")
+    ds.add_argument("--query-length", type=int, default=32, help="ColBERT student query length")
+    ds.set_defaults(num_layers=3)
+    return parser
+
+
+def _apply_quick(args: argparse.Namespace, argv: Sequence[str]) -> None:
+    given = {a.split("=")[0].lstrip("-").replace("-", "_") for a in argv if a.startswith("--")}
+    for key, value in QUICK.items():
+        if key not in given:
+            setattr(args, key, value)
+
+
+def _config(args: argparse.Namespace, loss: str) -> Any:
+    from .loop import TrainConfig
+
+    return TrainConfig(
+        loss=loss,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        negatives=args.negatives,
+        lr=args.lr,
+        warmup=args.warmup,
+        max_length=args.max_length,
+        bf16=not args.no_bf16,
+        eval_every=args.eval_every,
+        max_steps=args.max_steps,
+        time_budget_min=args.time_budget_min,
+        seed=args.seed,
+        show_progress=not args.no_progress,
+    )
+
+
+def _data(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any]]:
+    from .data import load_training_data
+    from .mining import mine_negatives
+
+    data = load_training_data(
+        args.data, args.split, max_queries=args.max_queries, max_docs=args.max_docs
+    )
+    t0 = time.perf_counter()
+    if args.mine != "none":
+        data = mine_negatives(
+            data,
+            method=args.mine,
+            depth=args.mine_depth,
+            cache_dir=args.cache,
+            dense_model=args.dense_model,
+            show_progress=not args.no_progress,
+        )
+    train, val = data.split(args.val_queries, seed=args.seed)
+    info = {
+        "data": str(args.data),
+        "split": args.split,
+        "mining": {"method": args.mine, "depth": args.mine_depth},
+        "mining_s": round(time.perf_counter() - t0, 1),
+    }
+    return train, val, info
+
+
+def _run(args: argparse.Namespace, argv: Sequence[str]) -> Any:
+    if args.quick:
+        _apply_quick(args, argv)
+    train, val, info = _data(args)
+    info["command"] = "ragrerank train " + shlex.join(argv)
+    if args.kind == "cross-encoder":
+        from .cross_encoder import train_cross_encoder
+
+        return train_cross_encoder(
+            train,
+            args.out,
+            base_model=args.base,
+            val=val,
+            config=_config(args, args.loss),
+            num_layers=args.num_layers,
+            info=info,
+        )
+    if args.kind == "colbert":
+        from .colbert import train_colbert
+
+        return train_colbert(
+            train,
+            args.out,
+            base_model=args.base,
+            val=val,
+            config=_config(args, "listwise"),
+            dim=args.dim,
+            query_length=args.query_length,
+            num_layers=args.num_layers,
+            temperature=args.temperature,
+            info=info,
+        )
+    from .distill import distill
+
+    return distill(
+        _teacher(args.teacher, args.teacher_name),
+        train,
+        args.out,
+        student=args.student,
+        base_model=args.base,
+        num_layers=args.num_layers,
+        val=val,
+        config=_config(args, "margin_mse"),
+        teacher_negatives=args.teacher_negatives,
+        cache_dir=args.cache,
+        dim=args.dim,
+        query_length=args.query_length,
+        info=info,
+    )
+
+
+def _teacher(spec: str, name: str | None) -> Any:
+    """A reranker config file (TOML/JSON: the reranker ``name``, or its only one) or a
+    cross-encoder folder / hub name (scored in bfloat16)."""
+    path = Path(spec)
+    if path.suffix.lower() in (".toml", ".json") and path.is_file():
+        from ..config import load_rerankers
+
+        rerankers = load_rerankers(path)
+        if name is None and len(rerankers) == 1:
+            return next(iter(rerankers.values()))
+        if name not in rerankers:
+            raise ValueError(f"--teacher-name must be one of {sorted(rerankers)}, got {name!r}")
+        return rerankers[name]
+    from ..cross_encoder import CrossEncoderScorer
+
+    return CrossEncoderScorer(spec, dtype="bfloat16")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        result = _run(args, argv)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"ragrerank train: error: {exc}", file=sys.stderr)
+        return 2
+    best = "-" if result.best_ndcg10 is None else f"{result.best_ndcg10:.4f}"
+    print(
+        f"saved {Path(args.out)} after {result.steps} steps in {result.wall_time_s / 60:.1f} min "
+        f"(stopped by {result.stopped_by}); best val nDCG@10 {best} at step {result.best_step}"
+    )
+    return 0

@@ -1,0 +1,248 @@
+"""Training data: (query, positives, negatives) examples from a BEIR folder or JSONL files.
+
+Every training set is backed by a `BeirDataset` (corpus, queries, qrels), so hard-negative
+mining and validation use the same first-stage and metric code as ``ragrerank eval``.
+JSONL rows are ``{"query": ..., "positive": ... | "positives": [...], "negatives": [...]}``;
+their texts become a corpus with ids derived from the text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from ..datasets import BeirDataset, load_beir
+
+__all__ = [
+    "TrainingExample",
+    "TrainingSet",
+    "load_beir_training",
+    "load_jsonl_training",
+    "load_training_data",
+]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainingExample:
+    """One query: its judged positives and (given or mined) negatives, as corpus ids.
+
+    ``negatives`` are ordered hardest first when mined (first-stage rank order).
+    """
+
+    query_id: str
+    query: str
+    positives: tuple[str, ...]
+    negatives: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TrainingSet:
+    """Examples plus the data set they index into.
+
+    ``skipped`` counts queries dropped because they had no positive document.
+    """
+
+    dataset: BeirDataset
+    examples: tuple[TrainingExample, ...]
+    skipped: int = 0
+    source: str = ""
+    notes: Mapping[str, object] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.examples:
+            raise ValueError(
+                f"empty training set from {self.source or self.dataset.name!r}: "
+                f"no query has a positive document ({self.skipped} skipped)"
+            )
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def text(self, doc_id: str) -> str:
+        """Document text (title and body) of a corpus id."""
+        return self.dataset.text(doc_id)
+
+    def digest(self) -> str:
+        """A stable id of the examples' content (queries, positives, negatives, texts)."""
+        h = hashlib.sha256()
+        for ex in self.examples:
+            h.update(json.dumps([ex.query_id, ex.query, ex.positives, ex.negatives]).encode())
+            for d in (*ex.positives, *ex.negatives):
+                h.update(hashlib.sha1(self.text(d).encode("utf-8", "surrogatepass")).digest())
+        return h.hexdigest()[:16]
+
+    def with_examples(self, examples: Sequence[TrainingExample]) -> TrainingSet:
+        """A copy holding ``examples`` (same data set and skip count)."""
+        return replace(self, examples=tuple(examples))
+
+    def split(self, n_val: int, seed: int = 0) -> tuple[TrainingSet, TrainingSet | None]:
+        """(train, validation): ``n_val`` queries held out, chosen with a fixed seed.
+
+        ``n_val=0`` returns ``(self, None)``. At least one training query must remain.
+        """
+        if isinstance(n_val, bool) or not isinstance(n_val, int) or n_val < 0:
+            raise ValueError(f"n_val must be an int >= 0, got {n_val!r}")
+        if n_val == 0:
+            return self, None
+        if n_val >= len(self.examples):
+            raise ValueError(
+                f"cannot hold out {n_val} validation queries from {len(self.examples)} examples"
+            )
+        order = sorted(range(len(self.examples)), key=lambda i: self.examples[i].query_id)
+        val_idx = set(random.Random(seed).sample(order, n_val))
+        train = [ex for i, ex in enumerate(self.examples) if i not in val_idx]
+        val = [ex for i, ex in enumerate(self.examples) if i in val_idx]
+        return self.with_examples(train), replace(self, examples=tuple(val), skipped=0)
+
+    def qrels(self) -> dict[str, dict[str, int]]:
+        """Judgements of the examples' queries (positives relevance >= 1)."""
+        out: dict[str, dict[str, int]] = {}
+        for ex in self.examples:
+            judged = dict(self.dataset.qrels.get(ex.query_id, {}))
+            for p in ex.positives:
+                judged[p] = max(1, judged.get(p, 1))
+            out[ex.query_id] = judged
+        return out
+
+
+def _examples_from_qrels(
+    ds: BeirDataset, negatives: Mapping[str, Sequence[str]] | None = None
+) -> tuple[list[TrainingExample], int]:
+    examples: list[TrainingExample] = []
+    skipped = 0
+    for qid, query in ds.queries.items():
+        judged = ds.qrels.get(qid, {})
+        positives = tuple(d for d, rel in judged.items() if rel > 0 and d in ds.corpus)
+        if not positives or not query.strip():
+            skipped += 1
+            continue
+        given = negatives.get(qid, ()) if negatives is not None else ()
+        # Judged non-relevant documents (relevance <= 0) are negatives too.
+        negs = [d for d, rel in judged.items() if rel <= 0 and d in ds.corpus]
+        negs += [d for d in given if d not in judged and d in ds.corpus]
+        examples.append(TrainingExample(qid, query, positives, tuple(dict.fromkeys(negs))))
+    return examples, skipped
+
+
+def load_beir_training(
+    path: str | Path,
+    split: str = "train",
+    *,
+    max_queries: int | None = None,
+    max_docs: int | None = None,
+) -> TrainingSet:
+    """Examples from a BEIR folder: positives are the split's qrels with relevance > 0.
+
+    Judged documents with relevance <= 0 become negatives; mine more with
+    `ragrerank.train.mine_negatives`. Queries without a positive are skipped and counted.
+    ``max_queries`` / ``max_docs`` keep a deterministic subset (`BeirDataset.subset`) for
+    quick runs.
+    """
+    folder = Path(path)
+    if split == "test":
+        logger.warning("training on the 'test' split: its scores are no longer a fair test")
+    ds = load_beir(folder.name, split, path=folder)
+    if max_queries is not None or max_docs is not None:
+        ds = ds.subset(
+            max_queries if max_queries is not None else len(ds.queries),
+            max_docs if max_docs is not None else len(ds.corpus),
+        )
+    examples, skipped = _examples_from_qrels(ds)
+    if skipped:
+        logger.warning("%s/%s: skipped %d queries without a positive", folder, split, skipped)
+    return TrainingSet(ds, tuple(examples), skipped, source=f"{folder}:{split}")
+
+
+def _text_id(text: str) -> str:
+    return "t" + hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def _str_list(value: object, where: str, key: str) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
+        raise ValueError(f"{where}: {key!r} must be a str or a list of str")
+    return [x for x in value if x.strip()]
+
+
+def load_jsonl_training(paths: str | Path | Sequence[str | Path]) -> TrainingSet:
+    """Examples from JSONL files of ``{"query", "positive" | "positives", "negatives"}``.
+
+    ``negatives`` is optional (mine them from the pool of all texts in the files). Rows
+    with the same query text are merged. Rows without a positive are skipped and counted.
+    """
+    files = [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
+    if not files:
+        raise ValueError("no training files given")
+    corpus: dict[str, dict[str, str]] = {}
+    queries: dict[str, str] = {}
+    qrels: dict[str, dict[str, int]] = {}
+    negatives: dict[str, list[str]] = {}
+    skipped = 0
+    for file in files:
+        if not file.is_file():
+            raise FileNotFoundError(f"training file not found: {file}")
+        with file.open(encoding="utf-8") as f:
+            for n, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                where = f"{file}:{n}"
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise ValueError(f"{where}: invalid JSON ({exc.msg})") from None
+                if not isinstance(row, dict) or not isinstance(row.get("query"), str):
+                    raise ValueError(f"{where}: expected an object with a 'query' string")
+                query = row["query"].strip()
+                pos = _str_list(row.get("positive"), where, "positive")
+                pos += _str_list(row.get("positives"), where, "positives")
+                neg = _str_list(row.get("negatives"), where, "negatives")
+                neg += _str_list(row.get("negative"), where, "negative")
+                if not query or not pos:
+                    skipped += 1
+                    continue
+                qid = _text_id(query)
+                queries[qid] = query
+                for text in (*pos, *neg):
+                    corpus.setdefault(_text_id(text), {"title": "", "text": text})
+                judged = qrels.setdefault(qid, {})
+                for text in pos:
+                    judged[_text_id(text)] = 1
+                negatives.setdefault(qid, []).extend(_text_id(t) for t in neg)
+    if skipped:
+        logger.warning("skipped %d training rows without a query or a positive", skipped)
+    name = files[0].stem
+    ds = BeirDataset(name=name, split="train", corpus=corpus, queries=queries, qrels=qrels)
+    examples, _ = _examples_from_qrels(ds, negatives)
+    return TrainingSet(ds, tuple(examples), skipped, source=", ".join(map(str, files)))
+
+
+def load_training_data(
+    path: str | Path,
+    split: str = "train",
+    *,
+    max_queries: int | None = None,
+    max_docs: int | None = None,
+) -> TrainingSet:
+    """A BEIR folder (holding ``corpus.jsonl``) or a JSONL file / folder of JSONL files.
+
+    ``split``, ``max_queries`` and ``max_docs`` apply to BEIR folders.
+    """
+    p = Path(path)
+    if p.is_dir() and (p / "corpus.jsonl").is_file():
+        return load_beir_training(p, split, max_queries=max_queries, max_docs=max_docs)
+    if p.is_dir():
+        files = sorted(p.glob("*.jsonl"))
+        if not files:
+            raise FileNotFoundError(f"{p}: neither a BEIR folder (corpus.jsonl) nor JSONL files")
+        return load_jsonl_training(files)
+    return load_jsonl_training(p)

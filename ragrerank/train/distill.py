@@ -1,0 +1,157 @@
+"""Distillation: a teacher (any `Scorer`) teaches a fast student with Margin-MSE.
+
+The teacher scores each training query's positive and its first mined negatives once;
+the scores are cached on disk keyed by the teacher's fingerprint and the data digest, so
+a rerun (or a second student) never calls the teacher again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ..scorer import Scorer, check_scores, fingerprint
+from .data import TrainingExample, TrainingSet
+from .loop import TrainConfig, TrainResult, ndcg10
+from .mining import default_cache
+
+__all__ = ["distill", "teacher_scores"]
+
+logger = logging.getLogger(__name__)
+
+STUDENTS = ("cross-encoder", "colbert")
+
+
+def _limit_negatives(data: TrainingSet, negatives: int | None) -> TrainingSet:
+    if negatives is None:
+        return data
+    if isinstance(negatives, bool) or not isinstance(negatives, int) or negatives < 1:
+        raise ValueError(f"negatives must be an int >= 1, got {negatives!r}")
+    return data.with_examples(
+        [
+            TrainingExample(ex.query_id, ex.query, ex.positives, ex.negatives[:negatives])
+            for ex in data.examples
+        ]
+    )
+
+
+def teacher_scores(
+    teacher: Scorer,
+    data: TrainingSet,
+    *,
+    cache_dir: str | Path | None = None,
+    show_progress: bool = True,
+) -> dict[str, dict[str, float]]:
+    """``{query id: {doc id: teacher score}}`` for every positive and negative of ``data``.
+
+    Computed once per (teacher fingerprint, data digest) and cached as JSON; progress is
+    saved as it goes, so an interrupted run resumes. A teacher that returns a wrong
+    number of scores (or a NaN) raises `ValueError` at its first query.
+    """
+    if not isinstance(teacher, Scorer):
+        raise TypeError(f"teacher must implement ragrerank.Scorer, got {type(teacher).__name__}")
+    from tqdm.auto import tqdm
+
+    root = Path(cache_dir) if cache_dir is not None else default_cache()
+    path = root / "teacher" / f"{fingerprint(teacher)}-{data.digest()}.json"
+    try:
+        stored = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        stored = {}
+    table: dict[str, dict[str, float]] = stored if isinstance(stored, dict) else {}
+    todo = [ex for ex in data.examples if ex.query_id not in table]
+    name = getattr(teacher, "name", type(teacher).__name__)
+    if not todo:
+        logger.info("teacher scores for %d queries from cache %s", len(table), path)
+    for n, ex in enumerate(tqdm(todo, desc="teacher scores", unit="q",
+                                disable=not show_progress), 1):  # fmt: skip
+        ids = list(dict.fromkeys([*ex.positives, *ex.negatives]))
+        raw = teacher.score(ex.query, [data.text(d) for d in ids])
+        scores = check_scores(raw, len(ids), f"teacher {name}")
+        table[ex.query_id] = dict(zip(ids, scores, strict=True))
+        if n % 50 == 0 or n == len(todo):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".tmp{os.getpid()}")
+            tmp.write_text(json.dumps(table), encoding="utf-8")
+            tmp.replace(path)
+    return {ex.query_id: table[ex.query_id] for ex in data.examples}
+
+
+def distill(
+    teacher: Scorer,
+    train: TrainingSet,
+    out: str | Path,
+    *,
+    student: str = "cross-encoder",
+    base_model: str | Path | None = None,
+    num_layers: int | None = 3,
+    val: TrainingSet | None = None,
+    config: TrainConfig | None = None,
+    teacher_negatives: int | None = 15,
+    cache_dir: str | Path | None = None,
+    dim: int = 128,
+    query_length: int = 32,
+    info: Mapping[str, Any] | None = None,
+) -> TrainResult:
+    """Train a ``student`` (``"cross-encoder"`` or ``"colbert"``) on ``teacher``'s margins.
+
+    The student starts from ``base_model``'s first ``num_layers`` layers (None: all).
+    Each training query's positive and first ``teacher_negatives`` mined negatives are
+    scored by the teacher before training starts (cached). With ``val`` the teacher's
+    own validation nDCG@10 is logged next to the student's.
+    """
+    from .colbert import train_colbert
+    from .cross_encoder import train_cross_encoder
+
+    if student not in STUDENTS:
+        raise ValueError(f"student must be one of {STUDENTS}, got {student!r}")
+    config = config if config is not None else TrainConfig(loss="margin_mse")
+    if config.loss != "margin_mse":
+        raise ValueError(f"distillation uses loss='margin_mse', got {config.loss!r}")
+    train = _limit_negatives(train, teacher_negatives)
+    empty = [ex.query_id for ex in train.examples if not ex.negatives]
+    if empty:
+        raise ValueError(
+            f"{len(empty)} training queries have no negatives to distil on (e.g. {empty[0]!r}); "
+            "mine negatives first"
+        )
+    show = config.show_progress
+    table = teacher_scores(teacher, train, cache_dir=cache_dir, show_progress=show)
+    log: dict[str, Any] = {
+        "teacher": getattr(teacher, "name", type(teacher).__name__),
+        "teacher_fingerprint": fingerprint(teacher),
+        "teacher_negatives": teacher_negatives,
+        "student": student,
+        **dict(info or {}),
+    }
+    if val is not None:
+        val_table = teacher_scores(teacher, val, cache_dir=cache_dir, show_progress=show)
+        log["teacher_val_ndcg@10"] = ndcg10(val, val_table)
+        logger.info("teacher val nDCG@10 %.4f", log["teacher_val_ndcg@10"])
+    if student == "colbert":
+        return train_colbert(
+            train,
+            out,
+            base_model=base_model,
+            val=val,
+            config=config,
+            dim=dim,
+            query_length=query_length,
+            num_layers=num_layers,
+            teacher=table,
+            info=log,
+        )
+    return train_cross_encoder(
+        train,
+        out,
+        base_model=base_model,
+        val=val,
+        config=config,
+        num_layers=num_layers,
+        teacher=table,
+        info=log,
+    )

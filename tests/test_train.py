@@ -1,0 +1,343 @@
+"""ragrerank.train: data loading, mining, the trainers (tiny models), distillation, CLI."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("ir_measures")
+pytest.importorskip("qdrant_client")
+
+from ragrerank import BaseScorer, Candidate, ColBERTScorer, CrossEncoderScorer, ScoreOutput
+from ragrerank.train import (
+    TrainConfig,
+    TrainingExample,
+    check_encoder,
+    load_beir_training,
+    load_jsonl_training,
+    load_training_data,
+    mine_negatives,
+    train_cross_encoder,
+)
+from ragrerank.train.colbert import train_colbert
+from ragrerank.train.distill import distill, teacher_scores
+from ragrerank.train.loop import Sample, fill_negatives, fit
+from tests.conftest import minilm_path, tiny_bert_config
+from tests.test_qdrant import HashEmbedder
+
+pytestmark = pytest.mark.filterwarnings("ignore:Failed to obtain server version")
+
+TOPICS = [
+    "aspirin", "vitamin", "insulin", "malaria", "asthma", "cholesterol", "dementia", "obesity",
+    "influenza", "melanoma", "tuberculosis", "hepatitis", "leukemia", "migraine", "arthritis",
+    "anemia", "glaucoma", "psoriasis", "rabies", "scurvy",
+]  # fmt: skip
+FILLER = "the study measured outcomes in a cohort of adult patients over two years"
+
+
+def write_beir(root: Path, *, unjudged: int = 1) -> Path:
+    """Per topic one relevant doc and one distractor; the last ``unjudged`` queries have
+    only a non-relevant (relevance 0) judgement."""
+    root.mkdir(parents=True, exist_ok=True)
+    with (root / "corpus.jsonl").open("w") as f:
+        for i, t in enumerate(TOPICS):
+            f.write(json.dumps({"_id": f"d{i}", "title": t, "text": f"{t} treatment {FILLER}"}))
+            f.write("\n")
+            f.write(json.dumps({"_id": f"x{i}", "title": "", "text": f"{FILLER} without {t}"}))
+            f.write("\n")
+    with (root / "queries.jsonl").open("w") as f:
+        for i, t in enumerate(TOPICS):
+            f.write(json.dumps({"_id": f"q{i}", "text": f"does {t} treatment work"}) + "\n")
+    (root / "qrels").mkdir(exist_ok=True)
+    lines = ["query-id\tcorpus-id\tscore"]
+    for i in range(len(TOPICS)):
+        if i >= len(TOPICS) - unjudged:
+            lines.append(f"q{i}\tx{i}\t0")
+        else:
+            lines.append(f"q{i}\td{i}\t1")
+    (root / "qrels" / "train.tsv").write_text("\n".join(lines) + "\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def beir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_beir(tmp_path_factory.mktemp("beir"))
+
+
+@pytest.fixture(scope="module")
+def tiny_encoder(tmp_path_factory: pytest.TempPathFactory) -> str:
+    import torch
+    from transformers import AutoTokenizer, BertModel
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("tiny_encoder")
+    # A wider init than BERT's 0.02 breaks the symmetry of a random model in a few steps.
+    config = tiny_bert_config(initializer_range=0.2, hidden_dropout_prob=0.0)
+    BertModel(config).save_pretrained(path)
+    AutoTokenizer.from_pretrained(minilm_path()).save_pretrained(path)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def mined(beir: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    data = load_beir_training(beir)
+    cache = tmp_path_factory.mktemp("cache")
+    return mine_negatives(
+        data, method="bm25", depth=5, cache_dir=cache, dense_model=HashEmbedder(),
+        show_progress=False,
+    )  # fmt: skip
+
+
+def quick(**kw: Any) -> TrainConfig:
+    base: dict[str, Any] = {"batch_size": 4, "negatives": 3, "max_length": 48, "seed": 0}
+    return TrainConfig(**{**base, "show_progress": False, **kw})
+
+
+# -- data ----------------------------------------------------------------------------------
+
+
+def test_beir_loading_counts_queries_without_positive(beir: Path) -> None:
+    data = load_beir_training(beir)
+    assert len(data) == len(TOPICS) - 1 and data.skipped == 1
+    ex = data.examples[0]
+    assert ex.positives == ("d0",) and ex.query == "does aspirin treatment work"
+    assert load_training_data(beir).digest() == data.digest()
+
+
+def test_empty_training_set_raises(tmp_path: Path) -> None:
+    root = write_beir(tmp_path / "b", unjudged=len(TOPICS))
+    with pytest.raises(ValueError, match=r"empty training set.*20 skipped"):
+        load_beir_training(root)
+
+
+def test_jsonl_loading(tmp_path: Path) -> None:
+    rows = [
+        {"query": "q one", "positive": "p1", "negatives": ["n1", "n2"]},
+        {"query": "q one", "positives": ["p2"]},
+        {"query": "q two", "positives": []},
+        {"query": "q three", "positive": "p3"},
+    ]
+    path = tmp_path / "train.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    data = load_jsonl_training(path)
+    assert data.skipped == 1 and len(data) == 2
+    one = data.examples[0]
+    assert [data.text(d) for d in one.positives] == ["p1", "p2"]
+    assert [data.text(d) for d in one.negatives] == ["n1", "n2"]
+    assert load_training_data(tmp_path).digest() == data.digest()
+    padded = fill_negatives(data, 3, seed=0)
+    three = padded.examples[1]
+    assert len(three.negatives) == 3 and not set(three.negatives) & set(three.positives)
+    path.write_text('{"query": 3}')
+    with pytest.raises(ValueError, match=r"train\.jsonl:1"):
+        load_jsonl_training(path)
+
+
+def test_validation_split_is_seeded_and_disjoint(beir: Path) -> None:
+    data = load_beir_training(beir)
+    train, val = data.split(5, seed=1)
+    assert val is not None and len(val) == 5 and len(train) == len(data) - 5
+    assert not {e.query_id for e in train.examples} & {e.query_id for e in val.examples}
+    assert [e.query_id for e in data.split(5, seed=1)[1].examples] == [  # type: ignore[union-attr]
+        e.query_id for e in val.examples
+    ]
+    with pytest.raises(ValueError, match="cannot hold out"):
+        data.split(len(data))
+
+
+def test_mining_excludes_judged_positives(mined: Any) -> None:
+    for ex in mined.examples:
+        assert ex.negatives and not set(ex.negatives) & set(ex.positives)
+        assert len(ex.negatives) <= 5
+    # BM25 ranks the topic's distractor (same rare word) among the hard negatives.
+    assert "x3" in mined.examples[3].negatives
+
+
+def test_non_encoder_base_is_rejected(tmp_path: Path) -> None:
+    from transformers import GPT2Config
+
+    GPT2Config(n_layer=1, n_embd=32, n_head=2).save_pretrained(tmp_path)
+    with pytest.raises(ValueError, match="not an encoder"):
+        check_encoder(tmp_path)
+    with pytest.raises(ValueError, match="not a transformers checkpoint"):
+        check_encoder(tmp_path / "missing")
+
+
+# -- trainers ------------------------------------------------------------------------------
+
+
+def test_cross_encoder_trains_saves_and_loads(
+    mined: Any, tiny_encoder: str, tmp_path: Path
+) -> None:
+    train, val = mined.split(4)
+    out = tmp_path / "ce"
+    result = train_cross_encoder(
+        train, out, base_model=tiny_encoder, val=val, config=quick(max_steps=3, loss="pairwise")
+    )
+    assert result.steps == 3 and result.best_step is not None
+    log = json.loads((out / "train_log.json").read_text())
+    assert log["kind"] == "cross-encoder" and log["skipped_without_positive"] == 1
+    assert len(log["losses"]) == 3 and (out / "train_plot.png").stat().st_size > 0
+    docs = [train.text(d) for d in ("d0", "x0", "d5")]
+    ours = CrossEncoderScorer(out).score("does aspirin treatment work", docs)
+    from sentence_transformers import CrossEncoder
+    from torch.nn import Identity
+
+    st = CrossEncoder(str(out)).predict(
+        [("does aspirin treatment work", d) for d in docs], activation_fn=Identity()
+    )
+    assert ours == pytest.approx([float(x) for x in st], abs=1e-4)
+
+
+def test_loss_decreases_on_a_learnable_task(mined: Any, tiny_encoder: str, tmp_path: Path) -> None:
+    # Positives say "treatment", negatives "without": a pattern a tiny model learns fast.
+    n = len(mined.examples)
+    data = mined.with_examples(
+        [
+            TrainingExample(
+                ex.query_id, ex.query, ex.positives, tuple(f"x{(i + k) % n}" for k in range(3))
+            )
+            for i, ex in enumerate(mined.examples)
+        ]
+    )
+    result = train_cross_encoder(
+        data, tmp_path / "ce", base_model=tiny_encoder,
+        config=quick(epochs=3, lr=1e-3, warmup=0.0, loss="listwise"),
+    )  # fmt: skip
+    losses = [x["loss"] for x in result.losses]
+    first, last = losses[0], sum(losses[-3:]) / 3
+    assert last < 0.5 * first, (first, last)
+
+
+def test_colbert_trains_saves_and_loads(mined: Any, tiny_encoder: str, tmp_path: Path) -> None:
+    import numpy as np
+    from sentence_transformers import SentenceTransformer
+
+    out = tmp_path / "colbert"
+    result = train_colbert(
+        mined, out, base_model=tiny_encoder, config=quick(max_steps=2), dim=16, query_length=12
+    )
+    assert result.steps == 2 and json.loads((out / "train_log.json").read_text())["dim"] == 16
+    scorer = ColBERTScorer(out)
+    assert scorer.dim == 16 and scorer.layout == "pylate"
+    doc = mined.text("d0")
+    [vectors] = scorer.encode_documents([doc])
+    st = SentenceTransformer(str(out), device="cpu")
+    tokens = st.encode([f"[unused1] {doc}"], output_value="token_embeddings")[0]
+    tokens = tokens.float().numpy() if hasattr(tokens, "numpy") else np.asarray(tokens)
+    tokens = tokens / np.linalg.norm(tokens, axis=1, keepdims=True)
+    assert vectors.shape[1] == tokens.shape[1] == 16
+    # The first token vector ([CLS]) is computed the same way by both loaders.
+    assert np.allclose(vectors[0], tokens[0], atol=1e-4)
+
+
+# -- the loop ------------------------------------------------------------------------------
+
+
+class ScriptedTask:
+    """A fake task whose validation quality follows a script; `save` records the step."""
+
+    def __init__(self, quality: Sequence[float]) -> None:
+        import torch
+
+        self.weight = torch.nn.Parameter(torch.ones(2, 2))
+        self.quality = list(quality)
+        self.validations = 0
+        self.saved: list[int] = []
+
+    def named_parameters(self) -> Any:
+        return iter([("weight", self.weight)])
+
+    def train_mode(self, on: bool) -> None:
+        if not on:
+            self.validations += 1
+
+    def loss(self, samples: Sequence[Sample], loss: str) -> Any:
+        return (self.weight**2).sum()
+
+    def score(self, query: str, texts: Sequence[str]) -> list[float]:
+        good = self.quality[self.validations - 1] > 0.5
+        return [1.0 if (i == 0) == good else 0.0 for i in range(len(texts))]
+
+    def save(self, out: Path) -> None:
+        self.saved.append(self.validations)
+
+
+def test_best_checkpoint_is_kept(mined: Any, tmp_path: Path) -> None:
+    train, val = mined.split(3)
+    task = ScriptedTask([0.0, 1.0, 0.0])  # step 0 bad, epoch 1 best, epoch 2 worse
+    result = fit(task, fill_negatives(train, 3), val, tmp_path, quick(epochs=2))
+    assert task.saved == [1, 2]  # first validation, then the improvement; not the last
+    assert result.best_ndcg10 == 1.0 and result.best_step == result.steps // 2
+    log = json.loads((tmp_path / "train_log.json").read_text())
+    bad, best, worse = (v["ndcg@10"] for v in log["validation"])
+    assert best == 1.0 and bad == worse < 1.0
+
+
+# -- distillation --------------------------------------------------------------------------
+
+
+class WordTeacher(BaseScorer):
+    """Counts query words in the document; ``drop`` returns one score too few."""
+
+    def __init__(self, drop: bool = False) -> None:
+        self.drop = drop
+        self.calls = 0
+
+    def to_dict(self) -> dict[str, object]:
+        return {"type": "WordTeacher", "drop": self.drop}
+
+    def score_candidates(self, query: str, candidates: Sequence[Candidate]) -> ScoreOutput:
+        self.calls += 1
+        words = set(query.split())
+        scores = [float(sum(w in words for w in c.text.split())) for c in candidates]
+        return ScoreOutput(scores[:-1] if self.drop else scores)
+
+
+def test_distill_rejects_wrong_length_teacher(
+    mined: Any, tiny_encoder: str, tmp_path: Path
+) -> None:
+    with pytest.raises(ValueError, match=r"teacher WordTeacher returned (\d+) scores for (?!\1)\d+ documents"):
+        distill(
+            WordTeacher(drop=True), mined, tmp_path / "student", base_model=tiny_encoder,
+            num_layers=1, cache_dir=tmp_path, config=quick(loss="margin_mse"),
+        )  # fmt: skip
+    assert not (tmp_path / "student").exists()
+
+
+def test_distill_caches_teacher_scores_and_trains(
+    mined: Any, tiny_encoder: str, tmp_path: Path
+) -> None:
+    teacher = WordTeacher()
+    train, val = mined.split(3)
+    result = distill(
+        teacher, train, tmp_path / "student", base_model=tiny_encoder, num_layers=1, val=val,
+        cache_dir=tmp_path, config=quick(loss="margin_mse", max_steps=2), teacher_negatives=4,
+    )  # fmt: skip
+    calls = teacher.calls
+    assert calls == len(train) + len(val)
+    log = json.loads((tmp_path / "student" / "train_log.json").read_text())
+    assert log["num_layers"] == 1 and 0 <= log["teacher_val_ndcg@10"] <= 1
+    assert result.steps == 2
+    table = teacher_scores(teacher, val, cache_dir=tmp_path, show_progress=False)
+    assert teacher.calls == calls and set(table) == {e.query_id for e in val.examples}
+    CrossEncoderScorer(tmp_path / "student").score("q", ["a"])
+
+
+def test_cli_cross_encoder(beir: Path, tiny_encoder: str, tmp_path: Path) -> None:
+    from ragrerank.cli import main
+
+    out = tmp_path / "m"
+    argv = ["train", "cross-encoder", "--data", str(beir), "--out", str(out), "--base",
+            tiny_encoder, "--mine", "none", "--val-queries", "3", "--max-steps", "2", "--epochs", "3",
+            "--max-length", "32", "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    log = json.loads((out / "train_log.json").read_text())
+    assert log["command"].startswith("ragrerank train cross-encoder --data")
+    assert log["val_queries"] == 3 and log["steps"] == 2
+    assert main(["train", "cross-encoder", "--data", str(tmp_path / "none"), "--out", "x"]) == 2
