@@ -302,7 +302,9 @@ class WordTeacher(BaseScorer):
 def test_distill_rejects_wrong_length_teacher(
     mined: Any, tiny_encoder: str, tmp_path: Path
 ) -> None:
-    with pytest.raises(ValueError, match=r"teacher WordTeacher returned (\d+) scores for (?!\1)\d+ documents"):
+    with pytest.raises(
+        ValueError, match=r"teacher WordTeacher returned (\d+) scores for (?!\1)\d+ documents"
+    ):
         distill(
             WordTeacher(drop=True), mined, tmp_path / "student", base_model=tiny_encoder,
             num_layers=1, cache_dir=tmp_path, config=quick(loss="margin_mse"),
