@@ -103,7 +103,9 @@ def maxsim_scores(
             torch.arange(width, device=d_t.device)[None, :]
             < torch.from_numpy(lengths).to(d_t.device)[:, None]
         )
-        sims = (d_t @ q_t.T).masked_fill(~valid[:, :, None], float("-inf"))
+        # float32 even under a caller's autocast (e.g. a training loop's bf16 validation).
+        with torch.autocast(device_type=d_t.device.type, enabled=False):
+            sims = (d_t @ q_t.T).masked_fill(~valid[:, :, None], float("-inf"))
         out[idx] = sims.amax(dim=1).sum(dim=1).cpu().numpy()
         start = stop
     return [float(x) for x in out]

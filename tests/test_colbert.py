@@ -451,6 +451,25 @@ def test_maxsim_matches_naive_loop(monkeypatch: pytest.MonkeyPatch, chunk: int) 
     np.testing.assert_allclose(got, _naive_maxsim(q, [np.asarray(d) for d in docs]), rtol=1e-5)
 
 
+def test_maxsim_is_float32_under_a_callers_autocast() -> None:
+    # A training loop validates under bf16 autocast; MaxSim must stay exact float32.
+    rng = np.random.default_rng(1)
+    q = rng.normal(size=(6, 16)).astype(np.float32)
+    docs = [rng.normal(size=(n, 16)).astype(np.float32) for n in (5, 9, 2)]
+    plain = maxsim_scores(q, docs)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        under = maxsim_scores(q, docs)
+    assert under == plain
+
+
+def test_scorer_runs_under_autocast(pylate_dir: str) -> None:
+    plain = ColBERTScorer(pylate_dir, device="cpu").score("aspirin and the heart", SCIENCE_DOCS)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # a fresh scorer: encodes under autocast
+        under = ColBERTScorer(pylate_dir, device="cpu").score("aspirin and the heart", SCIENCE_DOCS)
+    assert all(type(x) is float for x in under)
+    np.testing.assert_allclose(under, plain, rtol=0.05, atol=0.05)
+
+
 def test_maxsim_rejects_wrong_dimension() -> None:
     with pytest.raises(ValueError, match="document 1"):
         maxsim_scores(np.ones((2, 4)), [np.ones((3, 4)), np.ones((3, 5))])
