@@ -1,0 +1,75 @@
+"""benchmarks/train_bench.py: the distillation summary and the markdown, from a report."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from benchmarks.train_bench import distillation, markdown
+
+CE, STUDENT = "CE fine-tuned (MiniLM, 6 layers)", "CE student (3 layers, distilled)"
+
+
+def _report() -> dict[str, Any]:
+    run = {
+        "kind": "cross-encoder",
+        "steps": 10,
+        "stopped_by": "time_budget",
+        "wall_time_s": 600,
+        "mining_s": 60,
+        "parameters": 22e6,
+        "command": "ragrerank train ...",
+    }
+    return {
+        "machine": {
+            "cpu": "x",
+            "cores": 2,
+            "torch": "2",
+            "torch_threads": 2,
+            "date_utc": "now",
+            "load_average": [0.1, 0.1, 0.1],
+        },
+        "first_stages": ["hybrid"],
+        "quality": {
+            "hybrid": {
+                "first stage": {"nDCG@10": 0.7},
+                CE: {"nDCG@10": 0.64},
+                STUDENT: {"nDCG@10": 0.56},
+            }
+        },
+        "training": {
+            CE: {**run, "best_val_ndcg@10": 0.77},
+            STUDENT: {
+                **run,
+                "best_val_ndcg@10": 0.70,
+                "teacher_val_ndcg@10": 0.77,
+                "teacher": "CrossEncoderScorer(models/ce-minilm-scifact)",
+            },
+        },
+        "speed": {
+            CE: {"p50_ms": 1600.0, "p95_ms": 1700.0, "runs": 5},
+            STUDENT: {"p50_ms": 800.0, "p95_ms": 900.0, "runs": 5},
+        },
+    }
+
+
+def test_distillation_compares_student_with_its_teacher_on_test() -> None:
+    report = _report()
+    d = distillation(report, STUDENT)
+    assert d["teacher_system"] == CE
+    assert d["quality_kept"] == pytest.approx(0.56 / 0.64)
+    assert d["speedup"] == pytest.approx(2.0)
+    report["distillation"] = d
+    md = markdown(report)
+    assert "keeps 87.5% of the teacher's nDCG@10" in md and "2.00x faster" in md
+    assert "| CE student (3 layers, distilled) | 0.5600 | 0.7000 |" in md
+
+
+def test_distillation_without_the_teacher_benchmarked_reports_validation_only() -> None:
+    report = _report()
+    report["training"][STUDENT]["teacher"] = "CohereScorer(rerank-v3.5)"
+    d = distillation(report, STUDENT)
+    assert "teacher_system" not in d and d["student_val"] == 0.70
+    report["distillation"] = d
+    assert "keeps" not in markdown(report)
