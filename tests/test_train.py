@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from ragrerank.train import (
 )
 from ragrerank.train.colbert import train_colbert
 from ragrerank.train.distill import distill, teacher_scores
-from ragrerank.train.loop import Sample, fill_negatives, fit
+from ragrerank.train.loop import Sample, fill_negatives, first_stage_ndcg10, fit
 from tests.conftest import minilm_path, tiny_bert_config
 from tests.test_qdrant import HashEmbedder
 
@@ -158,6 +159,24 @@ def test_mining_excludes_judged_positives(mined: Any) -> None:
     assert "x3" in mined.examples[3].negatives
 
 
+def test_mining_keeps_the_first_stage_ranking(mined: Any) -> None:
+    for ex in mined.examples:
+        assert ex.first_stage and set(ex.negatives) <= set(ex.first_stage)
+        # Negatives keep the ranking's order; positives are only in the ranking.
+        assert [d for d in ex.first_stage if d in ex.negatives] == list(ex.negatives)
+
+
+def test_first_stage_baseline_ranks_inserted_positives_last(mined: Any) -> None:
+    ex = mined.examples[0]
+    pos = ex.positives[0]
+    top = replace(ex, first_stage=(pos, *ex.negatives))  # positive ranked first
+    missed = replace(ex, first_stage=ex.negatives)  # positive never retrieved: ranked last
+    assert first_stage_ndcg10(mined.with_examples([top])) == pytest.approx(1.0)
+    low = first_stage_ndcg10(mined.with_examples([missed]))
+    assert low is not None and low < 0.5
+    assert first_stage_ndcg10(mined.with_examples([replace(ex, first_stage=())])) is None
+
+
 def test_non_encoder_base_is_rejected(tmp_path: Path) -> None:
     from transformers import GPT2Config
 
@@ -182,6 +201,9 @@ def test_cross_encoder_trains_saves_and_loads(
     assert result.steps == 3 and result.best_step is not None
     log = json.loads((out / "train_log.json").read_text())
     assert log["kind"] == "cross-encoder" and log["skipped_without_positive"] == 1
+    baseline = first_stage_ndcg10(val)
+    assert baseline is not None and log["first_stage_val_ndcg@10"] == baseline
+    assert result.first_stage_ndcg10 == baseline
     assert len(log["losses"]) == 3 and (out / "train_plot.png").stat().st_size > 0
     docs = [train.text(d) for d in ("d0", "x0", "d5")]
     ours = CrossEncoderScorer(out).score("does aspirin treatment work", docs)

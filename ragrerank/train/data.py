@@ -34,12 +34,15 @@ class TrainingExample:
     """One query: its judged positives and (given or mined) negatives, as corpus ids.
 
     ``negatives`` are ordered hardest first when mined (first-stage rank order).
+    ``first_stage``: when mined, the first stage's ranking itself (positives included), so
+    validation can report the retriever's own nDCG@10 as a baseline.
     """
 
     query_id: str
     query: str
     positives: tuple[str, ...]
     negatives: tuple[str, ...] = ()
+    first_stage: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,12 @@ import json
 import logging
 import os
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from ..scorer import Scorer, check_scores, fingerprint
-from .data import TrainingExample, TrainingSet
+from .data import TrainingSet
 from .loop import TrainConfig, TrainResult, ndcg10
 from .mining import default_cache
 
@@ -32,10 +33,7 @@ def _limit_negatives(data: TrainingSet, negatives: int | None) -> TrainingSet:
     if isinstance(negatives, bool) or not isinstance(negatives, int) or negatives < 1:
         raise ValueError(f"negatives must be an int >= 1, got {negatives!r}")
     return data.with_examples(
-        [
-            TrainingExample(ex.query_id, ex.query, ex.positives, ex.negatives[:negatives])
-            for ex in data.examples
-        ]
+        [replace(ex, negatives=ex.negatives[:negatives]) for ex in data.examples]
     )
 
 

@@ -9,7 +9,7 @@ import math
 import random
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -24,6 +24,7 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "fill_negatives",
+    "first_stage_ndcg10",
     "fit",
     "ndcg10",
     "plot_training",
@@ -127,6 +128,7 @@ class TrainResult:
     wall_time_s: float
     best_step: int | None
     best_ndcg10: float | None
+    first_stage_ndcg10: float | None = None
     losses: list[dict[str, float]] = field(default_factory=list)
     validation: list[dict[str, float]] = field(default_factory=list)
     stopped_by: str = "epochs"
@@ -164,9 +166,7 @@ def fill_negatives(data: TrainingSet, n: int, seed: int = 0) -> TrainingSet:
                 "positives); add negatives or a larger corpus"
             )
         extra = rng.sample(pool, min(len(pool), n - len(ex.negatives)))
-        examples.append(
-            TrainingExample(ex.query_id, ex.query, ex.positives, (*ex.negatives, *extra))
-        )
+        examples.append(replace(ex, negatives=(*ex.negatives, *extra)))
     return data.with_examples(examples)
 
 
@@ -199,6 +199,27 @@ def ndcg10(val: TrainingSet, run: Mapping[str, Mapping[str, float]]) -> float:
     return float(ir_measures.calc_aggregate([measure], val.qrels(), run)[measure])
 
 
+def _val_candidates(ex: Any) -> list[str]:
+    return list(dict.fromkeys([*ex.positives, *ex.negatives]))
+
+
+def first_stage_ndcg10(val: TrainingSet) -> float | None:
+    """nDCG@10 of the first stage's own order over the validation candidates (what a
+    reranker must beat); None unless every validation query carries its mined ranking.
+    Candidates the first stage did not return (inserted positives) rank last."""
+    if not val.examples or not all(ex.first_stage for ex in val.examples):
+        return None
+    run: dict[str, dict[str, float]] = {}
+    for ex in val.examples:
+        rank = {d: i for i, d in enumerate(ex.first_stage)}
+        ids = _val_candidates(ex)
+        bottom = len(ex.first_stage)
+        run[ex.query_id] = {
+            d: -float(rank[d]) if d in rank else -float(bottom + k) for k, d in enumerate(ids)
+        }
+    return ndcg10(val, run)
+
+
 def validate(task: Task, val: TrainingSet, *, show_progress: bool = False) -> float:
     """Mean nDCG@10 of ``task`` reranking each validation query's positives plus its
     mined negatives (the positives are always among the candidates)."""
@@ -208,7 +229,7 @@ def validate(task: Task, val: TrainingSet, *, show_progress: bool = False) -> fl
     run: dict[str, dict[str, float]] = {}
     for ex in tqdm(val.examples, desc="validation", unit="q", leave=False,
                    disable=not show_progress):  # fmt: skip
-        ids = list(dict.fromkeys([*ex.positives, *ex.negatives]))
+        ids = _val_candidates(ex)
         scores = task.score(ex.query, [val.text(d) for d in ids])
         run[ex.query_id] = dict(zip(ids, scores, strict=True))
     return ndcg10(val, run)
@@ -289,6 +310,13 @@ def fit(
         )
         _write_log(out, result, config, train, val, info, start)
 
+    if val is not None:
+        result.first_stage_ndcg10 = first_stage_ndcg10(val)
+        if result.first_stage_ndcg10 is not None:
+            logger.info(
+                "first stage's own val nDCG@10 %.4f (the baseline to beat)",
+                result.first_stage_ndcg10,
+            )
     run_validation(0, 0.0)
     step = 0
     stop = False
@@ -391,6 +419,7 @@ def _write_log(
         "stopped_by": result.stopped_by,
         "best_step": result.best_step,
         "best_val_ndcg@10": result.best_ndcg10,
+        "first_stage_val_ndcg@10": result.first_stage_ndcg10,
         "validation": result.validation,
         "losses": result.losses,
         "machine": machine_info(),
@@ -426,6 +455,9 @@ def plot_training(log_path: str | Path, png_path: str | Path) -> Path:
         ax2 = ax.twinx()
         ax2.plot([x["step"] for x in val], [x["ndcg@10"] for x in val], "o-",
                  color="tab:orange", label="val nDCG@10")  # fmt: skip
+        baseline = log.get("first_stage_val_ndcg@10")
+        if baseline is not None:
+            ax2.axhline(baseline, color="tab:gray", ls=":", label="first stage (val)")
         ax2.set_ylabel("validation nDCG@10", color="tab:orange")
     ax.set_title(f"{log.get('kind', 'training')}: {Path(log_path).parent.name}")
     fig.tight_layout()

@@ -57,11 +57,12 @@ def mine_negatives(
     for ex in data.examples:
         judged = {d for d, rel in ds.qrels.get(ex.query_id, {}).items() if rel > 0}
         judged.update(ex.positives)
-        mined = [str(c.id) for c in runs.get(ex.query_id, []) if str(c.id) not in judged]
+        ranking = tuple(str(c.id) for c in runs.get(ex.query_id, []))
+        mined = [d for d in ranking if d not in judged]
         given = list(ex.negatives) if keep_given else []
         negatives = tuple(dict.fromkeys([*given, *mined]))
         empty += not negatives
-        examples.append(TrainingExample(ex.query_id, ex.query, ex.positives, negatives))
+        examples.append(TrainingExample(ex.query_id, ex.query, ex.positives, negatives, ranking))
     if empty:
         logger.warning("%d of %d queries have no negative after mining", empty, len(examples))
     logger.info(
