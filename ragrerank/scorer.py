@@ -84,12 +84,22 @@ def fingerprint(scorer: object) -> str:
     to_dict = getattr(scorer, "to_dict", None)
     if callable(to_dict):
         config = to_dict()
+        params = config.get("init_parameters", {}) if isinstance(config, dict) else {}
+        model = params.get("model") if isinstance(params, dict) else None
+        folder = Path(model).resolve() if isinstance(model, str) and Path(model).is_dir() else None
+        if folder is not None:
+            # One folder, one id, whether it was named by a relative or an absolute path.
+            config = {**config, "init_parameters": {**params, "model": str(folder)}}
         desc = json.dumps(config, sort_keys=True, default=str)
-        model = config.get("init_parameters", {}).get("model") if isinstance(config, dict) else None
-        if isinstance(model, str) and Path(model).is_dir():
+        if folder is not None:
             # A local model folder can be retrained in place: its files are part of the id.
-            files = sorted(p for p in Path(model).rglob("*") if p.is_file())
-            desc += json.dumps([(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files])
+            files = sorted(p for p in folder.rglob("*") if p.is_file())
+            desc += json.dumps(
+                [
+                    (str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns)
+                    for p in files
+                ]
+            )
     else:
         desc = f"{type(scorer).__module__}.{type(scorer).__qualname__}:{scorer!r}"
     return hashlib.sha256(desc.encode("utf-8")).hexdigest()[:16]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -78,3 +79,22 @@ def test_bad_max_entries(bad: object) -> None:
 def test_not_a_scorer() -> None:
     with pytest.raises(TypeError, match="Scorer"):
         CachedScorer(object())  # type: ignore[arg-type]
+
+
+def test_fingerprint_of_a_model_folder_ignores_how_the_path_is_spelled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Caches key on the fingerprint: `models/x` and `/abs/.../models/x` are one model.
+    from ragrerank import CrossEncoderScorer
+    from ragrerank.scorer import fingerprint
+
+    folder = tmp_path / "models" / "ce"
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text("{}")
+    monkeypatch.chdir(tmp_path)
+    relative = fingerprint(CrossEncoderScorer("models/ce", dtype="bfloat16"))
+    absolute = fingerprint(CrossEncoderScorer(str(folder), dtype="bfloat16"))
+    assert relative == absolute
+    assert fingerprint(CrossEncoderScorer("models/ce")) != relative  # other options
+    (folder / "config.json").write_text('{"retrained": true}')  # same folder, new files
+    assert fingerprint(CrossEncoderScorer("models/ce", dtype="bfloat16")) != relative
