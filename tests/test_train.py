@@ -25,7 +25,8 @@ from ragrerank.train import (
     mine_negatives,
     train_cross_encoder,
 )
-from ragrerank.train.colbert import train_colbert
+from ragrerank.train.colbert import init_colbert, train_colbert
+from ragrerank.train.cross_encoder import load_cross_encoder
 from ragrerank.train.distill import distill, teacher_scores
 from ragrerank.train.loop import Sample, fill_negatives, first_stage_ndcg10, fit
 from tests.conftest import minilm_path, tiny_bert_config
@@ -185,6 +186,16 @@ def test_non_encoder_base_is_rejected(tmp_path: Path) -> None:
         check_encoder(tmp_path)
     with pytest.raises(ValueError, match="not a transformers checkpoint"):
         check_encoder(tmp_path / "missing")
+
+
+@pytest.mark.parametrize("layers", [0, 99])
+def test_num_layers_out_of_range_is_rejected(
+    tiny_encoder: str, tmp_path: Path, layers: int
+) -> None:
+    with pytest.raises(ValueError, match=r"num_layers must be in \[1, 2\]"):
+        load_cross_encoder(tiny_encoder, layers)
+    with pytest.raises(ValueError, match=r"num_layers must be in \[1, 2\]"):
+        init_colbert(tiny_encoder, tmp_path / "colbert", num_layers=layers)
 
 
 # -- trainers ------------------------------------------------------------------------------

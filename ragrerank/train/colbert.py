@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import require
-from .cross_encoder import check_encoder, default_base_model, group_loss
+from .cross_encoder import check_encoder, default_base_model, group_loss, layer_overrides
 from .data import TrainingSet
 from .loop import Sample, TrainConfig, TrainResult, fill_negatives, fit, seed_everything
 
@@ -96,12 +96,7 @@ def init_colbert(
 
     if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
         raise ValueError(f"dim must be an int >= 1, got {dim!r}")
-    overrides: dict[str, Any] = {}
-    if num_layers is not None:
-        total = int(getattr(config, "num_hidden_layers", 0))
-        if not 1 <= num_layers <= total:
-            raise ValueError(f"num_layers must be in [1, {total}], got {num_layers}")
-        overrides["num_hidden_layers"] = num_layers
+    overrides = layer_overrides(config, num_layers, base_model)
     encoder = AutoModel.from_pretrained(str(base_model), **overrides)
     tokenizer = AutoTokenizer.from_pretrained(str(base_model))
     for marker in (QUERY_MARKER, DOCUMENT_MARKER):

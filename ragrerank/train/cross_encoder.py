@@ -67,6 +67,17 @@ def check_encoder(model: str | Path) -> Any:
     return config
 
 
+def layer_overrides(config: Any, num_layers: int | None, model: str | Path) -> dict[str, Any]:
+    """``from_pretrained`` overrides keeping the first ``num_layers`` layers (none for None);
+    raises `ValueError` unless 1 <= num_layers <= the checkpoint's layer count."""
+    if num_layers is None:
+        return {}
+    total = int(getattr(config, "num_hidden_layers", 0))
+    if not 1 <= num_layers <= total:
+        raise ValueError(f"num_layers must be in [1, {total}] for {model}, got {num_layers}")
+    return {"num_hidden_layers": num_layers}
+
+
 def load_cross_encoder(model: str | Path, num_layers: int | None = None) -> tuple[Any, Any]:
     """(sequence classifier with one logit, tokenizer) from an encoder checkpoint.
 
@@ -76,12 +87,7 @@ def load_cross_encoder(model: str | Path, num_layers: int | None = None) -> tupl
     config = check_encoder(model)
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    overrides: dict[str, Any] = {"num_labels": 1}
-    if num_layers is not None:
-        total = int(getattr(config, "num_hidden_layers", 0))
-        if not 1 <= num_layers <= total:
-            raise ValueError(f"num_layers must be in [1, {total}] for {model}, got {num_layers}")
-        overrides["num_hidden_layers"] = num_layers
+    overrides: dict[str, Any] = {"num_labels": 1, **layer_overrides(config, num_layers, model)}
     if int(getattr(config, "num_labels", 1)) != 1:
         overrides["ignore_mismatched_sizes"] = True
     from transformers.utils import logging as hf_logging

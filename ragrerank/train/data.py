@@ -44,6 +44,10 @@ class TrainingExample:
     negatives: tuple[str, ...] = ()
     first_stage: tuple[str, ...] = ()
 
+    def candidate_ids(self) -> list[str]:
+        """Positives then negatives, each once: what validation and a teacher score."""
+        return list(dict.fromkeys([*self.positives, *self.negatives]))
+
 
 @dataclass(frozen=True)
 class TrainingSet:

@@ -7,14 +7,13 @@ a rerun (or a second student) never calls the teacher again.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from ..evaluate import _read_json, _write_json
 from ..scorer import Scorer, check_scores, fingerprint
 from .data import TrainingSet
 from .loop import TrainConfig, TrainResult, ndcg10
@@ -56,10 +55,7 @@ def teacher_scores(
 
     root = Path(cache_dir) if cache_dir is not None else default_cache()
     path = root / "teacher" / f"{fingerprint(teacher)}-{data.digest()}.json"
-    try:
-        stored = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        stored = {}
+    stored = _read_json(path)
     table: dict[str, dict[str, float]] = stored if isinstance(stored, dict) else {}
     todo = [ex for ex in data.examples if ex.query_id not in table]
     name = getattr(teacher, "name", type(teacher).__name__)
@@ -67,15 +63,12 @@ def teacher_scores(
         logger.info("teacher scores for %d queries from cache %s", len(table), path)
     for n, ex in enumerate(tqdm(todo, desc="teacher scores", unit="q",
                                 disable=not show_progress), 1):  # fmt: skip
-        ids = list(dict.fromkeys([*ex.positives, *ex.negatives]))
+        ids = ex.candidate_ids()
         raw = teacher.score(ex.query, [data.text(d) for d in ids])
         scores = check_scores(raw, len(ids), f"teacher {name}")
         table[ex.query_id] = dict(zip(ids, scores, strict=True))
         if n % 50 == 0 or n == len(todo):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".tmp{os.getpid()}")
-            tmp.write_text(json.dumps(table), encoding="utf-8")
-            tmp.replace(path)
+            _write_json(path, table)
     return {ex.query_id: table[ex.query_id] for ex in data.examples}
 
 

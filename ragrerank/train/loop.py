@@ -199,10 +199,6 @@ def ndcg10(val: TrainingSet, run: Mapping[str, Mapping[str, float]]) -> float:
     return float(ir_measures.calc_aggregate([measure], val.qrels(), run)[measure])
 
 
-def _val_candidates(ex: Any) -> list[str]:
-    return list(dict.fromkeys([*ex.positives, *ex.negatives]))
-
-
 def first_stage_ndcg10(val: TrainingSet) -> float | None:
     """nDCG@10 of the first stage's own order over the validation candidates (what a
     reranker must beat); None unless every validation query carries its mined ranking.
@@ -212,7 +208,7 @@ def first_stage_ndcg10(val: TrainingSet) -> float | None:
     run: dict[str, dict[str, float]] = {}
     for ex in val.examples:
         rank = {d: i for i, d in enumerate(ex.first_stage)}
-        ids = _val_candidates(ex)
+        ids = ex.candidate_ids()
         bottom = len(ex.first_stage)
         run[ex.query_id] = {
             d: -float(rank[d]) if d in rank else -float(bottom + k) for k, d in enumerate(ids)
@@ -229,7 +225,7 @@ def validate(task: Task, val: TrainingSet, *, show_progress: bool = False) -> fl
     run: dict[str, dict[str, float]] = {}
     for ex in tqdm(val.examples, desc="validation", unit="q", leave=False,
                    disable=not show_progress):  # fmt: skip
-        ids = _val_candidates(ex)
+        ids = ex.candidate_ids()
         scores = task.score(ex.query, [val.text(d) for d in ids])
         run[ex.query_id] = dict(zip(ids, scores, strict=True))
     return ndcg10(val, run)
