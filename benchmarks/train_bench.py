@@ -17,8 +17,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "benchmarks" / "results"
+from benchmarks.common import ROOT, machine, machine_line, pyplot, timed, write_results
+
 MODELS = ROOT / "models"
 FIRST_STAGES = ("bm25", "hybrid")
 
@@ -28,12 +28,6 @@ SYSTEMS = {
     "ColBERT fine-tuned (MiniLM, 128-d)": ("colbert-minilm-scifact", "colbert"),
     "CE student (3 layers, distilled)": ("ce-student-l3-scifact", "cross-encoder"),
 }
-
-
-def data_dir() -> Path:
-    from ragrerank.datasets import data_dir as ragrerank_data_dir
-
-    return ragrerank_data_dir("scifact")
 
 
 def load_scorer(path: Path, backend: str, log: dict[str, Any]) -> Any:
@@ -51,7 +45,6 @@ def speed(
     scorers: dict[str, Any], backends: dict[str, str], ds: Any, runs: dict[str, list[Any]], n: int
 ) -> dict[str, Any]:
     """p50 ms to score 100 candidates per query; ColBERT with stored vectors (metadata)."""
-    from benchmarks.colbert_bench import timed
     from ragrerank import Candidate
 
     qids = list(runs)[: n + 1]
@@ -99,9 +92,7 @@ def distillation(report: dict[str, Any], student: str) -> dict[str, Any]:
 
 
 def plot(report: dict[str, Any], path: Path) -> None:
-    from ragrerank.evaluate import _pyplot
-
-    plt = _pyplot()
+    plt = pyplot()
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
     stages = report["first_stages"]
     names = list(report["quality"][stages[0]])
@@ -129,14 +120,11 @@ def plot(report: dict[str, Any], path: Path) -> None:
 
 
 def markdown(report: dict[str, Any]) -> str:
-    m = report["machine"]
     stages = report["first_stages"]
     lines = [
         "# Training on SciFact: fine-tuned and distilled rerankers",
         "",
-        f"Machine: {m.get('cpu')}, {m.get('cores')} cores, torch {m.get('torch')} "
-        f"({m.get('torch_threads')} threads), {m.get('date_utc')} UTC; load average at start "
-        f"{m.get('load_average')} (about {m.get('cores')} means another job shared the cores).",
+        machine_line(report["machine"]),
         "",
         "Trained on the SciFact **train** split only (validation: held-out train queries); "
         "evaluated on the 300 **test** queries, reranking the first stage's top 100.",
@@ -215,14 +203,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--first-stages", default=",".join(FIRST_STAGES), help="comma-separated: bm25,hybrid"
     )
     parser.add_argument("--systems", help="comma-separated model folder names (default: all)")
-    parser.add_argument("--out", default=str(RESULTS))
+    parser.add_argument("--out", help="results folder (default: benchmarks/results)")
     args = parser.parse_args(argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from ragrerank.datasets import load_beir
-    from ragrerank.evaluate import evaluate, first_stage_run, machine_info
+    from ragrerank.evaluate import evaluate, first_stage_run
 
     started = time.perf_counter()
-    ds = load_beir("scifact", "test", path=data_dir())
+    ds = load_beir("scifact", "test")
     scorers: dict[str, Any] = {}
     backends: dict[str, str] = {}
     training: dict[str, Any] = {}
@@ -244,7 +232,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 "teacher", "teacher_val_ndcg@10", "num_layers", "base_model")  # fmt: skip
         training[name] = {k: log.get(k) for k in keep}
     report: dict[str, Any] = {
-        "machine": machine_info(),
+        "machine": machine(),
         "first_stages": stages,
         "quality": {},
         "training": training,
@@ -262,12 +250,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if students:
         report["distillation"] = distillation(report, students[0])
     report["elapsed_s"] = round(time.perf_counter() - started, 1)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "training.json").write_text(json.dumps(report, indent=1))
-    (out / "training.md").write_text(markdown(report))
-    plot(report, out / "training.png")
-    print(markdown(report))
+    write_results("training", report, markdown(report), lambda p: plot(report, p), args.out)
 
 
 if __name__ == "__main__":
