@@ -21,6 +21,7 @@ from typing import Any
 
 from .datasets import BeirDataset, load_beir
 from .errors import require
+from .jsonio import read_json, write_json
 from .scorer import Scorer, fingerprint, score_output
 from .types import Candidate
 
@@ -112,20 +113,6 @@ def _corpus_digest(ds: BeirDataset) -> str:
     return _digest(f"{d}\t{ds.text(d)}" for d in sorted(ds.corpus))[:16]
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return None
-
-
-def _write_json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(data), encoding="utf-8")
-    tmp.replace(path)
-
-
 def _default_cache() -> Path:
     from .demo import cache_dir
 
@@ -184,7 +171,7 @@ def first_stage_run(
     corpus = _corpus_digest(ds)
     key = _digest([str(_CACHE_VERSION), corpus, ds.split, mode, str(depth), model_id])[:16]
     path = cache / "first_stage" / f"{ds.name}-{split}-{first_stage}-{depth}-{key}.json"
-    stored = _read_json(path)
+    stored = read_json(path)
     runs: dict[str, list[list[Any]]] = stored if isinstance(stored, dict) else {}
     todo = [q for q in qids if q not in runs]
     if todo:
@@ -214,7 +201,7 @@ def first_stage_run(
                     runs[q] = [[str(c.id), float(c.score or 0.0)] for c in cands]
                 bar.update(len(chunk))
             bar.close()
-        _write_json(path, runs)
+        write_json(path, runs)
     else:
         logger.info("first stage %s: %d queries from cache %s", first_stage, len(qids), path)
     out: dict[str, list[Candidate]] = {}
@@ -250,7 +237,7 @@ class _ScoreCache:
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
-        stored = _read_json(path) if path is not None else None
+        stored = read_json(path) if path is not None else None
         self.data: dict[str, dict[str, Any]] = stored if isinstance(stored, dict) else {}
         self.dirty = False
 
@@ -272,7 +259,7 @@ class _ScoreCache:
 
     def save(self) -> None:
         if self.path is not None and self.dirty:
-            _write_json(self.path, self.data)
+            write_json(self.path, self.data)
             self.dirty = False
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import require
+from ..jsonio import write_json
 from .cross_encoder import check_encoder, default_base_model, group_loss, layer_overrides
 from .data import TrainingSet
 from .loop import Sample, TrainConfig, TrainResult, fill_negatives, fit, seed_everything
@@ -36,11 +37,6 @@ DOCUMENT_MARKER = "[unused1]"
 _DENSE_TYPE = "sentence_transformers.models.Dense"
 
 
-def _write_json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2), encoding="utf-8")
-
-
 def _save_colbert(
     out: Path, encoder: Any, tokenizer: Any, projection: Any, settings: Mapping[str, Any]
 ) -> None:
@@ -53,7 +49,7 @@ def _save_colbert(
     weight = projection.weight.detach().float().cpu().contiguous()
     (out / "1_Dense").mkdir(exist_ok=True)
     save_file({"linear.weight": weight}, str(out / "1_Dense" / "model.safetensors"))
-    _write_json(
+    write_json(
         out / "1_Dense" / "config.json",
         {
             "in_features": int(weight.shape[1]),
@@ -64,19 +60,22 @@ def _save_colbert(
             "module_input_name": "token_embeddings",
             "module_output_name": "token_embeddings",
         },
+        indent=2,
     )
-    _write_json(
+    write_json(
         out / "modules.json",
         [
             {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
             {"idx": 1, "name": "1", "path": "1_Dense", "type": _DENSE_TYPE},
         ],
+        indent=2,
     )
-    _write_json(
+    write_json(
         out / "sentence_bert_config.json",
         {"max_seq_length": int(settings["document_length"]), "do_lower_case": False},
+        indent=2,
     )
-    _write_json(out / "config_sentence_transformers.json", dict(settings))
+    write_json(out / "config_sentence_transformers.json", dict(settings), indent=2)
 
 
 def init_colbert(

@@ -13,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ..evaluate import _read_json, _write_json
+from ..jsonio import read_json, write_json
 from ..scorer import Scorer, check_scores, fingerprint
 from .data import TrainingSet
 from .loop import TrainConfig, TrainResult, ndcg10
@@ -55,7 +55,7 @@ def teacher_scores(
 
     root = Path(cache_dir) if cache_dir is not None else default_cache()
     path = root / "teacher" / f"{fingerprint(teacher)}-{data.digest()}.json"
-    stored = _read_json(path)
+    stored = read_json(path)
     table: dict[str, dict[str, float]] = stored if isinstance(stored, dict) else {}
     todo = [ex for ex in data.examples if ex.query_id not in table]
     name = getattr(teacher, "name", type(teacher).__name__)
@@ -68,7 +68,7 @@ def teacher_scores(
         scores = check_scores(raw, len(ids), f"teacher {name}")
         table[ex.query_id] = dict(zip(ids, scores, strict=True))
         if n % 50 == 0 or n == len(todo):
-            _write_json(path, table)
+            write_json(path, table)
     return {ex.query_id: table[ex.query_id] for ex in data.examples}
 
 

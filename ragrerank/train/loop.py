@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import require
+from ..jsonio import write_json
 from .data import TrainingExample, TrainingSet
 
 if TYPE_CHECKING:
@@ -420,9 +421,7 @@ def _write_log(
         "losses": result.losses,
         "machine": machine_info(),
     }
-    tmp = out / f"{LOG_FILE}.tmp"
-    tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
-    tmp.replace(out / LOG_FILE)
+    write_json(out / LOG_FILE, data, indent=1)
 
 
 def plot_training(log_path: str | Path, png_path: str | Path) -> Path:
