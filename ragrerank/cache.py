@@ -7,7 +7,15 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 
-from .scorer import BaseScorer, Scorer, check_scores, fingerprint, score_output, validate_query
+from .scorer import (
+    BaseScorer,
+    Scorer,
+    check_scores,
+    fingerprint,
+    score_output,
+    scorer_name,
+    validate_query,
+)
 from .types import Candidate, ScoreOutput
 
 __all__ = ["CachedScorer"]
@@ -46,7 +54,7 @@ class CachedScorer(BaseScorer):
 
     @property
     def name(self) -> str:
-        inner = getattr(self.scorer, "name", type(self.scorer).__name__)
+        inner = scorer_name(self.scorer)
         return f"CachedScorer({inner})"
 
     def __repr__(self) -> str:

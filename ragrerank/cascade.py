@@ -6,7 +6,15 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from .scorer import BaseScorer, Scorer, check_scores, fingerprint, score_output, validate_query
+from .scorer import (
+    BaseScorer,
+    Scorer,
+    check_scores,
+    fingerprint,
+    score_output,
+    scorer_name,
+    validate_query,
+)
 from .types import Candidate, ScoreOutput
 
 __all__ = ["CascadeScorer"]
@@ -41,11 +49,8 @@ class CascadeScorer(BaseScorer):
 
     @property
     def name(self) -> str:
-        def short(s: Scorer) -> str:
-            name = getattr(s, "name", None)
-            return name if isinstance(name, str) else type(s).__name__
-
-        return f"CascadeScorer({short(self.cheap)} -> {short(self.expensive)}, keep={self.keep})"
+        cheap, expensive = scorer_name(self.cheap), scorer_name(self.expensive)
+        return f"CascadeScorer({cheap} -> {expensive}, keep={self.keep})"
 
     def __repr__(self) -> str:
         return f"CascadeScorer({self.cheap!r}, {self.expensive!r}, keep={self.keep!r})"

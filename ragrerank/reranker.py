@@ -11,7 +11,14 @@ from typing import Any, Literal
 
 from .errors import ScorerError
 from .normalize import NORMALIZERS, Normalization, normalize_scores
-from .scorer import DetailedScorer, Scorer, check_scores, score_output, validate_query
+from .scorer import (
+    Scorer,
+    ascore_output,
+    check_scores,
+    score_output,
+    scorer_name,
+    validate_query,
+)
 from .types import (
     Candidate,
     Document,
@@ -35,11 +42,6 @@ class _Default(enum.Enum):
 
 
 _DEFAULT = _Default.DEFAULT
-
-
-def _scorer_name(scorer: object) -> str:
-    name = getattr(scorer, "name", None)
-    return name if isinstance(name, str) else type(scorer).__name__
 
 
 def _check_top_k(top_k: object) -> int | None:
@@ -93,7 +95,7 @@ class Reranker:
 
     def __repr__(self) -> str:
         return (
-            f"Reranker(scorer={_scorer_name(self.scorer)}, top_k={self.top_k}, "
+            f"Reranker(scorer={scorer_name(self.scorer)}, top_k={self.top_k}, "
             f"normalize={self.normalize!r}, score_threshold={self.score_threshold})"
         )
 
@@ -174,12 +176,10 @@ class Reranker:
 
     @staticmethod
     async def _acall(scorer: Scorer, query: str, candidates: list[Candidate]) -> ScoreOutput:
-        if isinstance(scorer, DetailedScorer):
-            return await scorer.ascore_candidates(query, candidates)
-        return ScoreOutput(await scorer.ascore(query, [c.text for c in candidates]))
+        return await ascore_output(scorer, query, candidates)
 
     def _checked(self, output: ScoreOutput, candidates: list[Candidate]) -> ScoreOutput:
-        scores = check_scores(output.scores, len(candidates), _scorer_name(self.scorer))
+        scores = check_scores(output.scores, len(candidates), scorer_name(self.scorer))
         return ScoreOutput(scores, output.truncated, output.notes)
 
     def _fallback_scorer(self, exc: ScorerError) -> Scorer | None:
@@ -189,9 +189,9 @@ class Reranker:
         if first:
             logger.warning(
                 "%s failed (%s); using fallback %s. Further %r failures are not logged.",
-                _scorer_name(self.scorer),
+                scorer_name(self.scorer),
                 exc,
-                _scorer_name(self.fallback),
+                scorer_name(self.fallback),
                 exc.kind,
             )
         return None if self.fallback == "first_stage" else self.fallback
@@ -217,7 +217,7 @@ class Reranker:
         }
 
     def _with_fallback_note(self, output: ScoreOutput, exc: ScorerError, fb: Scorer) -> ScoreOutput:
-        notes = {**output.notes, **self._fallback_note(exc, _scorer_name(fb))}
+        notes = {**output.notes, **self._fallback_note(exc, scorer_name(fb))}
         return ScoreOutput(output.scores, output.truncated, notes)
 
     def _first_stage(self, candidates: list[Candidate], exc: ScorerError) -> ScoreOutput:
@@ -272,7 +272,7 @@ class Reranker:
         notes: Mapping[str, Any] = dict(output.notes)
         trace = ScoreTrace(
             query=query,
-            scorer=_scorer_name(self.scorer),
+            scorer=scorer_name(self.scorer),
             normalize=self.normalize,
             top_k=top_k,
             score_threshold=self.score_threshold,

@@ -17,9 +17,11 @@ __all__ = [
     "BaseScorer",
     "DetailedScorer",
     "Scorer",
+    "ascore_output",
     "check_scores",
     "fingerprint",
     "score_output",
+    "scorer_name",
     "validate_query",
 ]
 
@@ -42,6 +44,12 @@ class DetailedScorer(Scorer, Protocol):
     async def ascore_candidates(
         self, query: str, candidates: Sequence[Candidate]
     ) -> ScoreOutput: ...
+
+
+def scorer_name(scorer: object) -> str:
+    """A scorer's display name: its ``name`` attribute when it is a str, else its class name."""
+    name = getattr(scorer, "name", None)
+    return name if isinstance(name, str) else type(scorer).__name__
 
 
 def validate_query(query: object) -> str:
@@ -74,6 +82,13 @@ def score_output(scorer: Scorer, query: str, candidates: Sequence[Candidate]) ->
     if isinstance(scorer, DetailedScorer):
         return scorer.score_candidates(query, candidates)
     return ScoreOutput(scorer.score(query, [c.text for c in candidates]))
+
+
+async def ascore_output(scorer: Scorer, query: str, candidates: Sequence[Candidate]) -> ScoreOutput:
+    """Async `score_output`."""
+    if isinstance(scorer, DetailedScorer):
+        return await scorer.ascore_candidates(query, candidates)
+    return ScoreOutput(await scorer.ascore(query, [c.text for c in candidates]))
 
 
 def fingerprint(scorer: object) -> str:

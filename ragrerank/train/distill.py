@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..jsonio import read_json, write_json
-from ..scorer import Scorer, check_scores, fingerprint
+from ..scorer import Scorer, check_scores, fingerprint, scorer_name
 from .data import TrainingSet
 from .loop import TrainConfig, TrainResult, ndcg10
 from .mining import default_cache
@@ -58,7 +58,7 @@ def teacher_scores(
     stored = read_json(path)
     table: dict[str, dict[str, float]] = stored if isinstance(stored, dict) else {}
     todo = [ex for ex in data.examples if ex.query_id not in table]
-    name = getattr(teacher, "name", type(teacher).__name__)
+    name = scorer_name(teacher)
     if not todo:
         logger.info("teacher scores for %d queries from cache %s", len(table), path)
     for n, ex in enumerate(tqdm(todo, desc="teacher scores", unit="q",
@@ -113,7 +113,7 @@ def distill(
     show = config.show_progress
     table = teacher_scores(teacher, train, cache_dir=cache_dir, show_progress=show)
     log: dict[str, Any] = {
-        "teacher": getattr(teacher, "name", type(teacher).__name__),
+        "teacher": scorer_name(teacher),
         "teacher_fingerprint": fingerprint(teacher),
         "teacher_negatives": teacher_negatives,
         "student": student,
