@@ -117,7 +117,7 @@ model = "{tiny_ce}"
 [[reranker]]
 name = "later"
 backend = "cross-encoder"
-model = "models/ce-minilm-scifact"
+model = "models/not-trained-yet-ce"
 optional = true
 
 [[reranker]]
@@ -131,7 +131,7 @@ expensive = {{ backend = "cross-encoder", model = "models/ce-distilled-3l" }}
     with caplog.at_level(logging.WARNING, logger="ragrerank.config"):
         scorers = load_rerankers(path)
     assert list(scorers) == ["here"]
-    assert "skipping reranker 'later': model models/ce-minilm-scifact not found" in caplog.text
+    assert "skipping reranker 'later': model models/not-trained-yet-ce not found" in caplog.text
     assert "'cascade-later': model models/ce-distilled-3l not found" in caplog.text
 
 
