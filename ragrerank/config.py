@@ -3,7 +3,7 @@
 ```toml
 [[reranker]]
 name = "ce-bf16"                     # display name (unique)
-backend = "cross-encoder"            # "cross-encoder" | "colbert" | "cohere" | "cascade"
+backend = "cross-encoder"            # "cross-encoder" | "colbert" | "cohere" | "cascade" | "fusion"
 model = "models/ce-minilm-scifact"   # hub name, path, "@minilm" or "@minilm-ce"
 optional = true                      # a local folder: skip (logged) when it is missing
 options = { dtype = "bfloat16" }     # keyword arguments of the backend's constructor
@@ -14,6 +14,15 @@ backend = "cascade"
 options = { keep = 30 }
 cheap = { backend = "cross-encoder", model = "@minilm-ce", options = { max_length = 64 } }
 expensive = { backend = "cross-encoder", model = "@minilm-ce" }
+
+[[reranker]]
+name = "fusion"
+backend = "fusion"                   # reciprocal-rank fusion of members (+ the first stage)
+options = { weights = [1, 1], first_stage = 1.0, k = 60 }
+members = [
+  { backend = "cross-encoder", model = "models/ce-minilm-scifact" },
+  { backend = "colbert", model = "@minilm" },
+]
 ```
 
 Relative model paths are tried against the current directory, then the config's folder.
@@ -37,13 +46,15 @@ __all__ = ["BACKENDS", "RerankerSpec", "build_scorer", "load_config", "load_rera
 
 logger = logging.getLogger(__name__)
 
-BACKENDS = ("cross-encoder", "colbert", "cohere", "cascade")
-_KEYS = {"name", "backend", "model", "options", "optional", "cheap", "expensive"}
+BACKENDS = ("cross-encoder", "colbert", "cohere", "cascade", "fusion")
+_KEYS = {"name", "backend", "model", "options", "optional", "cheap", "expensive", "members"}
+_COMPOSITE = {"cascade": ("cheap", "expensive"), "fusion": ("members",)}
 
 
 @dataclass(frozen=True)
 class RerankerSpec:
-    """One ``[[reranker]]`` entry (``cheap``/``expensive`` only for the cascade backend)."""
+    """One ``[[reranker]]`` entry (``cheap``/``expensive`` only for the cascade backend,
+    ``members`` only for the fusion backend)."""
 
     name: str
     backend: str
@@ -52,6 +63,11 @@ class RerankerSpec:
     optional: bool = False
     cheap: RerankerSpec | None = None
     expensive: RerankerSpec | None = None
+    members: tuple[RerankerSpec, ...] = ()
+
+    def parts(self) -> list[RerankerSpec]:
+        """The nested specs of a cascade or fusion (empty for a single model)."""
+        return [p for p in (self.cheap, self.expensive) if p is not None] + list(self.members)
 
 
 def _resolve_model(model: str, base: Path | None) -> str:
@@ -90,20 +106,30 @@ def _parse(entry: object, where: str, base: Path | None, nested: bool = False) -
     if not isinstance(optional, bool):
         raise ValueError(f"{where}: field 'optional' must be true or false")
     model = entry.get("model")
+    for other, fields in _COMPOSITE.items():
+        if other != backend and (extra := [f for f in fields if f in entry]):
+            raise ValueError(f"{where}: field {extra[0]!r} is only for backend {other!r}")
     if backend == "cascade":
         if model is not None:
             raise ValueError(
                 f"{where}: a cascade has no 'model'; set it in 'cheap' and 'expensive'"
             )
-        parts = {}
         for part in ("cheap", "expensive"):
             if part not in entry:
                 raise ValueError(f"{where}: field {part!r} is required for backend 'cascade'")
-            parts[part] = _parse(entry[part], f"{where}.{part}", base, nested=True)
-        return RerankerSpec(name, backend, None, dict(options), optional, **parts)
-    for part in ("cheap", "expensive"):
-        if part in entry:
-            raise ValueError(f"{where}: field {part!r} is only for backend 'cascade'")
+        cheap = _parse(entry["cheap"], f"{where}.cheap", base, nested=True)
+        expensive = _parse(entry["expensive"], f"{where}.expensive", base, nested=True)
+        return RerankerSpec(name, backend, None, dict(options), optional, cheap, expensive)
+    if backend == "fusion":
+        if model is not None:
+            raise ValueError(f"{where}: a fusion has no 'model'; set one per entry of 'members'")
+        members = entry.get("members")
+        if not isinstance(members, list) or not members:
+            raise ValueError(f"{where}: field 'members' must be a non-empty list of tables")
+        specs = tuple(
+            _parse(m, f"{where}.members[{i}]", base, nested=True) for i, m in enumerate(members)
+        )
+        return RerankerSpec(name, backend, None, dict(options), optional, members=specs)
     if not isinstance(model, str) or not model.strip():
         raise ValueError(f"{where}: field 'model' must be a non-empty string")
     return RerankerSpec(name, backend, _resolve_model(model, base), dict(options), optional)
@@ -142,8 +168,8 @@ def load_config(path: str | Path) -> list[RerankerSpec]:
 
 def _missing(spec: RerankerSpec) -> str | None:
     """The first model of ``spec`` that is not a local folder (for ``optional`` entries)."""
-    for part in (spec.cheap, spec.expensive):
-        if part is not None and (found := _missing(part)):
+    for part in spec.parts():
+        if found := _missing(part):
             return found
     if spec.model is not None and not Path(spec.model).exists():
         return spec.model
@@ -166,6 +192,10 @@ def build_scorer(spec: RerankerSpec) -> Scorer:
             from .cohere import CohereScorer
 
             return CohereScorer(str(spec.model), **options)
+        if spec.backend == "fusion":
+            from .fusion import FusionScorer
+
+            return FusionScorer([build_scorer(m) for m in spec.members], **options)
         from .cascade import CascadeScorer
 
         assert spec.cheap is not None and spec.expensive is not None

@@ -1,0 +1,136 @@
+"""`FusionScorer`: reciprocal-rank fusion of several scorers and, optionally, the first stage."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from .scorer import (
+    BaseScorer,
+    Scorer,
+    ascore_output,
+    check_scores,
+    fingerprint,
+    score_output,
+    scorer_name,
+    validate_query,
+)
+from .types import Candidate, ScoreOutput
+
+__all__ = ["FusionScorer"]
+
+
+def _weight(value: object, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{what} must be a number >= 0, got {value!r}")
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"{what} must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
+def _ranks(scores: Sequence[float]) -> list[int]:
+    """1-based rank of each position, best score first; ties keep input order."""
+    order = sorted(range(len(scores)), key=lambda i: -scores[i])
+    ranks = [0] * len(scores)
+    for rank, i in enumerate(order, 1):
+        ranks[i] = rank
+    return ranks
+
+
+class FusionScorer(BaseScorer):
+    """Blend several rankings with weighted reciprocal-rank fusion (RRF).
+
+    Each candidate scores ``sum_i weights[i] / (k + rank_i)``, where ``rank_i`` is its
+    1-based rank under ``scorers[i]`` (ties keep input order). With ``first_stage > 0``
+    the input order, i.e. the retriever's ranking, is one more ranking with that weight.
+    Ranks need no score calibration, so cross-encoder logits, MaxSim sums and Cohere
+    relevance scores mix safely; the fused score is a rank blend, not a probability.
+
+    Member scorers run one after another (sync) or concurrently (async). Truncation is
+    the union of the members'; their notes are kept under ``fusion_notes``.
+    """
+
+    def __init__(
+        self,
+        scorers: Sequence[Scorer],
+        *,
+        weights: Sequence[float] | None = None,
+        first_stage: float = 0.0,
+        k: float = 60.0,
+    ) -> None:
+        if isinstance(scorers, (str, bytes)) or not isinstance(scorers, Sequence) or not scorers:
+            raise ValueError("scorers must be a non-empty sequence of ragrerank.Scorer")
+        for i, s in enumerate(scorers):
+            if not isinstance(s, Scorer):
+                raise TypeError(
+                    f"scorers[{i}] must implement ragrerank.Scorer, got {type(s).__name__}"
+                )
+        if weights is None:
+            weights = [1.0] * len(scorers)
+        if isinstance(weights, (str, bytes)) or not isinstance(weights, Sequence):
+            raise ValueError(f"weights must be a sequence of numbers, got {weights!r}")
+        if len(weights) != len(scorers):
+            raise ValueError(f"got {len(weights)} weights for {len(scorers)} scorers")
+        self.scorers = list(scorers)
+        self.weights = [_weight(w, f"weights[{i}]") for i, w in enumerate(weights)]
+        self.first_stage = _weight(first_stage, "first_stage")
+        if not any(self.weights):
+            raise ValueError("at least one scorer needs a weight > 0")
+        self.k = _weight(k, "k")
+        if self.k == 0:
+            raise ValueError("k must be > 0")
+
+    @property
+    def name(self) -> str:
+        parts = [f"{scorer_name(s)}*{w:g}" for s, w in zip(self.scorers, self.weights, strict=True)]
+        if self.first_stage:
+            parts.append(f"first_stage*{self.first_stage:g}")
+        return f"FusionScorer({' + '.join(parts)}, k={self.k:g})"
+
+    def __repr__(self) -> str:
+        return (
+            f"FusionScorer({self.scorers!r}, weights={self.weights!r}, "
+            f"first_stage={self.first_stage!r}, k={self.k!r})"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Identifying configuration (used for cache fingerprints)."""
+        return {
+            "type": "ragrerank.FusionScorer",
+            "scorers": [fingerprint(s) for s in self.scorers],
+            "weights": self.weights,
+            "first_stage": self.first_stage,
+            "k": self.k,
+        }
+
+    def score_candidates(self, query: str, candidates: Sequence[Candidate]) -> ScoreOutput:
+        validate_query(query)
+        if not candidates:
+            return ScoreOutput([])
+        return self._fuse(candidates, [score_output(s, query, candidates) for s in self.scorers])
+
+    async def ascore_candidates(self, query: str, candidates: Sequence[Candidate]) -> ScoreOutput:
+        validate_query(query)
+        if not candidates:
+            return ScoreOutput([])
+        outputs = await asyncio.gather(*(ascore_output(s, query, candidates) for s in self.scorers))
+        return self._fuse(candidates, list(outputs))
+
+    def _fuse(self, candidates: Sequence[Candidate], outputs: list[ScoreOutput]) -> ScoreOutput:
+        n = len(candidates)
+        fused = [self.first_stage / (self.k + i + 1) for i in range(n)]
+        truncated: set[int] = set()
+        notes: dict[str, Any] = {}
+        for i, (scorer, weight, out) in enumerate(
+            zip(self.scorers, self.weights, outputs, strict=True)
+        ):
+            label = f"{i}:{scorer_name(scorer)}"
+            scores = check_scores(out.scores, n, label)
+            for j, rank in enumerate(_ranks(scores)):
+                fused[j] += weight / (self.k + rank)
+            truncated.update(out.truncated)
+            if out.notes:
+                notes[label] = dict(out.notes)
+        return ScoreOutput(fused, frozenset(truncated), {"fusion_notes": notes} if notes else {})
