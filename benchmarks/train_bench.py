@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,6 +26,7 @@ FIRST_STAGES = ("bm25", "hybrid")
 # name -> (folder under models/, backend)
 SYSTEMS = {
     "CE fine-tuned (MiniLM, 6 layers)": ("ce-minilm-scifact", "cross-encoder"),
+    "CE fine-tuned, deep negatives (MiniLM, 6 layers)": ("ce-minilm-scifact-deep", "cross-encoder"),
     "ColBERT fine-tuned (MiniLM, 128-d)": ("colbert-minilm-scifact", "colbert"),
     "CE student (3 layers, distilled)": ("ce-student-l3-scifact", "cross-encoder"),
 }
@@ -75,8 +77,10 @@ def distillation(report: dict[str, Any], student: str) -> dict[str, Any]:
         "student_val": t["best_val_ndcg@10"],
     }
     folders = {name: folder for name, (folder, _) in SYSTEMS.items()}
-    teachers = [n for n in report["training"]
-                if n != student and folders[n] in str(t["teacher"])]  # fmt: skip
+    # The teacher is recorded by name, e.g. "CrossEncoderScorer(models/ce-minilm-scifact)".
+    inner = re.search(r"\(([^()]*)\)\s*$", str(t["teacher"]))
+    teacher_folder = Path(inner.group(1) if inner else str(t["teacher"])).name
+    teachers = [n for n in report["training"] if n != student and folders[n] == teacher_folder]
     if not teachers:
         return out
     teacher, stage = teachers[0], report["first_stages"][0]
@@ -119,6 +123,10 @@ def plot(report: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+def _fmt(x: float | None) -> str:
+    return "-" if x is None else f"{x:.4f}"
+
+
 def markdown(report: dict[str, Any]) -> str:
     stages = report["first_stages"]
     lines = [
@@ -145,7 +153,9 @@ def markdown(report: dict[str, Any]) -> str:
     lines += [
         "",
         "First-stage rows are the candidates before reranking. Validation nDCG@10 reranks each "
-        "held-out query's mined top-30 plus its positives (so it is not comparable to test).",
+        "held-out query's mined candidates (`--mine-depth` of its command) plus its positives, "
+        "so it is not comparable to test; the first stage's own validation nDCG@10 on the same "
+        "candidates is in the training table.",
         "",
         "## Speed: scoring 100 candidates per query (p50 ms)",
         "",
@@ -161,18 +171,23 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         "## Training runs",
         "",
-        "| model | kind | steps | stopped by | train wall time | mining | parameters |",
-        "| --- | --- | ---: | --- | ---: | ---: | ---: |",
+        "| model | kind | steps | stopped by | train wall time | mining | parameters "
+        "| first stage val | best val |",
+        "| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, t in report["training"].items():
+        fs_val = t.get("first_stage_val_ndcg@10")
         lines.append(
             f"| {name} | {t['kind']} | {t['steps']} | {t['stopped_by']} | "
             f"{t['wall_time_s'] / 60:.1f} min | {t.get('mining_s', 0) / 60:.1f} min | "
-            f"{t.get('parameters', 0) / 1e6:.1f} M |"
+            f"{t.get('parameters', 0) / 1e6:.1f} M | {_fmt(fs_val)} | "
+            f"{_fmt(t.get('best_val_ndcg@10'))} |"
         )
     lines += ["", "Reproduce (from the repository root; mining and teacher scores are cached):", ""]
     for name, t in report["training"].items():
-        lines += [f"- {name}:", "", "  ```", f"  {t['command']}", "  ```"]
+        base = str(t.get("base_model", ""))
+        after = f" (base `{base}`, trained first)" if base.startswith("models/") else ""
+        lines += [f"- {name}{after}:", "", "  ```", f"  {t['command']}", "  ```"]
     if report.get("distillation"):
         d = report["distillation"]
         lines += [
@@ -229,7 +244,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         backends[name] = backend
         keep = ("kind", "steps", "stopped_by", "wall_time_s", "mining_s", "parameters",
                 "best_step", "best_val_ndcg@10", "validation", "command", "config",
-                "teacher", "teacher_val_ndcg@10", "num_layers", "base_model")  # fmt: skip
+                "teacher", "teacher_val_ndcg@10", "num_layers", "base_model",
+                "first_stage_val_ndcg@10")  # fmt: skip
         training[name] = {k: log.get(k) for k in keep}
     report: dict[str, Any] = {
         "machine": machine(),

@@ -66,6 +66,20 @@ def test_distillation_compares_student_with_its_teacher_on_test() -> None:
     assert "| CE student (3 layers, distilled) | 0.5600 | 0.7000 |" in md
 
 
+def test_teacher_is_matched_by_its_exact_folder_not_a_prefix() -> None:
+    """A benchmarked 'ce-minilm-scifact-deep' is not the teacher 'ce-minilm-scifact'."""
+    deep = "CE fine-tuned, deep negatives (MiniLM, 6 layers)"
+    report = _report()
+    training = report["training"]
+    report["training"] = {**training, deep: dict(training[CE])}  # the prefix comes first
+    report["quality"]["hybrid"][deep] = {"nDCG@10": 0.70}
+    report["speed"][deep] = {"p50_ms": 1500.0, "p95_ms": 1600.0, "runs": 5}
+    assert distillation(report, STUDENT)["teacher_system"] == CE
+    training[STUDENT]["teacher"] = "CrossEncoderScorer(models/ce-minilm-scifact-deep)"
+    report["training"][STUDENT]["teacher"] = training[STUDENT]["teacher"]
+    assert distillation(report, STUDENT)["teacher_system"] == deep
+
+
 def test_distillation_without_the_teacher_benchmarked_reports_validation_only() -> None:
     report = _report()
     report["training"][STUDENT]["teacher"] = "CohereScorer(rerank-v3.5)"
