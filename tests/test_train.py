@@ -376,3 +376,42 @@ def test_cli_cross_encoder(beir: Path, tiny_encoder: str, tmp_path: Path) -> Non
     assert log["command"].startswith("ragrerank train cross-encoder --data")
     assert log["val_queries"] == 3 and log["steps"] == 2
     assert main(["train", "cross-encoder", "--data", str(tmp_path / "none"), "--out", "x"]) == 2
+
+
+def test_ranked_candidate_ids_follow_the_first_stage_not_relevance() -> None:
+    ex = TrainingExample(
+        "q7", "query", positives=("p1", "p2"), negatives=("n1", "n2", "given"),
+        first_stage=("n2", "p2", "n1"),
+    )  # fmt: skip
+    ranked = ex.ranked_candidate_ids()
+    assert sorted(ranked) == sorted(ex.candidate_ids())  # same set, nothing lost or added
+    assert ranked[:3] == ["n2", "p2", "n1"]  # retrieved: the retriever's order
+    # Not retrieved: ordered by a hash of (query, id), the same on every call.
+    assert set(ranked[3:]) == {"p1", "given"} and ranked == ex.ranked_candidate_ids()
+    orders = {tuple(replace(ex, query_id=f"q{i}").ranked_candidate_ids()[3:]) for i in range(16)}
+    assert len(orders) == 2  # positives are not always placed first (or last)
+
+
+class OrderTeacher(BaseScorer):
+    """Records the candidates it is given; scores by input position (first = best)."""
+
+    def __init__(self) -> None:
+        self.seen: list[list[Candidate]] = []
+
+    def score_candidates(self, query: str, candidates: Sequence[Candidate]) -> ScoreOutput:
+        self.seen.append(list(candidates))
+        return ScoreOutput([-float(i) for i in range(len(candidates))])
+
+
+def test_teacher_sees_ids_in_first_stage_order(mined: Any, tmp_path: Path) -> None:
+    teacher = OrderTeacher()
+    table = teacher_scores(teacher, mined, cache_dir=tmp_path, show_progress=False)
+    for ex, seen in zip(mined.examples, teacher.seen, strict=True):
+        ids = [str(c.id) for c in seen]
+        assert ids == ex.ranked_candidate_ids()
+        assert [c.text for c in seen] == [mined.text(d) for d in ids]
+        retrieved = [d for d in ex.first_stage if d in ids]
+        assert ids[: len(retrieved)] == retrieved
+        # An order-sensitive teacher rewards the retriever's rank, not "listed first".
+        for pos in ex.positives:
+            assert table[ex.query_id][pos] == -float(ids.index(pos))

@@ -48,6 +48,21 @@ class TrainingExample:
         """Positives then negatives, each once: what validation and a teacher score."""
         return list(dict.fromkeys([*self.positives, *self.negatives]))
 
+    def ranked_candidate_ids(self) -> list[str]:
+        """`candidate_ids` as a retriever would hand them over: those the first stage
+        returned in its rank order, then the rest in an order that does not depend on
+        relevance (a hash of query and document id). Scorers that use the input order
+        (a fusion with the first stage, tie-breaking) then cannot tell positives apart
+        by position."""
+        rank = {d: i for i, d in enumerate(self.first_stage)}
+        ids = self.candidate_ids()
+        retrieved = sorted((d for d in ids if d in rank), key=rank.__getitem__)
+        rest = sorted(
+            (d for d in ids if d not in rank),
+            key=lambda d: hashlib.sha256(f"{self.query_id}\t{d}".encode()).digest(),
+        )
+        return retrieved + rest
+
 
 @dataclass(frozen=True)
 class TrainingSet:

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from ..jsonio import read_json, write_json
-from ..scorer import Scorer, check_scores, fingerprint, scorer_name
+from ..scorer import Scorer, check_scores, fingerprint, score_output, scorer_name
+from ..types import Candidate
 from .data import TrainingSet
 from .loop import TrainConfig, TrainResult, ndcg10
 from .mining import default_cache
@@ -45,6 +46,9 @@ def teacher_scores(
 ) -> dict[str, dict[str, float]]:
     """``{query id: {doc id: teacher score}}`` for every positive and negative of ``data``.
 
+    The teacher sees each query's candidates as `Candidate`s (text and corpus id) in
+    first-stage order (`TrainingExample.ranked_candidate_ids`), as it would when serving.
+
     Computed once per (teacher fingerprint, data digest) and cached as JSON; progress is
     saved as it goes, so an interrupted run resumes. A teacher that returns a wrong
     number of scores (or a NaN) raises `ValueError` at its first query.
@@ -54,7 +58,8 @@ def teacher_scores(
     from tqdm.auto import tqdm
 
     root = Path(cache_dir) if cache_dir is not None else default_cache()
-    path = root / "teacher" / f"{fingerprint(teacher)}-{data.digest()}.json"
+    # "r": candidates in first-stage order (earlier caches saw positives first).
+    path = root / "teacher" / f"{fingerprint(teacher)}-{data.digest()}-r.json"
     stored = read_json(path)
     table: dict[str, dict[str, float]] = stored if isinstance(stored, dict) else {}
     todo = [ex for ex in data.examples if ex.query_id not in table]
@@ -63,8 +68,9 @@ def teacher_scores(
         logger.info("teacher scores for %d queries from cache %s", len(table), path)
     for n, ex in enumerate(tqdm(todo, desc="teacher scores", unit="q",
                                 disable=not show_progress), 1):  # fmt: skip
-        ids = ex.candidate_ids()
-        raw = teacher.score(ex.query, [data.text(d) for d in ids])
+        ids = ex.ranked_candidate_ids()
+        candidates = [Candidate(data.text(d), id=d) for d in ids]
+        raw = score_output(teacher, ex.query, candidates).scores
         scores = check_scores(raw, len(ids), f"teacher {name}")
         table[ex.query_id] = dict(zip(ids, scores, strict=True))
         if n % 50 == 0 or n == len(todo):
