@@ -11,6 +11,7 @@ from .scorer import (
     Scorer,
     check_scores,
     fingerprint,
+    score_order,
     score_output,
     scorer_name,
     validate_query,
@@ -78,8 +79,7 @@ class CascadeScorer(BaseScorer):
             scores = check_scores(out.scores, n, "expensive scorer")
             return ScoreOutput(scores, out.truncated, {"cascade_survivors": n, "cascade_pruned": 0})
         cheap = check_scores(score_output(self.cheap, query, candidates).scores, n, "cheap scorer")
-        # Stable: ties keep input (first-stage) order.
-        order = sorted(range(n), key=lambda i: -cheap[i])
+        order = score_order(cheap)
         kept, pruned = order[:k], order[k:]
         out = score_output(self.expensive, query, [candidates[i] for i in kept])
         best = check_scores(out.scores, k, "expensive scorer")

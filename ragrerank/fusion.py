@@ -13,6 +13,7 @@ from .scorer import (
     ascore_output,
     check_scores,
     fingerprint,
+    score_order,
     score_output,
     scorer_name,
     validate_query,
@@ -32,9 +33,8 @@ def _weight(value: object, what: str) -> float:
 
 def _ranks(scores: Sequence[float]) -> list[int]:
     """1-based rank of each position, best score first; ties keep input order."""
-    order = sorted(range(len(scores)), key=lambda i: -scores[i])
     ranks = [0] * len(scores)
-    for rank, i in enumerate(order, 1):
+    for rank, i in enumerate(score_order(scores), 1):
         ranks[i] = rank
     return ranks
 

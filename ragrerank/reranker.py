@@ -15,6 +15,7 @@ from .scorer import (
     Scorer,
     ascore_output,
     check_scores,
+    score_order,
     score_output,
     scorer_name,
     validate_query,
@@ -237,7 +238,7 @@ class Reranker:
     ) -> RerankResult:
         scores = output.scores
         norm = normalize_scores(scores, self.normalize, temperature=self.temperature)
-        order = sorted(range(len(scores)), key=lambda i: -scores[i])
+        order = score_order(scores)
         kept = order if top_k is None else order[:top_k]
         if self.score_threshold is not None:
             kept = [i for i in kept if norm[i] >= self.score_threshold]

@@ -20,6 +20,7 @@ __all__ = [
     "ascore_output",
     "check_scores",
     "fingerprint",
+    "score_order",
     "score_output",
     "scorer_name",
     "validate_query",
@@ -50,6 +51,11 @@ def scorer_name(scorer: object) -> str:
     """A scorer's display name: its ``name`` attribute when it is a str, else its class name."""
     name = getattr(scorer, "name", None)
     return name if isinstance(name, str) else type(scorer).__name__
+
+
+def score_order(scores: Sequence[float]) -> list[int]:
+    """Input indices, best score first; ties keep input (first-stage) order."""
+    return sorted(range(len(scores)), key=lambda i: -scores[i])
 
 
 def validate_query(query: object) -> str:
