@@ -203,17 +203,14 @@ def ndcg10(val: TrainingSet, run: Mapping[str, Mapping[str, float]]) -> float:
 def first_stage_ndcg10(val: TrainingSet) -> float | None:
     """nDCG@10 of the first stage's own order over the validation candidates (what a
     reranker must beat); None unless every validation query carries its mined ranking.
-    Candidates the first stage did not return (inserted positives) rank last."""
+    Candidates the first stage did not return (inserted positives) rank last, in the
+    relevance-blind order of `TrainingExample.ranked_candidate_ids`."""
     if not val.examples or not all(ex.first_stage for ex in val.examples):
         return None
-    run: dict[str, dict[str, float]] = {}
-    for ex in val.examples:
-        rank = {d: i for i, d in enumerate(ex.first_stage)}
-        ids = ex.candidate_ids()
-        bottom = len(ex.first_stage)
-        run[ex.query_id] = {
-            d: -float(rank[d]) if d in rank else -float(bottom + k) for k, d in enumerate(ids)
-        }
+    run = {
+        ex.query_id: {d: -float(i) for i, d in enumerate(ex.ranked_candidate_ids())}
+        for ex in val.examples
+    }
     return ndcg10(val, run)
 
 
