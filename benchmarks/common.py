@@ -62,6 +62,11 @@ def machine_line(m: Mapping[str, Any]) -> str:
     )
 
 
+def fmt(x: float | None, spec: str = ".3f") -> str:
+    """``x`` formatted with ``spec``, or "-" when it is missing (a markdown table cell)."""
+    return "-" if x is None else format(x, spec)
+
+
 def latency_stats(samples_ms: Sequence[float]) -> dict[str, Any]:
     """p50 / p95 / mean in ms (linear-interpolated percentiles) and the number of runs."""
     from ragrerank.evaluate import _percentiles

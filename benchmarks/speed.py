@@ -33,6 +33,7 @@ from benchmarks.common import (
     QUICK_BANNER,
     add_run_options,
     bm25_topk,
+    fmt,
     interleaved,
     latency_stats,
     machine,
@@ -470,10 +471,6 @@ def plot(report: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
-def _fmt(x: float | None, spec: str = ".3f") -> str:
-    return "-" if x is None else format(x, spec)
-
-
 def markdown(report: dict[str, Any]) -> str:
     inp = report["inputs"]
     counts = inp["candidates"]
@@ -539,9 +536,9 @@ def markdown(report: dict[str, Any]) -> str:
     ]
     for name, v in report["verdict"].items():
         lines.append(
-            f"- {name}: {_fmt(v['min_speedup_vs_langchain_llamaindex'], '.2f')}x "
+            f"- {name}: {fmt(v['min_speedup_vs_langchain_llamaindex'], '.2f')}x "
             f"(the slower of the two ratios), agreement "
-            f"{_fmt(v['top10_agreement_mean'])}: **{'met' if v['met'] else 'not met'}**"
+            f"{fmt(v['top10_agreement_mean'])}: **{'met' if v['met'] else 'not met'}**"
         )
     c = report["cache"]
     lines += [

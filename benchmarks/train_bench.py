@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import ROOT, machine, machine_line, pyplot, timed, write_results
+from benchmarks.common import ROOT, fmt, machine, machine_line, pyplot, timed, write_results
 
 MODELS = ROOT / "models"
 FIRST_STAGES = ("bm25", "hybrid")
@@ -123,10 +123,6 @@ def plot(report: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
-def _fmt(x: float | None) -> str:
-    return "-" if x is None else f"{x:.4f}"
-
-
 def markdown(report: dict[str, Any]) -> str:
     stages = report["first_stages"]
     lines = [
@@ -180,8 +176,8 @@ def markdown(report: dict[str, Any]) -> str:
         lines.append(
             f"| {name} | {t['kind']} | {t['steps']} | {t['stopped_by']} | "
             f"{t['wall_time_s'] / 60:.1f} min | {t.get('mining_s', 0) / 60:.1f} min | "
-            f"{t.get('parameters', 0) / 1e6:.1f} M | {_fmt(fs_val)} | "
-            f"{_fmt(t.get('best_val_ndcg@10'))} |"
+            f"{t.get('parameters', 0) / 1e6:.1f} M | {fmt(fs_val, '.4f')} | "
+            f"{fmt(t.get('best_val_ndcg@10'), '.4f')} |"
         )
     lines += ["", "Reproduce (from the repository root; mining and teacher scores are cached):", ""]
     for name, t in report["training"].items():
