@@ -13,6 +13,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+from tests.hub_cache import HF_HOME, seed_hub_model  # before huggingface_hub loads
+
+os.environ["HF_HOME"] = str(HF_HOME)  # hermetic: hub names resolve only to what tests seed
+os.environ.pop("HF_HUB_CACHE", None)
+
 from ragrerank import BaseScorer, Candidate, ScoreOutput
 
 
@@ -82,6 +87,21 @@ def minilm_ce(tmp_path_factory: pytest.TempPathFactory, minilm: str) -> str:
     model.save_pretrained(path)
     AutoTokenizer.from_pretrained(minilm).save_pretrained(path)
     return str(path)
+
+
+@pytest.fixture(scope="session")
+def hub_models(minilm: str, minilm_ce: str) -> dict[str, str]:
+    """Hub names used in the README and docs, seeded into the session's private hub cache.
+
+    The cross-encoder names get the MiniLM body with a seeded (untrained) head: right for
+    mechanics and snippets, not for relevance. Returns name -> snapshot folder.
+    """
+    names = {
+        "sentence-transformers/all-MiniLM-L6-v2": minilm,
+        "cross-encoder/ms-marco-MiniLM-L-6-v2": minilm_ce,
+        "answerdotai/answerai-colbert-small-v1": minilm,
+    }
+    return {name: str(seed_hub_model(name, folder)) for name, folder in names.items()}
 
 
 class KeywordScorer(BaseScorer):
