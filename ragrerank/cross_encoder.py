@@ -181,9 +181,10 @@ class CrossEncoderScorer(BaseScorer):
             if self.label is not None and not 0 <= self.label < num_labels:
                 raise ValueError(f"label={self.label} out of range for {num_labels} labels")
             if self.dtype is not None:
-                model = model.to(getattr(torch, self.dtype))
                 if self.dtype != "float32" and self.float32_head:
-                    _float32_head(model)
+                    _float32_head(model, getattr(torch, self.dtype))
+                else:
+                    model = model.to(getattr(torch, self.dtype))
             model.to(device).eval()
             declared = [
                 _read_st_max_length(self.model_name),
@@ -300,9 +301,10 @@ def _compiled(forward: Any, name: str) -> Any:
     return call
 
 
-def _float32_head(model: Any) -> int:
-    """Put ``model.classifier`` and a BERT pooler back in float32, casting their floating
-    inputs up (forward pre-hooks); returns how many modules were converted."""
+def _float32_head(model: Any, dtype: Any) -> int:
+    """Cast ``model`` to ``dtype`` except ``model.classifier`` and a BERT pooler, which keep
+    the checkpoint's float32 weights (never rounded through ``dtype``) and cast their floating
+    inputs up (forward pre-hooks); returns how many head modules were kept in float32."""
     import torch
 
     def cast_up(_: torch.nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -312,13 +314,14 @@ def _float32_head(model: Any) -> int:
         getattr(getattr(model, "bert", None), "pooler", None),
         getattr(model, "classifier", None),
     ]
-    converted = 0
-    for head in heads:
-        if isinstance(head, torch.nn.Module):
-            head.float()
-            head.register_forward_pre_hook(cast_up)
-            converted += 1
-    return converted
+    heads = [h for h in heads if isinstance(h, torch.nn.Module)]
+    saved = [{k: v.detach().float().clone() for k, v in h.state_dict().items()} for h in heads]
+    model.to(dtype)
+    for head, state in zip(heads, saved, strict=True):
+        head.float()
+        head.load_state_dict(state)
+        head.register_forward_pre_hook(cast_up)
+    return len(heads)
 
 
 def _cls_only_forward(model: Any) -> Any:

@@ -6,6 +6,7 @@ import pytest
 
 from ragrerank import CrossEncoderScorer
 from ragrerank.cross_encoder import _cls_only_forward
+from tests.numerics import bf16_score_bound, fp32_head_inputs
 
 QUERY = "does aspirin prevent heart attacks in older adults?"
 # Very different lengths, so batches are padded and the mask matters.
@@ -43,9 +44,12 @@ def test_parity_with_full_forward_and_transformers(
 
 
 def test_bfloat16_cls_only_close_to_full(tiny_ce: str) -> None:
+    # Different shapes may take different bf16 kernels: each is within the bf16 bound of fp32.
+    fp32, features, ref = fp32_head_inputs(tiny_ce, QUERY, DOCS)
+    bound = bf16_score_bound(ref, features)
     fast = CrossEncoderScorer(tiny_ce, dtype="bfloat16").score(QUERY, DOCS)
     full = CrossEncoderScorer(tiny_ce, dtype="bfloat16", cls_only=False).score(QUERY, DOCS)
-    assert _max_diff(fast, full) < 0.1 * (max(full) - min(full) + 1e-3)
+    assert _max_diff(fast, fp32) <= bound and _max_diff(full, fp32) <= bound
 
 
 def test_unknown_architecture_falls_back_to_full_forward() -> None:
