@@ -310,11 +310,11 @@ def _float32_head(model: Any, dtype: Any) -> int:
     def cast_up(_: torch.nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...]:
         return tuple(a.float() if torch.is_tensor(a) and a.is_floating_point() else a for a in args)
 
-    heads = [
+    found = (
         getattr(getattr(model, "bert", None), "pooler", None),
         getattr(model, "classifier", None),
-    ]
-    heads = [h for h in heads if isinstance(h, torch.nn.Module)]
+    )
+    heads = [h for h in found if isinstance(h, torch.nn.Module)]
     saved = [{k: v.detach().float().clone() for k, v in h.state_dict().items()} for h in heads]
     model.to(dtype)
     for head, state in zip(heads, saved, strict=True):
