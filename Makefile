@@ -2,8 +2,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-export HF_HUB_OFFLINE := 1
-export TRANSFORMERS_OFFLINE := 1
+ARGS ?=
 export TOKENIZERS_PARALLELISM := false
 
 $(VENV)/.installed: pyproject.toml integrations/langchain/pyproject.toml integrations/llama-index/pyproject.toml
@@ -15,16 +14,18 @@ $(VENV)/.installed: pyproject.toml integrations/langchain/pyproject.toml integra
 .PHONY: install demo test lint bench bench-quick
 install: $(VENV)/.installed
 
+# Online, the demo uses cross-encoder/ms-marco-MiniLM-L-6-v2; offline, a zero-shot ColBERT rerank.
 demo: install
-	$(PY) -m ragrerank.demo
+	$(PY) -m ragrerank.demo $(ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
+# Tests never reach the hub: they build their models or seed a private cache (tests/hub_cache.py).
 test: lint
-	$(PY) -m pytest -q -p no:cacheprovider
+	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(PY) -m pytest -q -p no:cacheprovider
 
 bench: install
 	$(PY) -m benchmarks.run
