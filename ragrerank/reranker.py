@@ -127,7 +127,9 @@ class Reranker:
         if not candidates:
             return self._build(query, documents, candidates, ScoreOutput([]), k, start)
         try:
-            output = self._checked(self._call(self.scorer, query, candidates), candidates)
+            output = self._checked(
+                self._call(self.scorer, query, candidates), candidates, self.scorer
+            )
         except ScorerError as exc:
             if self.fallback is None:
                 raise
@@ -148,7 +150,9 @@ class Reranker:
         if not candidates:
             return self._build(query, documents, candidates, ScoreOutput([]), k, start)
         try:
-            output = self._checked(await self._acall(self.scorer, query, candidates), candidates)
+            output = self._checked(
+                await self._acall(self.scorer, query, candidates), candidates, self.scorer
+            )
         except ScorerError as exc:
             if self.fallback is None:
                 raise
@@ -156,7 +160,7 @@ class Reranker:
             if fb is None:
                 output = self._first_stage(candidates, exc)
             else:
-                output = self._checked(await self._acall(fb, query, candidates), candidates)
+                output = self._checked(await self._acall(fb, query, candidates), candidates, fb)
                 output = self._with_fallback_note(output, exc, fb)
         return self._build(query, documents, candidates, output, k, start)
 
@@ -179,8 +183,9 @@ class Reranker:
     async def _acall(scorer: Scorer, query: str, candidates: list[Candidate]) -> ScoreOutput:
         return await ascore_output(scorer, query, candidates)
 
-    def _checked(self, output: ScoreOutput, candidates: list[Candidate]) -> ScoreOutput:
-        scores = check_scores(output.scores, len(candidates), scorer_name(self.scorer))
+    @staticmethod
+    def _checked(output: ScoreOutput, candidates: list[Candidate], scorer: Scorer) -> ScoreOutput:
+        scores = check_scores(output.scores, len(candidates), scorer_name(scorer))
         return ScoreOutput(scores, output.truncated, output.notes)
 
     def _fallback_scorer(self, exc: ScorerError) -> Scorer | None:
@@ -203,7 +208,7 @@ class Reranker:
         fb = self._fallback_scorer(exc)
         if fb is None:
             return self._first_stage(candidates, exc)
-        output = self._checked(self._call(fb, query, candidates), candidates)
+        output = self._checked(self._call(fb, query, candidates), candidates, fb)
         return self._with_fallback_note(output, exc, fb)
 
     @staticmethod

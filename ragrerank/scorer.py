@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from .errors import InvalidScoresError
 from .types import Candidate, ScoreOutput
 
 __all__ = [
@@ -68,17 +69,23 @@ def validate_query(query: object) -> str:
 
 
 def check_scores(scores: Sequence[object], expected: int, source: str) -> list[float]:
-    """Convert scores to plain floats; raise `ValueError` on a wrong count or a NaN."""
+    """Convert scores to plain floats; raise `InvalidScoresError` on a wrong count, a
+    non-number, NaN or infinity (a scorer's scores must be finite)."""
     if len(scores) != expected:
-        raise ValueError(f"{source} returned {len(scores)} scores for {expected} documents")
+        raise InvalidScoresError(f"{source} returned {len(scores)} scores for {expected} documents")
     out: list[float] = []
     for i, s in enumerate(scores):
         try:
             value = float(s)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            raise ValueError(f"{source} returned a non-numeric score at index {i}: {s!r}") from None
-        if math.isnan(value):
-            raise ValueError(f"{source} returned NaN at index {i}")
+        except (TypeError, ValueError, OverflowError):
+            raise InvalidScoresError(
+                f"{source} returned a non-numeric score at index {i}: {s!r}"
+            ) from None
+        if not math.isfinite(value):
+            kind = "NaN" if math.isnan(value) else "a non-finite score"
+            raise InvalidScoresError(
+                f"{source} returned {kind} at index {i}: {value!r} (scores must be finite)"
+            )
         out.append(value)
     return out
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from types import MappingProxyType
@@ -139,6 +140,25 @@ class RerankResult(Sequence[RerankedItem]):
     def documents(self) -> list[Document]:
         """The kept input documents, best first."""
         return [item.document for item in self.items]
+
+
+def real_float(value: object) -> float | None:
+    """``value`` as a plain float if it is a real number (int, float, numpy scalar; not a
+    bool), else None."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None
+    try:
+        return float(value)
+    except OverflowError:  # a Python int beyond the float range
+        return math.inf if isinstance(value, int) and value > 0 else -math.inf
+
+
+def finite_float(value: object, what: str) -> float:
+    """``value`` as a plain float; `ValueError` naming ``what`` unless a finite real number."""
+    out = real_float(value)
+    if out is None or not math.isfinite(out):
+        raise ValueError(f"{what} must be a finite number, got {value!r}")
+    return out
 
 
 def as_candidate(doc: object, index: int) -> Candidate:

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from ragrerank import (
     BaseScorer,
     Candidate,
+    InvalidScoresError,
     Reranker,
     ScoreOutput,
     Scorer,
@@ -126,6 +127,34 @@ def test_scorer_returning_wrong_count_or_nan_is_an_error() -> None:
         Reranker(FixedScorer([1.0])).rerank("q", ["a", "b"])
     with pytest.raises(ValueError, match="NaN at index 1"):
         Reranker(FixedScorer([1.0, float("nan")])).rerank("q", ["a", "b"])
+
+
+@pytest.mark.parametrize("bad", [-math.inf, math.inf, math.nan])
+def test_non_finite_scorer_scores_raise_naming_index_and_value(bad: float) -> None:
+    reranker = Reranker(FixedScorer([-0.1, bad, -2.0]), normalize="minmax", score_threshold=0.0)
+    with pytest.raises(InvalidScoresError, match=rf"at index 1: {bad!r}") as info:
+        reranker.rerank("q", ["a", "b", "c"])
+    assert isinstance(info.value, ValueError) and info.value.kind == "invalid_scores"
+
+
+async def test_non_finite_scorer_scores_take_the_fallback() -> None:
+    # A log-probability scorer underflowing to -inf used to turn minmax into NaN for every
+    # document, and score_threshold=0.0 then silently dropped the best one.
+    for fallback in ("first_stage", KeywordScorer()):
+        reranker = Reranker(
+            FixedScorer([-0.1, -math.inf, -2.0]),
+            normalize="minmax",
+            score_threshold=0.0,
+            fallback=fallback,  # type: ignore[arg-type]
+        )
+        for result in (
+            reranker.rerank("b", ["a", "b", "c"]),
+            await reranker.arerank("b", ["a", "b", "c"]),
+        ):
+            assert sorted(i.index for i in result) == [0, 1, 2]
+            assert result.trace.notes["fallback"]["kind"] == "invalid_scores"
+            assert "index 1: -inf" in result.trace.notes["fallback"]["reason"]
+            assert all(math.isfinite(e.normalized_score) for e in result.trace.entries)
 
 
 def test_bad_options() -> None:
