@@ -27,13 +27,19 @@ _EMPTY: Mapping[str, Any] = MappingProxyType({})
 class Candidate:
     """A first-stage candidate: its text plus what the retriever knew about it.
 
-    ``metadata`` is kept by reference and never modified by ragrerank.
+    ``metadata`` is kept by reference and never modified by ragrerank. A real-number
+    ``score`` (int, float, numpy scalar) is stored as a plain ``float``.
     """
 
     text: str
     id: str | int | None = None
     metadata: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
     score: float | None = None
+
+    def __post_init__(self) -> None:
+        score = real_float(self.score)
+        if score is not None:  # numpy and other real scalars are kept as a plain float
+            object.__setattr__(self, "score", score)
 
 
 Document = str | Candidate
@@ -90,8 +96,10 @@ class ScoreTrace:
         return data
 
     def to_json(self, **kwargs: Any) -> str:
-        """Serialize to JSON (keyword arguments go to `json.dumps`)."""
-        return json.dumps(self.to_dict(), default=str, **kwargs)
+        """Serialize to strict JSON (keyword arguments go to `json.dumps`; never NaN or
+        Infinity: ``allow_nan=False`` always)."""
+        options: dict[str, Any] = {"default": str, **kwargs, "allow_nan": False}
+        return json.dumps(self.to_dict(), **options)
 
 
 @dataclass(frozen=True)
@@ -175,12 +183,11 @@ def as_candidate(doc: object, index: int) -> Candidate:
         )
     if not isinstance(text, str):
         raise ValueError(f"document {index}: text must be a str, got {type(text).__name__}")
-    if cand.score is not None and (
-        isinstance(cand.score, bool)
-        or not isinstance(cand.score, (int, float))
-        or math.isnan(cand.score)
-    ):
-        raise ValueError(
-            f"document {index}: first-stage score must be a number, got {cand.score!r}"
-        )
+    if cand.score is not None:
+        score = real_float(cand.score)
+        if score is None or not math.isfinite(score):
+            where = f"document {index}" + ("" if cand.id is None else f" (id={cand.id!r})")
+            raise ValueError(
+                f"{where}: first-stage score must be a finite number, got {cand.score!r}"
+            )
     return cand

@@ -94,7 +94,7 @@ class RagRerank(BaseNodePostprocessor):
             ReRankStartEvent(
                 query=query_bundle,
                 nodes=nodes,
-                top_n=self.top_n or len(nodes),
+                top_n=len(nodes) if self.top_n is None else self.top_n,
                 model_name=self._model_name,
             )
         )
