@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from .errors import InvalidScoresError
-from .types import Candidate, ScoreOutput
+from .types import Candidate, ScoreOutput, check_text
 
 __all__ = [
     "BaseScorer",
@@ -60,12 +60,11 @@ def score_order(scores: Sequence[float]) -> list[int]:
 
 
 def validate_query(query: object) -> str:
-    """Return ``query`` if it is a non-blank str, else raise `ValueError`."""
-    if not isinstance(query, str):
-        raise ValueError(f"query must be a str, got {type(query).__name__}")
-    if not query.strip():
+    """Return ``query`` if it is a non-blank str of valid Unicode, else raise `ValueError`."""
+    text = check_text(query, "query")
+    if not text.strip():
         raise ValueError("query must not be empty")
-    return query
+    return text
 
 
 def check_scores(scores: Sequence[object], expected: int, source: str) -> list[float]:
@@ -158,7 +157,5 @@ def _wrap(documents: Sequence[str]) -> list[Candidate]:
         raise ValueError("documents must be a sequence of str, not a single str")
     out = []
     for i, d in enumerate(documents):
-        if not isinstance(d, str):
-            raise ValueError(f"document {i}: text must be a str, got {type(d).__name__}")
-        out.append(Candidate(text=d))
+        out.append(Candidate(text=check_text(d, f"document {i}: text")))
     return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import numbers
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from types import MappingProxyType
@@ -21,6 +22,7 @@ __all__ = [
 ]
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -169,6 +171,24 @@ def finite_float(value: object, what: str) -> float:
     return out
 
 
+def check_text(text: object, label: str) -> str:
+    """Return ``text`` if it is a str of valid Unicode, else raise `ValueError` starting
+    with ``label`` (e.g. ``"document 3: text"``, ``"query"``).
+
+    The one text check for queries and documents: a lone surrogate (e.g. from
+    ``json.loads('"\\ud800"')``) cannot be encoded and would fail inside a tokenizer.
+    """
+    if not isinstance(text, str):
+        raise ValueError(f"{label} must be a str, got {type(text).__name__}")
+    bad = _SURROGATE.search(text)
+    if bad is not None:
+        raise ValueError(
+            f"{label} contains a lone surrogate U+{ord(bad.group()):04X} at position "
+            f"{bad.start()}: not valid Unicode (decode with errors='replace' to drop it)"
+        )
+    return text
+
+
 def as_candidate(doc: object, index: int) -> Candidate:
     """Validate one input document and return it as a `Candidate`."""
     if isinstance(doc, Candidate):
@@ -181,8 +201,7 @@ def as_candidate(doc: object, index: int) -> Candidate:
         raise ValueError(
             f"document {index}: expected str or ragrerank.Candidate, got {type(doc).__name__}"
         )
-    if not isinstance(text, str):
-        raise ValueError(f"document {index}: text must be a str, got {type(text).__name__}")
+    check_text(text, f"document {index}: text")
     if cand.score is not None:
         score = real_float(cand.score)
         if score is None or not math.isfinite(score):

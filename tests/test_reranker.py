@@ -123,6 +123,22 @@ def test_bad_input_names_the_problem(query: object, docs: object, match: str) ->
         Reranker(KeywordScorer()).rerank(query, docs)  # type: ignore[arg-type]
 
 
+BROKEN = json.loads('"broken \\ud800 text"')  # a lone surrogate, as JSON allows
+
+
+def test_lone_surrogate_in_text_is_a_value_error_naming_the_index() -> None:
+    reranker = Reranker(KeywordScorer())
+    surrogate = r"contains a lone surrogate U\+D800 at position 7"
+    with pytest.raises(ValueError, match=rf"document 2: text {surrogate}"):
+        reranker.rerank("q", ["a", "b", BROKEN])
+    with pytest.raises(ValueError, match=rf"document 1: text {surrogate}"):
+        reranker.rerank("q", ["a", Candidate(text=BROKEN, id="x")])
+    with pytest.raises(ValueError, match=rf"query {surrogate}"):
+        reranker.rerank(BROKEN, ["a"])
+    with pytest.raises(ValueError, match=rf"document 0: text {surrogate}"):
+        KeywordScorer().score("q", [BROKEN])
+
+
 def test_scorer_returning_wrong_count_or_nan_is_an_error() -> None:
     with pytest.raises(ValueError, match="returned 1 scores for 2 documents"):
         Reranker(FixedScorer([1.0])).rerank("q", ["a", "b"])
