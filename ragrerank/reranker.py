@@ -203,7 +203,9 @@ class Reranker:
                 "%s failed (%s); using fallback %s. Further %r failures are not logged.",
                 scorer_name(self.scorer),
                 exc,
-                scorer_name(self.fallback),
+                "first_stage order"
+                if self.fallback == "first_stage"
+                else scorer_name(self.fallback),
                 exc.kind,
             )
         return None if self.fallback == "first_stage" else self.fallback

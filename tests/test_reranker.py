@@ -301,12 +301,17 @@ def test_fallback_first_stage_keeps_order_and_is_traced(caplog: pytest.LogCaptur
     assert [i.index for i in first] == [0, 1]
     fb = first.trace.notes["fallback"]
     assert fb["used"] == "first_stage" and fb["kind"] == "rate_limited" and fb["attempts"] == 3
-    assert len([r for r in caplog.records if "fallback" in r.getMessage()]) == 1
+    (record,) = [r for r in caplog.records if "fallback" in r.getMessage()]
+    assert "using fallback first_stage order." in record.getMessage()
 
 
-async def test_fallback_scorer_async_and_no_fallback_propagates() -> None:
+async def test_fallback_scorer_async_and_no_fallback_propagates(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     reranker = Reranker(FailingScorer(), fallback=KeywordScorer())
-    result = await reranker.arerank("heart", ["x", "heart attack", "y"])
+    with caplog.at_level(logging.WARNING, logger="ragrerank"):
+        result = await reranker.arerank("heart", ["x", "heart attack", "y"])
+    assert "using fallback KeywordScorer." in caplog.text
     assert result[0].index == 1
     assert result.trace.notes["fallback"]["used"] == "KeywordScorer"
     with pytest.raises(ScorerError):
