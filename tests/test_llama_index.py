@@ -141,3 +141,14 @@ def test_top_n_zero_keeps_nothing_and_is_reported_as_zero() -> None:
     assert out == []
     (start,) = [e for e in handler.events if isinstance(e, ReRankStartEvent)]
     assert start.top_n == 0
+
+
+@pytest.mark.parametrize("bad", ["plain text", None, TextNode(text="a node without a score")])
+async def test_non_nodes_raise_type_error_naming_index_and_type(bad: object) -> None:
+    post = RagRerank(KeywordScorer())
+    nodes = [*_nodes(1.0), bad]
+    message = rf"nodes\[1\]: expected a NodeWithScore, got {type(bad).__name__}"
+    with pytest.raises(TypeError, match=message):
+        post.postprocess_nodes(nodes, query_str="aspirin")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=message):
+        await post.apostprocess_nodes(nodes, query_str="aspirin")  # type: ignore[arg-type]
