@@ -972,8 +972,8 @@ class ColBERTScorer(BaseScorer):
 
     def _check_vectors(self, raw: object, where: str) -> np.ndarray:
         try:
-            arr = np.asarray(raw.cpu() if hasattr(raw, "cpu") else raw, dtype=np.float32)
-        except (TypeError, ValueError):
+            arr = _as_array(raw)  # torch tensors of any float dtype (bf16 too) via .float()
+        except (TypeError, ValueError, RuntimeError):
             raise ValueError(
                 f"{where}: stored vectors must be a numeric array [n_tokens, dim]"
             ) from None
