@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -176,6 +177,57 @@ def test_bad_documents_raise_naming_the_position(bad: Any, message: str) -> None
     assert retriever.count() == 0  # validation happens before anything is written
 
 
+@pytest.mark.parametrize(
+    ("metadata", "problem"),
+    [
+        ({"when": object()}, "not JSON serializable"),
+        ({"tags": {"a", "b"}}, "not JSON serializable"),
+        ({"score": math.nan}, "Out of range float"),
+    ],
+)
+def test_everything_is_checked_before_the_first_write(metadata: object, problem: str) -> None:
+    bad = docs()
+    bad[3]["metadata"] = metadata
+    message = rf"document 3 \(id='d3'\): metadata must be JSON-serializable.*{problem}"
+    retriever = make(batch_size=2)
+    with pytest.raises(ValueError, match=message):
+        retriever.index(bad)
+    assert not retriever.exists() and retriever.count() == 0
+    # an existing collection is not touched either: batch 1 (changed text) is not written
+    client = QdrantClient(":memory:")
+    make(client, batch_size=2).index(docs())
+    bad[0]["text"] = "Changed text that must not reach the collection."
+    with pytest.raises(ValueError, match=message):
+        make(client, batch_size=2).index(bad)
+    (record,) = client.retrieve("t", [point_id("d0")], with_payload=True)
+    assert record.payload is not None and record.payload["text"] == SCIENCE_DOCS[0]
+
+
+def test_bad_text_and_candidate_metadata_are_checked_before_writing() -> None:
+    retriever = make(batch_size=2)
+    broken = json.loads('"broken \\ud800 text"')
+    good = [Candidate(text=t, id=f"c{i}") for i, t in enumerate(SCIENCE_DOCS[:3])]
+    with pytest.raises(ValueError, match=r"document 3 \(id='x'\): text contains a lone surrogate"):
+        retriever.index([*good, Candidate(text=broken, id="x")])
+    with pytest.raises(ValueError, match=r"document 3: metadata must be a mapping"):
+        retriever.index([*good, Candidate(text="t", id="x", metadata=["a"])])  # type: ignore[arg-type]
+    assert not retriever.exists()
+
+
+class NaNEmbedder(HashEmbedder):
+    def encode(self, texts: Sequence[str], **kw: Any) -> np.ndarray:
+        out = super().encode(texts, **kw)
+        out[[i for i, t in enumerate(texts) if "Eiffel" in t]] = np.nan
+        return out
+
+
+def test_non_finite_dense_vectors_raise_naming_the_document_before_its_batch_is_written() -> None:
+    retriever = make(dense_model=NaNEmbedder(), batch_size=2)
+    with pytest.raises(ValueError, match=r"document 1 \(id='d1'\): the dense model returned NaN"):
+        retriever.index(docs())
+    assert retriever.count() == 0
+
+
 def test_skip_invalid_counts_skipped_documents() -> None:
     retriever = make()
     report = retriever.index(
@@ -337,7 +389,9 @@ def test_colbert_multivectors_are_stored_with_max_sim() -> None:
 
 
 def test_colbert_bad_shapes_and_missing_vector_raise() -> None:
-    with pytest.raises(ValueError, match=r"text 2; expected \[n>=1, 8\]"):
+    with pytest.raises(
+        ValueError, match=r"document 2 \(id='d2'\): ColBERT encoder returned shape \(\d+, 7\)"
+    ):
         make(colbert=FakeColBERT(dim=8, bad_index=2)).index(docs())
     client = QdrantClient(":memory:")
     make(client).index(docs())
