@@ -24,7 +24,7 @@ import numpy as np
 from .bm25 import BM25Encoder, SparseTerms
 from .errors import require
 from .scorer import validate_query
-from .types import Candidate, check_text
+from .types import Candidate, check_text, text_id
 
 if TYPE_CHECKING:
     from qdrant_client import QdrantClient, models
@@ -324,12 +324,13 @@ class QdrantRetriever:
 
     def index(
         self,
-        documents: Iterable[Candidate | Mapping[str, Any]],
+        documents: Iterable[Candidate | Mapping[str, Any] | str],
         *,
         skip_invalid: bool = False,
         force: bool = False,
     ) -> IndexReport:
-        """Add or update documents (`Candidate` or mapping with ``id``, ``text``, ``metadata``).
+        """Add or update documents: `Candidate`, mapping with ``id``, ``text``, ``metadata``,
+        or plain text, whose id is `ragrerank.types.text_id` of the text.
 
         Idempotent: the point id is `point_id` of the document id, so re-indexing updates
         in place; documents whose text, metadata and models are unchanged are not
@@ -365,17 +366,19 @@ class QdrantRetriever:
 
     @staticmethod
     def _validate(
-        documents: Iterable[Candidate | Mapping[str, Any]], skip_invalid: bool
+        documents: Iterable[Candidate | Mapping[str, Any] | str], skip_invalid: bool
     ) -> tuple[list[tuple[str, Candidate]], int]:
         """The valid documents, each with its label ``document <position> (id=...)``."""
         if isinstance(documents, (str, bytes, Mapping)):
-            raise ValueError("documents must be an iterable of Candidate or mappings")
+            raise ValueError("documents must be an iterable of Candidate, mappings or str")
         out: list[tuple[str, Candidate]] = []
         seen: dict[str, int] = {}
         invalid = 0
         for i, doc in enumerate(documents):
             if isinstance(doc, Candidate):
                 cand = doc
+            elif isinstance(doc, str):
+                cand = Candidate(text=doc, id=text_id(doc))
             elif isinstance(doc, Mapping):
                 meta = doc.get("metadata")
                 cand = Candidate(
@@ -385,7 +388,7 @@ class QdrantRetriever:
                 )
             else:
                 raise ValueError(
-                    f"document {i}: expected Candidate or mapping, got {type(doc).__name__}"
+                    f"document {i}: expected Candidate, mapping or str, got {type(doc).__name__}"
                 )
             if not isinstance(cand.metadata, Mapping):
                 raise ValueError(f"document {i}: metadata must be a mapping")

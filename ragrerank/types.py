@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import numbers
@@ -19,6 +20,7 @@ __all__ = [
     "ScoreOutput",
     "ScoreTrace",
     "TraceEntry",
+    "text_id",
 ]
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
@@ -150,6 +152,12 @@ class RerankResult(Sequence[RerankedItem]):
     def documents(self) -> list[Document]:
         """The kept input documents, best first."""
         return [item.document for item in self.items]
+
+
+def text_id(text: str) -> str:
+    """The deterministic id of a text given without one: ``"t"`` + the first 16 hex digits
+    of the SHA-1 of its UTF-8 bytes (JSONL training data and plain-string indexing)."""
+    return "t" + hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 def real_float(value: object) -> float | None:

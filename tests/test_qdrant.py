@@ -166,7 +166,8 @@ def test_point_ids_are_uuid5_of_doc_id_and_payload_keeps_original() -> None:
         ({"id": "x", "text": "   "}, r"document 1 \(id='x'\): empty text"),
         ({"id": "x"}, "document 1.*empty text"),
         ({"id": 1.5, "text": "t"}, "document 1: id must be str or int"),
-        ("plain string", "document 1: expected Candidate or mapping"),
+        (7, "document 1: expected Candidate, mapping or str, got int"),
+        ("   ", r"document 1 \(id='t[0-9a-f]{16}'\): empty text"),
         ({"id": "x", "text": "t", "metadata": ["a"]}, "document 1: metadata must be a mapping"),
     ],
 )
@@ -226,6 +227,22 @@ def test_non_finite_dense_vectors_raise_naming_the_document_before_its_batch_is_
     with pytest.raises(ValueError, match=r"document 1 \(id='d1'\): the dense model returned NaN"):
         retriever.index(docs())
     assert retriever.count() == 0
+
+
+def test_plain_strings_get_deterministic_text_ids() -> None:
+    from ragrerank.types import text_id
+
+    texts = SCIENCE_DOCS[:3]
+    expected = ["t" + hashlib.sha1(t.encode("utf-8")).hexdigest()[:16] for t in texts]
+    assert [text_id(t) for t in texts] == expected  # the rule docs/qdrant.md states
+    client = QdrantClient(":memory:")
+    first = make(client).index(texts)
+    again = make(client).index(list(texts))  # another retriever: same ids, same points
+    assert (first.indexed, again.unchanged, again.collection_size) == (3, 3, 3)
+    hits = make(client).retrieve("aspirin", mode="sparse", top_n=3)
+    assert hits[0].id == expected[0] and hits[0].text == texts[0]
+    assert {h.id for h in hits} <= set(expected)
+    assert make(client).index([{"id": expected[1], "text": texts[1]}]).unchanged == 1
 
 
 def test_skip_invalid_counts_skipped_documents() -> None:
