@@ -7,7 +7,7 @@ from .cohere import CohereError, CohereScorer
 from .colbert import ColBERTScorer
 from .context import AssembledContext, ChatContextSelector, ContextAssembler
 from .cross_encoder import CrossEncoderScorer
-from .errors import MissingDependencyError, RagRerankError, ScorerError
+from .errors import InvalidScoresError, MissingDependencyError, RagRerankError, ScorerError
 from .normalize import normalize_scores
 from .pipeline import PipelineResult, RagPipeline
 from .qdrant import IndexReport, QdrantRetriever
@@ -39,6 +39,7 @@ __all__ = [
     "DetailedScorer",
     "Document",
     "IndexReport",
+    "InvalidScoresError",
     "MissingDependencyError",
     "PipelineResult",
     "QdrantRetriever",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 from typing import Any
 
@@ -38,8 +39,10 @@ class CascadeScorer(BaseScorer):
         for name, s in (("cheap", cheap), ("expensive", expensive)):
             if not isinstance(s, Scorer):
                 raise TypeError(f"{name} must implement ragrerank.Scorer, got {type(s).__name__}")
-        if isinstance(keep, bool) or not isinstance(keep, (int, float)):
+        given: object = keep  # numpy scalars too
+        if isinstance(given, bool) or not isinstance(given, numbers.Real):
             raise ValueError(f"keep must be an int >= 1 or a fraction in (0, 1], got {keep!r}")
+        keep = int(given) if isinstance(given, numbers.Integral) else float(given)
         if isinstance(keep, int) and keep < 1:
             raise ValueError(f"keep must be >= 1, got {keep!r}")
         if isinstance(keep, float) and not 0.0 < keep <= 1.0:

@@ -23,7 +23,7 @@ import numpy as np
 
 from .errors import require
 from .scorer import BaseScorer, validate_query
-from .types import Candidate, ScoreOutput
+from .types import Candidate, ScoreOutput, check_text
 
 if TYPE_CHECKING:
     import torch
@@ -920,8 +920,7 @@ class ColBERTScorer(BaseScorer):
         if isinstance(texts, str):
             raise ValueError("texts must be a sequence of str, not a single str")
         for i, t in enumerate(texts):
-            if not isinstance(t, str):
-                raise ValueError(f"document {i}: text must be a str, got {type(t).__name__}")
+            check_text(t, f"document {i}: text")
         if batch_size is not None and (
             isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
         ):
@@ -973,8 +972,8 @@ class ColBERTScorer(BaseScorer):
 
     def _check_vectors(self, raw: object, where: str) -> np.ndarray:
         try:
-            arr = np.asarray(raw.cpu() if hasattr(raw, "cpu") else raw, dtype=np.float32)
-        except (TypeError, ValueError):
+            arr = _as_array(raw)  # torch tensors of any float dtype (bf16 too) via .float()
+        except (TypeError, ValueError, RuntimeError):
             raise ValueError(
                 f"{where}: stored vectors must be a numeric array [n_tokens, dim]"
             ) from None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["MissingDependencyError", "RagRerankError", "ScorerError"]
+__all__ = ["InvalidScoresError", "MissingDependencyError", "RagRerankError", "ScorerError"]
 
 
 class RagRerankError(Exception):
@@ -20,6 +20,17 @@ class ScorerError(RagRerankError, RuntimeError):
         super().__init__(message)
         self.kind = kind
         self.attempts = attempts
+
+
+class InvalidScoresError(ScorerError, ValueError):
+    """A scorer returned unusable scores: a wrong count, a non-number, NaN or infinity.
+
+    A scorer failure (so a ``fallback`` takes over) and, for ``except ValueError``, a
+    ``ValueError``.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, kind="invalid_scores")
 
 
 class MissingDependencyError(RagRerankError, ImportError):

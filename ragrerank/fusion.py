@@ -18,17 +18,18 @@ from .scorer import (
     scorer_name,
     validate_query,
 )
-from .types import Candidate, ScoreOutput
+from .types import Candidate, ScoreOutput, real_float
 
 __all__ = ["FusionScorer"]
 
 
 def _weight(value: object, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    weight = real_float(value)
+    if weight is None:
         raise ValueError(f"{what} must be a number >= 0, got {value!r}")
-    if not (math.isfinite(value) and value >= 0):
+    if not (math.isfinite(weight) and weight >= 0):
         raise ValueError(f"{what} must be a finite number >= 0, got {value!r}")
-    return float(value)
+    return weight
 
 
 def _ranks(scores: Sequence[float]) -> list[int]:

@@ -24,7 +24,7 @@ import numpy as np
 from .bm25 import BM25Encoder, SparseTerms
 from .errors import require
 from .scorer import validate_query
-from .types import Candidate
+from .types import Candidate, check_text, text_id
 
 if TYPE_CHECKING:
     from qdrant_client import QdrantClient, models
@@ -324,24 +324,28 @@ class QdrantRetriever:
 
     def index(
         self,
-        documents: Iterable[Candidate | Mapping[str, Any]],
+        documents: Iterable[Candidate | Mapping[str, Any] | str],
         *,
         skip_invalid: bool = False,
         force: bool = False,
     ) -> IndexReport:
-        """Add or update documents (`Candidate` or mapping with ``id``, ``text``, ``metadata``).
+        """Add or update documents: `Candidate`, mapping with ``id``, ``text``, ``metadata``,
+        or plain text, whose id is `ragrerank.types.text_id` of the text.
 
         Idempotent: the point id is `point_id` of the document id, so re-indexing updates
         in place; documents whose text, metadata and models are unchanged are not
-        re-encoded unless ``force``. A document with no id or empty text raises
-        `ValueError` naming its position, or, with ``skip_invalid=True``, is skipped and
-        counted. The same id twice in one call raises `ValueError`.
+        re-encoded unless ``force``. Every document is checked before anything is written:
+        a document with no id or empty text raises `ValueError` naming its position and
+        id, or, with ``skip_invalid=True``, is skipped and counted; an id that is not
+        str/int, invalid Unicode text, metadata that is not a JSON object, or the same id
+        twice in one call always raises. Encoder output (finite, right shape) is checked
+        per batch, before that batch is written.
         """
         from tqdm.auto import tqdm
 
         docs, invalid = self._validate(documents, skip_invalid)
         if docs and not self.exists():
-            self._create([d.text for d in docs])
+            self._create([d.text for _, d in docs])
         elif docs:
             self._check_collection()
         indexed = unchanged = 0
@@ -362,20 +366,21 @@ class QdrantRetriever:
 
     @staticmethod
     def _validate(
-        documents: Iterable[Candidate | Mapping[str, Any]], skip_invalid: bool
-    ) -> tuple[list[Candidate], int]:
+        documents: Iterable[Candidate | Mapping[str, Any] | str], skip_invalid: bool
+    ) -> tuple[list[tuple[str, Candidate]], int]:
+        """The valid documents, each with its label ``document <position> (id=...)``."""
         if isinstance(documents, (str, bytes, Mapping)):
-            raise ValueError("documents must be an iterable of Candidate or mappings")
-        out: list[Candidate] = []
+            raise ValueError("documents must be an iterable of Candidate, mappings or str")
+        out: list[tuple[str, Candidate]] = []
         seen: dict[str, int] = {}
         invalid = 0
         for i, doc in enumerate(documents):
             if isinstance(doc, Candidate):
                 cand = doc
+            elif isinstance(doc, str):
+                cand = Candidate(text=doc, id=text_id(doc))
             elif isinstance(doc, Mapping):
                 meta = doc.get("metadata")
-                if meta is not None and not isinstance(meta, Mapping):
-                    raise ValueError(f"document {i}: metadata must be a mapping")
                 cand = Candidate(
                     text=doc.get("text"),  # type: ignore[arg-type]
                     id=doc.get("id"),
@@ -383,8 +388,10 @@ class QdrantRetriever:
                 )
             else:
                 raise ValueError(
-                    f"document {i}: expected Candidate or mapping, got {type(doc).__name__}"
+                    f"document {i}: expected Candidate, mapping or str, got {type(doc).__name__}"
                 )
+            if not isinstance(cand.metadata, Mapping):
+                raise ValueError(f"document {i}: metadata must be a mapping")
             problem = None
             if cand.id is None or isinstance(cand.id, bool) or cand.id == "":
                 problem = "missing id"
@@ -392,11 +399,20 @@ class QdrantRetriever:
                 raise ValueError(f"document {i}: id must be str or int, got {cand.id!r}")
             elif not isinstance(cand.text, str) or not cand.text.strip():
                 problem = "empty text"
+            label = f"document {i} (id={cand.id!r})"
             if problem is not None:
                 if skip_invalid:
                     invalid += 1
                     continue
-                raise ValueError(f"document {i} (id={cand.id!r}): {problem}")
+                raise ValueError(f"{label}: {problem}")
+            check_text(cand.text, f"{label}: text")
+            try:
+                json.dumps(dict(cand.metadata), allow_nan=False)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(
+                    f"{label}: metadata must be JSON-serializable (str, int, float, bool, "
+                    f"None, lists and dicts of them): {exc}"
+                ) from None
             key = str(cand.id)
             if key in seen:
                 raise ValueError(
@@ -404,7 +420,7 @@ class QdrantRetriever:
                     "(ids are compared as strings)"
                 )
             seen[key] = i
-            out.append(cand)
+            out.append((label, cand))
         return out, invalid
 
     def _content_hash(self, doc: Candidate) -> str:
@@ -417,25 +433,31 @@ class QdrantRetriever:
         }
         return hashlib.sha1(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
-    def _changed(self, batch: list[Candidate]) -> list[Candidate]:
-        ids = [point_id(d.id) for d in batch]
+    def _changed(self, batch: list[tuple[str, Candidate]]) -> list[tuple[str, Candidate]]:
+        ids = [point_id(d.id) for _, d in batch]
         with self._client_lock:
             records = self.client.retrieve(
                 self.collection_name, ids, with_payload=["content_hash"], timeout=self.timeout
             )
         stored = {str(r.id): (r.payload or {}).get("content_hash") for r in records}
         return [
-            d for d, pid in zip(batch, ids, strict=True) if stored.get(pid) != self._content_hash(d)
+            (label, d)
+            for (label, d), pid in zip(batch, ids, strict=True)
+            if stored.get(pid) != self._content_hash(d)
         ]
 
-    def _upsert(self, batch: list[Candidate]) -> None:
+    def _upsert(self, batch: list[tuple[str, Candidate]]) -> None:
         m = _models()
-        texts = [d.text for d in batch]
+        labels = [label for label, _ in batch]
+        texts = [d.text for _, d in batch]
         dense = self._embed(texts, query=False)
+        for j, row in enumerate(dense):
+            if not np.isfinite(row).all():
+                raise ValueError(f"{labels[j]}: the dense model returned NaN or infinity")
         sparse = self.bm25.encode_documents(texts, avg_doc_length=self._avg_doc_length)
-        multi = self._colbert_vectors(texts) if self.colbert is not None else None
+        multi = self._colbert_vectors(texts, labels) if self.colbert is not None else None
         points = []
-        for j, doc in enumerate(batch):
+        for j, (_, doc) in enumerate(batch):
             vector: dict[str, Any] = {
                 DENSE: dense[j].tolist(),
                 SPARSE: m.SparseVector(indices=sparse[j].indices, values=sparse[j].values),
@@ -457,7 +479,7 @@ class QdrantRetriever:
         with self._client_lock:
             self.client.upsert(self.collection_name, points, wait=True, timeout=self.timeout)
 
-    def _colbert_vectors(self, texts: list[str]) -> list[list[list[float]]]:
+    def _colbert_vectors(self, texts: list[str], labels: list[str]) -> list[list[list[float]]]:
         assert self.colbert is not None
         dim = int(self.colbert.dim)
         arrays = self.colbert.encode_documents(texts)
@@ -470,8 +492,10 @@ class QdrantRetriever:
             a = np.asarray(arr, dtype=np.float32)
             if a.ndim != 2 or a.shape[0] < 1 or a.shape[1] != dim:
                 raise ValueError(
-                    f"ColBERT encoder returned shape {a.shape} for text {j}; expected [n>=1, {dim}]"
+                    f"{labels[j]}: ColBERT encoder returned shape {a.shape}; expected [n>=1, {dim}]"
                 )
+            if not np.isfinite(a).all():
+                raise ValueError(f"{labels[j]}: ColBERT encoder returned NaN or infinity")
             out.append(a.tolist())
         return out
 

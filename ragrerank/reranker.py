@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import numbers
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -29,6 +30,7 @@ from .types import (
     ScoreTrace,
     TraceEntry,
     as_candidate,
+    finite_float,
 )
 
 __all__ = ["Fallback", "Reranker"]
@@ -48,9 +50,9 @@ _DEFAULT = _Default.DEFAULT
 def _check_top_k(top_k: object) -> int | None:
     if top_k is None:
         return None
-    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 0:
+    if isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral) or top_k < 0:
         raise ValueError(f"top_k must be a non-negative int or None, got {top_k!r}")
-    return top_k
+    return int(top_k)
 
 
 class Reranker:
@@ -61,8 +63,9 @@ class Reranker:
         top_k: how many items to keep, by rank; ``None`` keeps all.
         normalize: ``"softmax"`` (over all candidates of the query), ``"sigmoid"``,
             ``"minmax"`` or ``None`` (raw).
-        temperature: softmax temperature.
-        score_threshold: drop kept items whose normalized score is below it (after top-k).
+        temperature: softmax temperature (a finite number > 0).
+        score_threshold: drop kept items whose normalized score is below it (after top-k);
+            a finite number.
         fallback: used when the scorer raises `ScorerError`: another scorer, or
             ``"first_stage"`` to keep the input order. The trace records it.
     """
@@ -81,15 +84,18 @@ class Reranker:
             raise TypeError(f"scorer must implement ragrerank.Scorer, got {type(scorer).__name__}")
         if normalize is not None and normalize not in NORMALIZERS:
             raise ValueError(f"normalize must be one of {NORMALIZERS} or None, got {normalize!r}")
-        if not temperature > 0:
+        temperature = finite_float(temperature, "temperature")
+        if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature!r}")
+        if score_threshold is not None:
+            score_threshold = finite_float(score_threshold, "score_threshold")
         if fallback is not None and fallback != "first_stage" and not isinstance(fallback, Scorer):
             raise TypeError("fallback must be a Scorer, 'first_stage' or None")
         self.scorer = scorer
         self.top_k = _check_top_k(top_k)
         self.normalize: Normalization = normalize
-        self.temperature = float(temperature)
-        self.score_threshold = None if score_threshold is None else float(score_threshold)
+        self.temperature = temperature
+        self.score_threshold = score_threshold
         self.fallback = fallback
         self._warned: set[str] = set()
         self._lock = threading.Lock()
@@ -127,7 +133,9 @@ class Reranker:
         if not candidates:
             return self._build(query, documents, candidates, ScoreOutput([]), k, start)
         try:
-            output = self._checked(self._call(self.scorer, query, candidates), candidates)
+            output = self._checked(
+                self._call(self.scorer, query, candidates), candidates, self.scorer
+            )
         except ScorerError as exc:
             if self.fallback is None:
                 raise
@@ -148,7 +156,9 @@ class Reranker:
         if not candidates:
             return self._build(query, documents, candidates, ScoreOutput([]), k, start)
         try:
-            output = self._checked(await self._acall(self.scorer, query, candidates), candidates)
+            output = self._checked(
+                await self._acall(self.scorer, query, candidates), candidates, self.scorer
+            )
         except ScorerError as exc:
             if self.fallback is None:
                 raise
@@ -156,7 +166,7 @@ class Reranker:
             if fb is None:
                 output = self._first_stage(candidates, exc)
             else:
-                output = self._checked(await self._acall(fb, query, candidates), candidates)
+                output = self._checked(await self._acall(fb, query, candidates), candidates, fb)
                 output = self._with_fallback_note(output, exc, fb)
         return self._build(query, documents, candidates, output, k, start)
 
@@ -179,8 +189,9 @@ class Reranker:
     async def _acall(scorer: Scorer, query: str, candidates: list[Candidate]) -> ScoreOutput:
         return await ascore_output(scorer, query, candidates)
 
-    def _checked(self, output: ScoreOutput, candidates: list[Candidate]) -> ScoreOutput:
-        scores = check_scores(output.scores, len(candidates), scorer_name(self.scorer))
+    @staticmethod
+    def _checked(output: ScoreOutput, candidates: list[Candidate], scorer: Scorer) -> ScoreOutput:
+        scores = check_scores(output.scores, len(candidates), scorer_name(scorer))
         return ScoreOutput(scores, output.truncated, output.notes)
 
     def _fallback_scorer(self, exc: ScorerError) -> Scorer | None:
@@ -192,7 +203,9 @@ class Reranker:
                 "%s failed (%s); using fallback %s. Further %r failures are not logged.",
                 scorer_name(self.scorer),
                 exc,
-                scorer_name(self.fallback),
+                "first_stage order"
+                if self.fallback == "first_stage"
+                else scorer_name(self.fallback),
                 exc.kind,
             )
         return None if self.fallback == "first_stage" else self.fallback
@@ -203,7 +216,7 @@ class Reranker:
         fb = self._fallback_scorer(exc)
         if fb is None:
             return self._first_stage(candidates, exc)
-        output = self._checked(self._call(fb, query, candidates), candidates)
+        output = self._checked(self._call(fb, query, candidates), candidates, fb)
         return self._with_fallback_note(output, exc, fb)
 
     @staticmethod

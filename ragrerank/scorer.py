@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from .types import Candidate, ScoreOutput
+from .errors import InvalidScoresError
+from .types import Candidate, ScoreOutput, check_text
 
 __all__ = [
     "BaseScorer",
@@ -59,26 +60,31 @@ def score_order(scores: Sequence[float]) -> list[int]:
 
 
 def validate_query(query: object) -> str:
-    """Return ``query`` if it is a non-blank str, else raise `ValueError`."""
-    if not isinstance(query, str):
-        raise ValueError(f"query must be a str, got {type(query).__name__}")
-    if not query.strip():
+    """Return ``query`` if it is a non-blank str of valid Unicode, else raise `ValueError`."""
+    text = check_text(query, "query")
+    if not text.strip():
         raise ValueError("query must not be empty")
-    return query
+    return text
 
 
 def check_scores(scores: Sequence[object], expected: int, source: str) -> list[float]:
-    """Convert scores to plain floats; raise `ValueError` on a wrong count or a NaN."""
+    """Convert scores to plain floats; raise `InvalidScoresError` on a wrong count, a
+    non-number, NaN or infinity (a scorer's scores must be finite)."""
     if len(scores) != expected:
-        raise ValueError(f"{source} returned {len(scores)} scores for {expected} documents")
+        raise InvalidScoresError(f"{source} returned {len(scores)} scores for {expected} documents")
     out: list[float] = []
     for i, s in enumerate(scores):
         try:
             value = float(s)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            raise ValueError(f"{source} returned a non-numeric score at index {i}: {s!r}") from None
-        if math.isnan(value):
-            raise ValueError(f"{source} returned NaN at index {i}")
+        except (TypeError, ValueError, OverflowError):
+            raise InvalidScoresError(
+                f"{source} returned a non-numeric score at index {i}: {s!r}"
+            ) from None
+        if not math.isfinite(value):
+            kind = "NaN" if math.isnan(value) else "a non-finite score"
+            raise InvalidScoresError(
+                f"{source} returned {kind} at index {i}: {value!r} (scores must be finite)"
+            )
         out.append(value)
     return out
 
@@ -151,7 +157,5 @@ def _wrap(documents: Sequence[str]) -> list[Candidate]:
         raise ValueError("documents must be a sequence of str, not a single str")
     out = []
     for i, d in enumerate(documents):
-        if not isinstance(d, str):
-            raise ValueError(f"document {i}: text must be a str, got {type(d).__name__}")
-        out.append(Candidate(text=d))
+        out.append(Candidate(text=check_text(d, f"document {i}: text")))
     return out

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import numbers
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from types import MappingProxyType
@@ -17,22 +20,30 @@ __all__ = [
     "ScoreOutput",
     "ScoreTrace",
     "TraceEntry",
+    "text_id",
 ]
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
 class Candidate:
     """A first-stage candidate: its text plus what the retriever knew about it.
 
-    ``metadata`` is kept by reference and never modified by ragrerank.
+    ``metadata`` is kept by reference and never modified by ragrerank. A real-number
+    ``score`` (int, float, numpy scalar) is stored as a plain ``float``.
     """
 
     text: str
     id: str | int | None = None
     metadata: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
     score: float | None = None
+
+    def __post_init__(self) -> None:
+        score = real_float(self.score)
+        if score is not None:  # numpy and other real scalars are kept as a plain float
+            object.__setattr__(self, "score", score)
 
 
 Document = str | Candidate
@@ -89,8 +100,10 @@ class ScoreTrace:
         return data
 
     def to_json(self, **kwargs: Any) -> str:
-        """Serialize to JSON (keyword arguments go to `json.dumps`)."""
-        return json.dumps(self.to_dict(), default=str, **kwargs)
+        """Serialize to strict JSON (keyword arguments go to `json.dumps`; never NaN or
+        Infinity: ``allow_nan=False`` always)."""
+        options: dict[str, Any] = {"default": str, **kwargs, "allow_nan": False}
+        return json.dumps(self.to_dict(), **options)
 
 
 @dataclass(frozen=True)
@@ -141,6 +154,49 @@ class RerankResult(Sequence[RerankedItem]):
         return [item.document for item in self.items]
 
 
+def text_id(text: str) -> str:
+    """The deterministic id of a text given without one: ``"t"`` + the first 16 hex digits
+    of the SHA-1 of its UTF-8 bytes (JSONL training data and plain-string indexing)."""
+    return "t" + hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def real_float(value: object) -> float | None:
+    """``value`` as a plain float if it is a real number (int, float, numpy scalar; not a
+    bool), else None."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None
+    try:
+        return float(value)
+    except OverflowError:  # a Python int beyond the float range
+        return math.inf if isinstance(value, int) and value > 0 else -math.inf
+
+
+def finite_float(value: object, what: str) -> float:
+    """``value`` as a plain float; `ValueError` naming ``what`` unless a finite real number."""
+    out = real_float(value)
+    if out is None or not math.isfinite(out):
+        raise ValueError(f"{what} must be a finite number, got {value!r}")
+    return out
+
+
+def check_text(text: object, label: str) -> str:
+    """Return ``text`` if it is a str of valid Unicode, else raise `ValueError` starting
+    with ``label`` (e.g. ``"document 3: text"``, ``"query"``).
+
+    The one text check for queries and documents: a lone surrogate (e.g. from
+    ``json.loads('"\\ud800"')``) cannot be encoded and would fail inside a tokenizer.
+    """
+    if not isinstance(text, str):
+        raise ValueError(f"{label} must be a str, got {type(text).__name__}")
+    bad = _SURROGATE.search(text)
+    if bad is not None:
+        raise ValueError(
+            f"{label} contains a lone surrogate U+{ord(bad.group()):04X} at position "
+            f"{bad.start()}: not valid Unicode (decode with errors='replace' to drop it)"
+        )
+    return text
+
+
 def as_candidate(doc: object, index: int) -> Candidate:
     """Validate one input document and return it as a `Candidate`."""
     if isinstance(doc, Candidate):
@@ -153,14 +209,12 @@ def as_candidate(doc: object, index: int) -> Candidate:
         raise ValueError(
             f"document {index}: expected str or ragrerank.Candidate, got {type(doc).__name__}"
         )
-    if not isinstance(text, str):
-        raise ValueError(f"document {index}: text must be a str, got {type(text).__name__}")
-    if cand.score is not None and (
-        isinstance(cand.score, bool)
-        or not isinstance(cand.score, (int, float))
-        or math.isnan(cand.score)
-    ):
-        raise ValueError(
-            f"document {index}: first-stage score must be a number, got {cand.score!r}"
-        )
+    check_text(text, f"document {index}: text")
+    if cand.score is not None:
+        score = real_float(cand.score)
+        if score is None or not math.isfinite(score):
+            where = f"document {index}" + ("" if cand.id is None else f" (id={cand.id!r})")
+            raise ValueError(
+                f"{where}: first-stage score must be a finite number, got {cand.score!r}"
+            )
     return cand

@@ -67,3 +67,11 @@ def test_bad_keep(keep: object) -> None:
 
 def test_fraction_rounds_up() -> None:
     assert CascadeScorer(KeywordScorer(), LengthScorer(), keep=0.25).survivors(10) == 3
+
+
+def test_numpy_keep_is_accepted_as_int_or_fraction() -> None:
+    np = pytest.importorskip("numpy")
+    whole = CascadeScorer(KeywordScorer(), LengthScorer(), keep=np.int64(3))
+    assert whole.keep == 3 and type(whole.keep) is int and whole.survivors(10) == 3
+    half = CascadeScorer(KeywordScorer(), LengthScorer(), keep=np.float32(0.5))
+    assert type(half.keep) is float and half.survivors(10) == 5

@@ -584,6 +584,22 @@ def test_metadata_vectors_with_wrong_dimension_are_rejected(scorer: ColBERTScore
         scorer.score_candidates(QUERY, [Candidate("b", metadata={"colbert_vectors": "text"})])
 
 
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16", "float32", "float64"])
+def test_metadata_vectors_as_torch_tensors_of_any_float_dtype(
+    scorer: ColBERTScorer, dtype: str
+) -> None:
+    torch = pytest.importorskip("torch")
+    vecs = scorer.encode_documents(TEXTS[:2])
+    tensors = [torch.from_numpy(v).to(getattr(torch, dtype)) for v in vecs]
+    cands = [Candidate("x", metadata={"colbert_vectors": t}) for t in tensors]
+    out = scorer.score_candidates(QUERY, cands)
+    assert out.notes["vector_sources"]["metadata"] == 2
+    # the stored (rounded) values, read as float32: what the scorer must have used
+    expected = maxsim_scores(scorer.encode_query(QUERY), [t.float().numpy() for t in tensors])
+    np.testing.assert_allclose(out.scores, expected, rtol=1e-5)
+    assert all(type(x) is float for x in out.scores)
+
+
 def test_custom_vectors_key(pylate_dir: str) -> None:
     s = ColBERTScorer(pylate_dir, device="cpu", vectors_key="my_vecs")
     vec = s.encode_documents([TEXTS[0]])[0]

@@ -82,6 +82,7 @@ def test_point_ids_are_the_retrievers() -> None:
     for doc_id in (7, "12", "doc-1", str(uuid.uuid4())):
         assert point_id(doc_id) == retriever_point_id(doc_id)
         uuid.UUID(point_id(doc_id))
+        assert point_id(doc_id) != str(doc_id)  # UUID and decimal strings are hashed too
     assert point_id("doc-1") != point_id("doc-2")
     for bad in (True, 1.5, None):
         with pytest.raises(ValueError):

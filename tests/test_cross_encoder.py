@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -73,6 +74,19 @@ def test_query_longer_than_max_length_is_an_error(tiny_ce: str) -> None:
     scorer = CrossEncoderScorer(tiny_ce, max_length=16)
     with pytest.raises(ValueError, match=r"query is \d+ tokens; max_length=16"):
         scorer.score("word " * 40, ["doc"])
+
+
+def test_lone_surrogate_is_a_value_error_naming_the_text_not_a_tokenizer_error(
+    tiny_ce: str,
+) -> None:
+    broken = json.loads('"broken \\ud800 text"')
+    scorer = CrossEncoderScorer(tiny_ce)
+    with pytest.raises(ValueError, match=r"document 1: text contains a lone surrogate U\+D800"):
+        Reranker(scorer).rerank("aspirin", ["fine", broken])
+    with pytest.raises(ValueError, match=r"document 0: text contains a lone surrogate"):
+        scorer.score("aspirin", [broken])
+    with pytest.raises(ValueError, match=r"query contains a lone surrogate U\+D800 at position 7"):
+        scorer.score(broken, ["fine"])
 
 
 def test_model_loaded_once_lazily_and_shared_across_threads(

@@ -228,3 +228,12 @@ def test_bad_fusion_config_names_the_field(tmp_path: Path, entry: str, message: 
     path.write_text(f'[[reranker]]\nname = "f"\n{entry}\n', encoding="utf-8")
     with pytest.raises(ValueError, match=message):
         load_config(path)
+
+
+def test_numpy_weights_and_k_are_plain_floats() -> None:
+    np = pytest.importorskip("numpy")
+    fused = FusionScorer(
+        [KeywordScorer()], weights=[np.float32(2.0)], first_stage=np.int64(1), k=np.float16(10)
+    )
+    assert fused.weights == [2.0] and fused.first_stage == 1.0 and fused.k == 10.0
+    assert [type(x) for x in (*fused.weights, fused.first_stage, fused.k)] == [float] * 3

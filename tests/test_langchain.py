@@ -77,3 +77,14 @@ def test_needs_reranker_or_scorer() -> None:
     with pytest.raises(ValueError, match="Reranker or Scorer"):
         RagRerank()
     assert RagRerank(scorer=KeywordScorer(), top_n=1, normalize=None).reranker.normalize is None
+
+
+@pytest.mark.parametrize("bad", ["plain text", None, {"page_content": "x"}])
+async def test_non_documents_raise_type_error_naming_index_and_type(bad: object) -> None:
+    compressor = RagRerank(KeywordScorer(), top_n=2)
+    docs = [Document(page_content="aspirin"), bad]
+    message = rf"documents\[1\]: expected a langchain Document, got {type(bad).__name__}"
+    with pytest.raises(TypeError, match=message):
+        compressor.compress_documents(docs, "aspirin")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=message):
+        await compressor.acompress_documents(docs, "aspirin")  # type: ignore[arg-type]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 from typing import Any
 
 import pytest
@@ -116,3 +117,38 @@ async def test_postprocessor_never_mutates_nodes(tiny_ce: str) -> None:
 def test_missing_query_is_an_error() -> None:
     with pytest.raises(ValueError, match="needs a query"):
         RagRerank(KeywordScorer()).postprocess_nodes([NodeWithScore(node=TextNode(text="a"))])
+
+
+def _nodes(*scores: float | None) -> list[NodeWithScore]:
+    return [
+        NodeWithScore(node=TextNode(text=f"aspirin {i}", id_=f"n{i}"), score=s)
+        for i, s in enumerate(scores)
+    ]
+
+
+def test_non_finite_node_score_is_refused_naming_the_node() -> None:
+    with pytest.raises(ValueError, match=r"document 1 \(id='n1'\): first-stage score must be a"):
+        RagRerank(KeywordScorer()).postprocess_nodes(_nodes(1.0, math.inf), query_str="aspirin")
+
+
+def test_top_n_zero_keeps_nothing_and_is_reported_as_zero() -> None:
+    handler = Collect()
+    handler.events = []
+    get_dispatcher().add_event_handler(handler)
+    out = RagRerank(KeywordScorer(), top_n=0).postprocess_nodes(
+        _nodes(0.5, 0.2), query_str="aspirin"
+    )
+    assert out == []
+    (start,) = [e for e in handler.events if isinstance(e, ReRankStartEvent)]
+    assert start.top_n == 0
+
+
+@pytest.mark.parametrize("bad", ["plain text", None, TextNode(text="a node without a score")])
+async def test_non_nodes_raise_type_error_naming_index_and_type(bad: object) -> None:
+    post = RagRerank(KeywordScorer())
+    nodes = [*_nodes(1.0), bad]
+    message = rf"nodes\[1\]: expected a NodeWithScore, got {type(bad).__name__}"
+    with pytest.raises(TypeError, match=message):
+        post.postprocess_nodes(nodes, query_str="aspirin")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=message):
+        await post.apostprocess_nodes(nodes, query_str="aspirin")  # type: ignore[arg-type]

@@ -57,3 +57,41 @@ def test_bounded_and_monotone(scores: list[float], method: str) -> None:
         for j in range(len(scores)):
             if scores[i] > scores[j]:
                 assert p[i] >= p[j]
+
+
+any_finite = st.floats(allow_nan=False, allow_infinity=False)
+
+
+@given(
+    st.lists(any_finite, min_size=1, max_size=20),
+    st.sampled_from(["softmax", "sigmoid", "minmax"]),
+    st.floats(min_value=1e-300, max_value=1e300),
+)
+def test_finite_input_never_gives_nan_even_at_the_float_range(
+    scores: list[float], method: str, temperature: float
+) -> None:
+    p = normalize_scores(scores, method, temperature=temperature)  # type: ignore[arg-type]
+    assert all(math.isfinite(x) and 0.0 <= x <= 1.0 for x in p)
+    best = max(range(len(scores)), key=lambda i: scores[i])
+    assert p[best] == max(p)
+
+
+def test_spreads_beyond_the_float_range() -> None:
+    big = 1.7e308
+    assert normalize_scores([-big, big, 0.0], "minmax") == [0.0, 1.0, 0.5]
+    assert normalize_scores([big, -big], "softmax") == [1.0, 0.0]
+    assert normalize_scores([3.0, 3.0, 3.0], "minmax") == [1.0, 1.0, 1.0]
+    assert normalize_scores([5.0, 5.0], "softmax") == [0.5, 0.5]
+
+
+@pytest.mark.parametrize("method", ["softmax", "sigmoid", "minmax", None])
+@pytest.mark.parametrize("bad", [math.inf, -math.inf, math.nan])
+def test_non_finite_scores_are_refused_naming_the_index(method: str | None, bad: float) -> None:
+    with pytest.raises(ValueError, match=r"scores must be finite, got .* at index 1"):
+        normalize_scores([0.5, bad, 0.1], method)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("temperature", [math.inf, math.nan, -1.0, True, "1"])
+def test_temperature_must_be_finite_and_positive(temperature: object) -> None:
+    with pytest.raises(ValueError, match="temperature"):
+        normalize_scores([1.0, 0.0], "softmax", temperature=temperature)  # type: ignore[arg-type]

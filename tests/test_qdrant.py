@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -165,7 +166,8 @@ def test_point_ids_are_uuid5_of_doc_id_and_payload_keeps_original() -> None:
         ({"id": "x", "text": "   "}, r"document 1 \(id='x'\): empty text"),
         ({"id": "x"}, "document 1.*empty text"),
         ({"id": 1.5, "text": "t"}, "document 1: id must be str or int"),
-        ("plain string", "document 1: expected Candidate or mapping"),
+        (7, "document 1: expected Candidate, mapping or str, got int"),
+        ("   ", r"document 1 \(id='t[0-9a-f]{16}'\): empty text"),
         ({"id": "x", "text": "t", "metadata": ["a"]}, "document 1: metadata must be a mapping"),
     ],
 )
@@ -174,6 +176,73 @@ def test_bad_documents_raise_naming_the_position(bad: Any, message: str) -> None
     with pytest.raises(ValueError, match=message):
         retriever.index([{"id": "ok", "text": "fine"}, bad])
     assert retriever.count() == 0  # validation happens before anything is written
+
+
+@pytest.mark.parametrize(
+    ("metadata", "problem"),
+    [
+        ({"when": object()}, "not JSON serializable"),
+        ({"tags": {"a", "b"}}, "not JSON serializable"),
+        ({"score": math.nan}, "Out of range float"),
+    ],
+)
+def test_everything_is_checked_before_the_first_write(metadata: object, problem: str) -> None:
+    bad = docs()
+    bad[3]["metadata"] = metadata
+    message = rf"document 3 \(id='d3'\): metadata must be JSON-serializable.*{problem}"
+    retriever = make(batch_size=2)
+    with pytest.raises(ValueError, match=message):
+        retriever.index(bad)
+    assert not retriever.exists() and retriever.count() == 0
+    # an existing collection is not touched either: batch 1 (changed text) is not written
+    client = QdrantClient(":memory:")
+    make(client, batch_size=2).index(docs())
+    bad[0]["text"] = "Changed text that must not reach the collection."
+    with pytest.raises(ValueError, match=message):
+        make(client, batch_size=2).index(bad)
+    (record,) = client.retrieve("t", [point_id("d0")], with_payload=True)
+    assert record.payload is not None and record.payload["text"] == SCIENCE_DOCS[0]
+
+
+def test_bad_text_and_candidate_metadata_are_checked_before_writing() -> None:
+    retriever = make(batch_size=2)
+    broken = json.loads('"broken \\ud800 text"')
+    good = [Candidate(text=t, id=f"c{i}") for i, t in enumerate(SCIENCE_DOCS[:3])]
+    with pytest.raises(ValueError, match=r"document 3 \(id='x'\): text contains a lone surrogate"):
+        retriever.index([*good, Candidate(text=broken, id="x")])
+    with pytest.raises(ValueError, match=r"document 3: metadata must be a mapping"):
+        retriever.index([*good, Candidate(text="t", id="x", metadata=["a"])])  # type: ignore[arg-type]
+    assert not retriever.exists()
+
+
+class NaNEmbedder(HashEmbedder):
+    def encode(self, texts: Sequence[str], **kw: Any) -> np.ndarray:
+        out = super().encode(texts, **kw)
+        out[[i for i, t in enumerate(texts) if "Eiffel" in t]] = np.nan
+        return out
+
+
+def test_non_finite_dense_vectors_raise_naming_the_document_before_its_batch_is_written() -> None:
+    retriever = make(dense_model=NaNEmbedder(), batch_size=2)
+    with pytest.raises(ValueError, match=r"document 1 \(id='d1'\): the dense model returned NaN"):
+        retriever.index(docs())
+    assert retriever.count() == 0
+
+
+def test_plain_strings_get_deterministic_text_ids() -> None:
+    from ragrerank.types import text_id
+
+    texts = SCIENCE_DOCS[:3]
+    expected = ["t" + hashlib.sha1(t.encode("utf-8")).hexdigest()[:16] for t in texts]
+    assert [text_id(t) for t in texts] == expected  # the rule docs/qdrant.md states
+    client = QdrantClient(":memory:")
+    first = make(client).index(texts)
+    again = make(client).index(list(texts))  # another retriever: same ids, same points
+    assert (first.indexed, again.unchanged, again.collection_size) == (3, 3, 3)
+    hits = make(client).retrieve("aspirin", mode="sparse", top_n=3)
+    assert hits[0].id == expected[0] and hits[0].text == texts[0]
+    assert {h.id for h in hits} <= set(expected)
+    assert make(client).index([{"id": expected[1], "text": texts[1]}]).unchanged == 1
 
 
 def test_skip_invalid_counts_skipped_documents() -> None:
@@ -337,7 +406,9 @@ def test_colbert_multivectors_are_stored_with_max_sim() -> None:
 
 
 def test_colbert_bad_shapes_and_missing_vector_raise() -> None:
-    with pytest.raises(ValueError, match=r"text 2; expected \[n>=1, 8\]"):
+    with pytest.raises(
+        ValueError, match=r"document 2 \(id='d2'\): ColBERT encoder returned shape \(\d+, 7\)"
+    ):
         make(colbert=FakeColBERT(dim=8, bad_index=2)).index(docs())
     client = QdrantClient(":memory:")
     make(client).index(docs())

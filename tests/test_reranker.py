@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 import json
 import logging
 import math
@@ -18,6 +19,7 @@ from hypothesis import strategies as st
 from ragrerank import (
     BaseScorer,
     Candidate,
+    InvalidScoresError,
     Reranker,
     ScoreOutput,
     Scorer,
@@ -121,11 +123,55 @@ def test_bad_input_names_the_problem(query: object, docs: object, match: str) ->
         Reranker(KeywordScorer()).rerank(query, docs)  # type: ignore[arg-type]
 
 
+BROKEN = json.loads('"broken \\ud800 text"')  # a lone surrogate, as JSON allows
+
+
+def test_lone_surrogate_in_text_is_a_value_error_naming_the_index() -> None:
+    reranker = Reranker(KeywordScorer())
+    surrogate = r"contains a lone surrogate U\+D800 at position 7"
+    with pytest.raises(ValueError, match=rf"document 2: text {surrogate}"):
+        reranker.rerank("q", ["a", "b", BROKEN])
+    with pytest.raises(ValueError, match=rf"document 1: text {surrogate}"):
+        reranker.rerank("q", ["a", Candidate(text=BROKEN, id="x")])
+    with pytest.raises(ValueError, match=rf"query {surrogate}"):
+        reranker.rerank(BROKEN, ["a"])
+    with pytest.raises(ValueError, match=rf"document 0: text {surrogate}"):
+        KeywordScorer().score("q", [BROKEN])
+
+
 def test_scorer_returning_wrong_count_or_nan_is_an_error() -> None:
     with pytest.raises(ValueError, match="returned 1 scores for 2 documents"):
         Reranker(FixedScorer([1.0])).rerank("q", ["a", "b"])
     with pytest.raises(ValueError, match="NaN at index 1"):
         Reranker(FixedScorer([1.0, float("nan")])).rerank("q", ["a", "b"])
+
+
+@pytest.mark.parametrize("bad", [-math.inf, math.inf, math.nan])
+def test_non_finite_scorer_scores_raise_naming_index_and_value(bad: float) -> None:
+    reranker = Reranker(FixedScorer([-0.1, bad, -2.0]), normalize="minmax", score_threshold=0.0)
+    with pytest.raises(InvalidScoresError, match=rf"at index 1: {bad!r}") as info:
+        reranker.rerank("q", ["a", "b", "c"])
+    assert isinstance(info.value, ValueError) and info.value.kind == "invalid_scores"
+
+
+async def test_non_finite_scorer_scores_take_the_fallback() -> None:
+    # A log-probability scorer underflowing to -inf used to turn minmax into NaN for every
+    # document, and score_threshold=0.0 then silently dropped the best one.
+    for fallback in ("first_stage", KeywordScorer()):
+        reranker = Reranker(
+            FixedScorer([-0.1, -math.inf, -2.0]),
+            normalize="minmax",
+            score_threshold=0.0,
+            fallback=fallback,  # type: ignore[arg-type]
+        )
+        for result in (
+            reranker.rerank("b", ["a", "b", "c"]),
+            await reranker.arerank("b", ["a", "b", "c"]),
+        ):
+            assert sorted(i.index for i in result) == [0, 1, 2]
+            assert result.trace.notes["fallback"]["kind"] == "invalid_scores"
+            assert "index 1: -inf" in result.trace.notes["fallback"]["reason"]
+            assert all(math.isfinite(e.normalized_score) for e in result.trace.entries)
 
 
 def test_bad_options() -> None:
@@ -165,6 +211,88 @@ def test_trace_records_every_candidate_and_serializes() -> None:
     assert result[0].id == "d3" and result[0].first_stage_rank == 3
 
 
+def _no_constants(name: str) -> object:
+    raise AssertionError(f"not strict JSON: {name}")
+
+
+def test_numpy_and_other_real_first_stage_scores_are_stored_as_plain_floats() -> None:
+    np = pytest.importorskip("numpy")
+    values = [np.float32(1.5), np.float16(0.5), np.int64(2), np.uint8(3), 4, 0.25]
+    docs = [Candidate(text=f"t{i}", id=i, score=v) for i, v in enumerate(values)]
+    assert [type(d.score) for d in docs] == [float] * len(values)
+    assert [d.score for d in docs] == [1.5, 0.5, 2.0, 3.0, 4.0, 0.25]
+    result = Reranker(KeywordScorer()).rerank("t", docs)
+    assert all(type(e.first_stage_score) is float for e in result.trace.entries)
+    assert all(type(i.first_stage_score) is float for i in result)
+    data = json.loads(result.trace.to_json(), parse_constant=_no_constants)
+    assert [e["first_stage_score"] for e in data["entries"]] == [1.5, 0.5, 2.0, 3.0, 4.0, 0.25]
+
+
+@pytest.mark.parametrize(
+    "bad", [True, "0.5", math.inf, -math.inf, math.nan, pytest.param(10**400, id="huge-int")]
+)
+def test_bad_first_stage_score_is_refused_naming_index_and_id(bad: object) -> None:
+    docs = [Candidate(text="a", id="d1", score=0.5), Candidate(text="b", id="d2", score=bad)]  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"document 1 \(id='d2'\): first-stage score must be a"):
+        Reranker(KeywordScorer()).rerank("q", docs)
+
+
+def test_numpy_bool_first_stage_score_is_refused() -> None:
+    np = pytest.importorskip("numpy")
+    with pytest.raises(ValueError, match=r"document 0: first-stage score"):
+        Reranker(KeywordScorer()).rerank("q", [Candidate(text="a", score=np.bool_(True))])  # type: ignore[arg-type]
+
+
+def test_trace_json_is_always_strict() -> None:
+    docs = [Candidate(text="a b", id="x", score=-1e308), Candidate(text="b", score=0.0)]
+    result = Reranker(KeywordScorer(), normalize="minmax").rerank("b", docs)
+    for s in (result.trace.to_json(), result.trace.to_json(allow_nan=True, indent=1)):
+        assert json.loads(s, parse_constant=_no_constants)["entries"][0]["id"] == "x"
+    broken = dataclasses.replace(result.trace, score_threshold=math.inf)
+    with pytest.raises(ValueError, match="Out of range float"):
+        broken.to_json(allow_nan=True)
+
+
+def test_numeric_options_accept_numpy_and_keep_zero() -> None:
+    np = pytest.importorskip("numpy")
+    r = Reranker(
+        FixedScorer([0.5, -0.5, 2.0]),
+        top_k=np.int64(2),
+        normalize=None,
+        temperature=np.float32(2.0),
+        score_threshold=np.float32(0.0),
+    )
+    assert type(r.top_k) is int and type(r.temperature) is float
+    assert type(r.score_threshold) is float
+    assert [i.index for i in r.rerank("q", list("abc"))] == [2, 0]
+    assert [i.index for i in r.rerank("q", list("abc"), top_k=np.int32(1))] == [2]
+    # 0.0 is a threshold, not "no threshold": the negative score is dropped
+    kept = Reranker(FixedScorer([0.5, -0.5]), normalize=None, score_threshold=0.0)
+    assert [i.index for i in kept.rerank("q", list("ab"))] == [0]
+    assert kept.rerank("q", list("ab")).trace.score_threshold == 0.0
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("score_threshold", math.nan),
+        ("score_threshold", math.inf),
+        ("score_threshold", -math.inf),
+        ("score_threshold", True),
+        ("score_threshold", "0.5"),
+        ("temperature", math.nan),
+        ("temperature", math.inf),
+        ("temperature", 0.0),
+        ("temperature", True),
+        ("temperature", "1"),
+        ("top_k", 2.0),
+    ],
+)
+def test_bad_numeric_options_are_refused_at_construction(option: str, value: object) -> None:
+    with pytest.raises(ValueError, match=option):
+        Reranker(KeywordScorer(), **{option: value})  # type: ignore[arg-type]
+
+
 def test_fallback_first_stage_keeps_order_and_is_traced(caplog: pytest.LogCaptureFixture) -> None:
     reranker = Reranker(FailingScorer(), top_k=2, fallback="first_stage")
     with caplog.at_level(logging.WARNING, logger="ragrerank"):
@@ -173,12 +301,17 @@ def test_fallback_first_stage_keeps_order_and_is_traced(caplog: pytest.LogCaptur
     assert [i.index for i in first] == [0, 1]
     fb = first.trace.notes["fallback"]
     assert fb["used"] == "first_stage" and fb["kind"] == "rate_limited" and fb["attempts"] == 3
-    assert len([r for r in caplog.records if "fallback" in r.getMessage()]) == 1
+    (record,) = [r for r in caplog.records if "fallback" in r.getMessage()]
+    assert "using fallback first_stage order." in record.getMessage()
 
 
-async def test_fallback_scorer_async_and_no_fallback_propagates() -> None:
+async def test_fallback_scorer_async_and_no_fallback_propagates(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     reranker = Reranker(FailingScorer(), fallback=KeywordScorer())
-    result = await reranker.arerank("heart", ["x", "heart attack", "y"])
+    with caplog.at_level(logging.WARNING, logger="ragrerank"):
+        result = await reranker.arerank("heart", ["x", "heart attack", "y"])
+    assert "using fallback KeywordScorer." in caplog.text
     assert result[0].index == 1
     assert result.trace.notes["fallback"]["used"] == "KeywordScorer"
     with pytest.raises(ScorerError):

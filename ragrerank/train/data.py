@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..datasets import BeirDataset, load_beir
+from ..types import text_id
 
 __all__ = [
     "TrainingExample",
@@ -182,10 +183,6 @@ def load_beir_training(
     return TrainingSet(ds, tuple(examples), skipped, source=f"{folder}:{split}")
 
 
-def _text_id(text: str) -> str:
-    return "t" + hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
-
-
 def _str_list(value: object, where: str, key: str) -> list[str]:
     if value is None:
         return []
@@ -232,14 +229,14 @@ def load_jsonl_training(paths: str | Path | Sequence[str | Path]) -> TrainingSet
                 if not query or not pos:
                     skipped += 1
                     continue
-                qid = _text_id(query)
+                qid = text_id(query)
                 queries[qid] = query
                 for text in (*pos, *neg):
-                    corpus.setdefault(_text_id(text), {"title": "", "text": text})
+                    corpus.setdefault(text_id(text), {"title": "", "text": text})
                 judged = qrels.setdefault(qid, {})
                 for text in pos:
-                    judged[_text_id(text)] = 1
-                negatives.setdefault(qid, []).extend(_text_id(t) for t in neg)
+                    judged[text_id(text)] = 1
+                negatives.setdefault(qid, []).extend(text_id(t) for t in neg)
     if skipped:
         logger.warning("skipped %d training rows without a query or a positive", skipped)
     name = files[0].stem

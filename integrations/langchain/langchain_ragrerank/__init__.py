@@ -66,6 +66,11 @@ class RagRerank(BaseDocumentCompressor):
 
 
 def _to_candidates(docs: list[Document]) -> list[Candidate]:
+    for i, d in enumerate(docs):
+        if not isinstance(d, Document):
+            raise TypeError(
+                f"documents[{i}]: expected a langchain Document, got {type(d).__name__}"
+            )
     return [Candidate(text=d.page_content, id=d.id, metadata=d.metadata) for d in docs]
 
 

@@ -90,11 +90,14 @@ class RagRerank(BaseNodePostprocessor):
     def _start(self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None) -> str:
         if query_bundle is None:
             raise ValueError("RagRerank needs a query: pass query_bundle or query_str")
+        for i, n in enumerate(nodes):
+            if not isinstance(n, NodeWithScore):
+                raise TypeError(f"nodes[{i}]: expected a NodeWithScore, got {type(n).__name__}")
         dispatcher.event(
             ReRankStartEvent(
                 query=query_bundle,
                 nodes=nodes,
-                top_n=self.top_n or len(nodes),
+                top_n=len(nodes) if self.top_n is None else self.top_n,
                 model_name=self._model_name,
             )
         )
