@@ -14,6 +14,7 @@ import json
 import os
 import random
 import shlex
+import textwrap
 import time
 from collections.abc import Callable, Mapping, Sequence
 from importlib.metadata import PackageNotFoundError, version
@@ -188,6 +189,37 @@ def pyplot() -> Any:
     from ragrerank.evaluate import _pyplot
 
     return _pyplot()
+
+
+def wrap(label: str, width: int = 28) -> str:
+    """A tick label broken into lines of at most ``width`` characters."""
+    return textwrap.fill(label, width, break_on_hyphens=False)
+
+
+def label_bars(ax: Any, bars: Any, spec: str = ".3f", suffix: str = "", **kwargs: Any) -> None:
+    """Write each bar's value at its end (``spec`` formatted, then ``suffix``)."""
+    kwargs.setdefault("fontsize", 7)
+    kwargs.setdefault("padding", 2)
+    # A white box, so a reference line crossing the label does not strike it through.
+    kwargs.setdefault(
+        "bbox", {"boxstyle": "square,pad=0.1", "facecolor": "white", "edgecolor": "none"}
+    )
+    labels = [format(v, spec) + suffix for v in bars.datavalues]
+    ax.bar_label(bars, labels=labels, **kwargs)
+
+
+def legend_below(ax: Any, ncol: int = 2, **kwargs: Any) -> Any:
+    """The legend under the axes, where it cannot cover data."""
+    kwargs.setdefault("fontsize", 8)
+    return ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=ncol, **kwargs)
+
+
+def save_figure(fig: Any, path: Path, dpi: int = 110) -> None:
+    """Save with nothing clipped (legends outside the axes included) and close."""
+    import matplotlib.pyplot as plt
+
+    fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
 
 
 def render_results(

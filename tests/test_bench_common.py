@@ -97,6 +97,13 @@ def test_committed_markdown_is_what_its_json_renders_to(name: str) -> None:
     assert module.markdown(report) == (common.RESULTS / f"{name}.md").read_text(encoding="utf-8")
 
 
+def test_committed_reports_carry_no_machine_paths() -> None:
+    for path in sorted(common.RESULTS.glob("*.md")) + sorted(common.RESULTS.glob("*.json")):
+        text = path.read_text(encoding="utf-8")
+        for prefix in ("/work/", "/home/", "/tmp/", "/root/", "/Users/"):
+            assert prefix not in text, f"{path.name} contains a machine path ({prefix}...)"
+
+
 def test_render_only_rewrites_markdown_and_png_but_not_the_json(tmp_path: Path) -> None:
     from benchmarks.run import main
 
