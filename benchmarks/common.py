@@ -196,16 +196,32 @@ def wrap(label: str, width: int = 28) -> str:
     return textwrap.fill(label, width, break_on_hyphens=False)
 
 
-def label_bars(ax: Any, bars: Any, spec: str = ".3f", suffix: str = "", **kwargs: Any) -> None:
-    """Write each bar's value at its end (``spec`` formatted, then ``suffix``)."""
+def ms(value: float) -> str:
+    """A duration in milliseconds as a reader wants it: "0.22 ms", "3.5 ms", "1089 ms"."""
+    return (
+        f"{value:.2f} ms" if value < 1 else f"{value:.2g} ms" if value < 10 else f"{value:.0f} ms"
+    )
+
+
+def label_bars(
+    ax: Any, bars: Any, spec: str | Callable[[float], str] = ".3f", **kwargs: Any
+) -> None:
+    """Write each bar's value at its end: ``format(value, spec)``, or ``spec(value)``."""
     kwargs.setdefault("fontsize", 7)
     kwargs.setdefault("padding", 2)
     # A white box, so a reference line crossing the label does not strike it through.
     kwargs.setdefault(
         "bbox", {"boxstyle": "square,pad=0.1", "facecolor": "white", "edgecolor": "none"}
     )
-    labels = [format(v, spec) + suffix for v in bars.datavalues]
-    ax.bar_label(bars, labels=labels, **kwargs)
+    text = spec if callable(spec) else lambda v: format(v, spec)
+    ax.bar_label(bars, labels=[text(v) for v in bars.datavalues], **kwargs)
+
+
+def plain_log_ticks(axis: Any) -> None:
+    """Tick labels of a log axis as plain numbers (0.1, 1, 10, 1000) rather than powers."""
+    from matplotlib.ticker import FuncFormatter
+
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
 
 
 def legend_below(ax: Any, ncol: int = 2, **kwargs: Any) -> Any:
