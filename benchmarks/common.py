@@ -224,10 +224,21 @@ def plain_log_ticks(axis: Any) -> None:
     axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
 
 
-def legend_below(ax: Any, ncol: int = 2, **kwargs: Any) -> Any:
-    """The legend under the axes, where it cannot cover data."""
+def legend_below(ax: Any, ncol: int = 2, below: float = 0.55, **kwargs: Any) -> Any:
+    """The legend under the axes, where it cannot cover data: its top ``below`` inches
+    under the axes' bottom edge (room for tick labels and the axis label), whatever the
+    figure's size."""
+    from matplotlib.transforms import ScaledTranslation
+
     kwargs.setdefault("fontsize", 8)
-    return ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=ncol, **kwargs)
+    shift = ScaledTranslation(0, -below, ax.figure.dpi_scale_trans)
+    return ax.legend(
+        loc="upper center",
+        bbox_to_anchor=(0.5, 0),
+        bbox_transform=ax.transAxes + shift,
+        ncol=ncol,
+        **kwargs,
+    )
 
 
 def save_figure(fig: Any, path: Path, dpi: int = 110) -> None:
