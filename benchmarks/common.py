@@ -217,11 +217,14 @@ def label_bars(
     ax.bar_label(bars, labels=[text(v) for v in bars.datavalues], **kwargs)
 
 
-def plain_log_ticks(axis: Any) -> None:
-    """Tick labels of a log axis as plain numbers (0.1, 1, 10, 1000) rather than powers."""
-    from matplotlib.ticker import FuncFormatter
+def plain_log_ticks(axis: Any, subs: Sequence[float] = (1.0,)) -> None:
+    """Tick labels of a log axis as plain numbers (0.1, 1, 10, 1000) rather than powers;
+    ``subs=(1, 2, 5)`` also labels 2x and 5x each decade (for ranges of a decade or two)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
+    axis.set_major_locator(LogLocator(base=10, subs=tuple(subs)))
     axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(NullFormatter())
 
 
 def legend_below(ax: Any, ncol: int = 2, below: float = 0.55, **kwargs: Any) -> Any:

@@ -154,7 +154,7 @@ def problems(fig: Any) -> list[str]:
     return out
 
 
-@pytest.mark.parametrize("name", ["training", "retrieval", "colbert", "quality"])
+@pytest.mark.parametrize("name", ["training", "retrieval", "colbert", "quality", "speed"])
 def test_committed_plot_reads_without_help(
     name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
