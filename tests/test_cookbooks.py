@@ -106,3 +106,25 @@ def test_cohere_cookbook_logs_each_scenario_under_its_header() -> None:
         assert log < section.index("trace.notes['fallback']"), "log after the result table"
     healthy = next(s for t, s in by_title.items() if t.startswith("1. Cohere healthy"))
     assert "[log" not in healthy and "[log" not in sections[0]
+
+
+def test_chatbot_cookbook_says_what_citations_and_sources_are() -> None:
+    """The context table maps each citation marker [n] to a document id and its source
+    label, the duplicate "mirror" document is explained, and every judged-relevant
+    abstract is reported with the citation it is under (directly or via its copy)."""
+    proc = run("04_chatbot_context.py")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout
+    assert "the LLM cites it as [n]" in out and "source label 'mirror feed'" in out
+    assert "citations [" not in out  # the old "citations [1] of [...]" line
+    rows = dict(re.findall(r"^  \[(\d+)\]\s+#\d+\s+(\S+)\s+\S", out, flags=re.M))
+    assert rows and sorted(rows, key=int) == [str(n) for n in range(1, len(rows) + 1)]
+    report = out.split("judged-relevant abstracts", 1)[1].split("\n\n", 1)[0]
+    lines = re.findall(r"^  (\d+): (.+)$", report, flags=re.M)
+    assert lines, report
+    for doc_id, where in lines:
+        cited = re.match(r"in the context as \[(\d+)\]", where)
+        if cited:  # the cited passage is that abstract or its mirror copy
+            assert rows[cited.group(1)] in (doc_id, f"mirror-{doc_id}"), (doc_id, where, rows)
+        else:
+            assert where.startswith("not in the context"), where
