@@ -2,14 +2,19 @@
 timing (warm-up, interleaved repetitions), retrieval metrics and result files.
 
 Every benchmark writes ``<name>.json`` (all numbers plus the machine), ``<name>.md`` (the
-tables) and ``<name>.png`` (plots) to ``benchmarks/results/`` unless told otherwise.
+tables) and ``<name>.png`` (plots) to ``benchmarks/results/`` unless told otherwise; each
+module's ``markdown(report)`` and ``plot(report, path)`` turn the JSON back into the other
+two (`render_results`, ``python -m benchmarks.run --render-only``) without re-measuring.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
+import shlex
+import textwrap
 import time
 from collections.abc import Callable, Mapping, Sequence
 from importlib.metadata import PackageNotFoundError, version
@@ -154,11 +159,115 @@ def bm25_topk(
     }
 
 
+def portable_path(path: str) -> str:
+    """``path`` as it reads from the repository root: relative when it lies inside the
+    repository or beside it (``../shared/data/scifact``), ``<site-packages>/...`` inside an
+    installed package; anything else unchanged. Reports must not carry machine paths."""
+    if not os.path.isabs(path):
+        return path
+    marker = f"{os.sep}site-packages{os.sep}"
+    if marker in path:
+        return "<site-packages>/" + path.split(marker, 1)[1].replace(os.sep, "/")
+    rel = Path(os.path.relpath(path, ROOT))
+    return rel.as_posix() if rel.parts.count("..") <= 1 else path
+
+
+def portable_command(command: str) -> str:
+    """A recorded command line with every absolute path argument `portable_path`-ed."""
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return command
+    return shlex.join(portable_path(w) for w in words)
+
+
+# -- plots: one look for every benchmark ---------------------------------------------------
+
+
 def pyplot() -> Any:
     """matplotlib.pyplot on the Agg backend (no display)."""
     from ragrerank.evaluate import _pyplot
 
     return _pyplot()
+
+
+def wrap(label: str, width: int = 28) -> str:
+    """A tick label broken into lines of at most ``width`` characters."""
+    return textwrap.fill(label, width, break_on_hyphens=False)
+
+
+def ms(value: float) -> str:
+    """A duration in milliseconds as a reader wants it: "0.22 ms", "3.5 ms", "1089 ms"."""
+    return (
+        f"{value:.2f} ms" if value < 1 else f"{value:.2g} ms" if value < 10 else f"{value:.0f} ms"
+    )
+
+
+def label_bars(
+    ax: Any, bars: Any, spec: str | Callable[[float], str] = ".3f", **kwargs: Any
+) -> None:
+    """Write each bar's value at its end: ``format(value, spec)``, or ``spec(value)``."""
+    kwargs.setdefault("fontsize", 7)
+    kwargs.setdefault("padding", 2)
+    # A white box, so a reference line crossing the label does not strike it through.
+    kwargs.setdefault(
+        "bbox", {"boxstyle": "square,pad=0.1", "facecolor": "white", "edgecolor": "none"}
+    )
+    text = spec if callable(spec) else lambda v: format(v, spec)
+    ax.bar_label(bars, labels=[text(v) for v in bars.datavalues], **kwargs)
+
+
+def plain_log_ticks(axis: Any, subs: Sequence[float] = (1.0,)) -> None:
+    """Tick labels of a log axis as plain numbers (0.1, 1, 10, 1000) rather than powers;
+    ``subs=(1, 2, 5)`` also labels 2x and 5x each decade (for ranges of a decade or two)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    axis.set_major_locator(LogLocator(base=10, subs=tuple(subs)))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(NullFormatter())
+
+
+def legend_below(ax: Any, ncol: int = 2, below: float = 0.55, **kwargs: Any) -> Any:
+    """The legend under the axes, where it cannot cover data: its top ``below`` inches
+    under the axes' bottom edge (room for tick labels and the axis label), whatever the
+    figure's size."""
+    from matplotlib.transforms import ScaledTranslation
+
+    kwargs.setdefault("fontsize", 8)
+    shift = ScaledTranslation(0, -below, ax.figure.dpi_scale_trans)
+    return ax.legend(
+        loc="upper center",
+        bbox_to_anchor=(0.5, 0),
+        bbox_transform=ax.transAxes + shift,
+        ncol=ncol,
+        **kwargs,
+    )
+
+
+def save_figure(fig: Any, path: Path, dpi: int = 110) -> None:
+    """Save with nothing clipped (legends outside the axes included) and close."""
+    import matplotlib.pyplot as plt
+
+    fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+
+
+def render_results(
+    name: str,
+    markdown: Callable[[dict[str, Any]], str],
+    plot: Callable[[dict[str, Any], Path], None] | None,
+    out_dir: str | Path | None = None,
+) -> dict[str, Path]:
+    """Re-write ``<name>.md`` (and ``<name>.png``) from the ``<name>.json`` already in
+    ``out_dir`` (default `RESULTS`): no benchmark runs and the JSON is left as it is."""
+    out = Path(out_dir) if out_dir is not None else RESULTS
+    report = json.loads((out / f"{name}.json").read_text(encoding="utf-8"))
+    paths = {"markdown": out / f"{name}.md"}
+    if plot is not None:
+        paths["png"] = out / f"{name}.png"
+        plot(report, paths["png"])
+    paths["markdown"].write_text(markdown(report), encoding="utf-8")
+    return paths
 
 
 def write_results(

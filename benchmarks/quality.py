@@ -23,9 +23,13 @@ from benchmarks.common import (
     QUICK_BANNER,
     ROOT,
     add_run_options,
+    label_bars,
+    legend_below,
     machine,
     machine_line,
     pyplot,
+    save_figure,
+    wrap,
     write_results,
 )
 
@@ -173,8 +177,11 @@ def markdown(report: dict[str, Any]) -> str:
 
 
 def plot(report: dict[str, Any], path: Path) -> None:
+    """nDCG@10 of every first stage and reranker, with the R@depth of the candidates it
+    ranks (its ceiling), from 0, values written; published anchors as reference lines."""
     plt = pyplot()
     best = report["rerank_first_stage"]
+    depth = report["candidates"]
     labels = [f"first stage: {s}" for s in report["first_stages"]]
     ndcg = [m["nDCG@10"] for m in report["first_stages"].values()]
     recall = [m["R@100"] for m in report["first_stages"].values()]
@@ -182,27 +189,28 @@ def plot(report: dict[str, Any], path: Path) -> None:
         labels.append(f"{best} + {name}")
         ndcg.append(r["metrics"]["nDCG@10"])
         recall.append(r["first_stage_R@100"])
-    depth = report["candidates"]
-    fig, ax = plt.subplots(figsize=(11, 0.5 * len(labels) + 3))
+    fig, ax = plt.subplots(figsize=(11, 0.5 * len(labels) + 2.5))
     rows = list(range(len(labels)))
-    ax.barh([y - 0.2 for y in rows], ndcg, 0.4, label="nDCG@10")
-    ax.barh([y + 0.2 for y in rows], recall, 0.4, label=f"R@{depth} of the first stage", alpha=0.5)
-    for y, (n, r) in enumerate(zip(ndcg, recall, strict=True)):
-        ax.annotate(f"{n:.3f}", (n, y - 0.2), va="center", fontsize=7, xytext=(2, 0),
-                    textcoords="offset points")  # fmt: skip
-        ax.annotate(f"{r:.3f}", (r, y + 0.2), va="center", fontsize=7, xytext=(2, 0),
-                    textcoords="offset points")  # fmt: skip
+    bars = ax.barh([y - 0.2 for y in rows], ndcg, 0.4, label="nDCG@10")
+    label_bars(ax, bars, ".3f")
+    bars = ax.barh([y + 0.2 for y in rows], recall, 0.4, alpha=0.5,
+                   label=f"R@{depth} of the candidates (what reranking can reach)")  # fmt: skip
+    label_bars(ax, bars, ".3f")
+    if report["rerankers"]:  # first stages above the line, rerankers of `best` below
+        ax.axhline(len(report["first_stages"]) - 0.5, color="black", lw=0.6)
+    styles = ("--", ":", "-.")
     for k, (name, value) in enumerate(report["anchors"].items()):
-        ax.axvline(value, color=f"C{k + 2}", ls="--", lw=1, label=f"{name}: {value}")
-    ax.set_yticks(rows, labels, fontsize=8)
+        ax.axvline(value, color=f"C{k + 2}", ls=styles[k % 3], lw=1, label=f"{name}: {value}")
+    ax.set_yticks(rows, [wrap(label, 56) for label in labels], fontsize=8)
     ax.invert_yaxis()
-    ax.set_xlim(max(0.0, min(ndcg + recall + list(report["anchors"].values())) - 0.1), 1.02)
-    ax.set_xlabel("SciFact test (x axis does not start at 0)")
-    ax.set_title(f"Quality ({report['n_queries']} queries, top {depth} reranked)")
-    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2)
+    ax.set_xlim(0, 1.08)
+    ax.set_xlabel(f"SciFact test, {report['n_queries']} queries")
+    ax.set_title(
+        f"Reranking quality: {best} top {depth} reranked (published anchors: vertical lines)"
+    )
+    legend_below(ax, ncol=2, fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

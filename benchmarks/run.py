@@ -10,24 +10,44 @@ Results go to ``benchmarks/results/`` (``--out``): ``<name>.md``, ``<name>.json`
 ``<name>.png`` per benchmark. ``--quick`` is passed to each (a smoke run in well under a
 minute each on an idle machine; its files say "quick", are not results, and go to
 ``.cache/bench-quick/`` unless ``--out`` says otherwise).
+
+``--render-only`` measures nothing: it re-writes each report's ``.md`` and ``.png`` from the
+``.json`` already in the results folder (every report by default, ``training`` and
+``retrieval`` included), e.g. after a change to a table or a plot.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import shlex
 import subprocess
 import sys
 import time
 
-from benchmarks.common import QUICK_RESULTS, RESULTS, ROOT
+from benchmarks.common import QUICK_RESULTS, RESULTS, ROOT, render_results
 
 BENCHMARKS = {
     "speed": "benchmarks.speed",
     "quality": "benchmarks.quality",
     "colbert": "benchmarks.colbert_bench",
 }
+# Every report in benchmarks/results and the module whose markdown() and plot() render it.
+REPORTS = {
+    **BENCHMARKS,
+    "retrieval": "benchmarks.retrieval_bench",
+    "training": "benchmarks.train_bench",
+}
+
+
+def render_only(names: list[str], out: str | None) -> int:
+    """Re-render ``<name>.md`` and ``<name>.png`` from ``<name>.json`` for each of ``names``."""
+    for name in names:
+        module = importlib.import_module(REPORTS[name])
+        paths = render_results(name, module.markdown, module.plot, out)
+        print(f"{name}: " + ", ".join(str(p) for p in paths.values()))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,17 +59,26 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--data", help="BEIR folder for every benchmark (default: scifact)")
     parser.add_argument(
-        "--only", default=",".join(BENCHMARKS), help=f"comma-separated subset of {list(BENCHMARKS)}"
+        "--only",
+        help=f"comma-separated subset of {list(BENCHMARKS)} (with --render-only: {list(REPORTS)})",
+    )
+    parser.add_argument(
+        "--render-only",
+        action="store_true",
+        help="run nothing: re-write the .md and .png of each report from its .json in --out",
     )
     for name in BENCHMARKS:
         parser.add_argument(
             f"--{name}-args", default="", help=f"extra arguments for {BENCHMARKS[name]} (quoted)"
         )
     args = parser.parse_args(argv)
-    chosen = [n.strip() for n in args.only.split(",") if n.strip()]
-    unknown = sorted(set(chosen) - set(BENCHMARKS))
+    known = REPORTS if args.render_only else BENCHMARKS
+    chosen = [n.strip() for n in (args.only or ",".join(known)).split(",") if n.strip()]
+    unknown = sorted(set(chosen) - set(known))
     if unknown:
-        parser.error(f"unknown benchmark(s) {unknown}; choose from {list(BENCHMARKS)}")
+        parser.error(f"unknown benchmark(s) {unknown}; choose from {list(known)}")
+    if args.render_only:
+        return render_only(chosen, args.out)
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),

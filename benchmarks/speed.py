@@ -35,11 +35,16 @@ from benchmarks.common import (
     bm25_topk,
     fmt,
     interleaved,
+    label_bars,
     latency_stats,
+    legend_below,
     machine,
     machine_line,
+    plain_log_ticks,
     pyplot,
+    save_figure,
     time_ms,
+    wrap,
     write_results,
 )
 
@@ -435,40 +440,50 @@ def verdict(report: dict[str, Any]) -> dict[str, Any]:
 
 
 def plot(report: dict[str, Any], path: Path) -> None:
+    """Left: p50 latency (band up to p95) against candidates per query, log scale, peers
+    dashed. Right: each ragrerank setting's speedup over each peer at the largest count."""
     plt = pyplot()
     counts = report["inputs"]["candidates"]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(14, 6.5))
+    n = str(max(counts))
+    names = list(report["ratios"])
+    peers = list(next(iter(report["ratios"].values()))) if names else []
+    fig, (ax1, ax2) = plt.subplots(
+        1, 2, figsize=(14, max(6.0, 0.3 * len(names) * len(peers) + 2.5))
+    )
     for k, (name, r) in enumerate(report["systems"].items()):
-        pts = [r["by_candidates"][str(n)] for n in counts]
+        pts = [r["by_candidates"][str(c)] for c in counts]
         style = "--" if r["kind"] == "peer" else "-"
         p50 = [p["p50_ms"] for p in pts]
         ax1.plot(counts, p50, style, marker="o", color=f"C{k}", label=name)
         ax1.fill_between(
-            counts, p50, [p["p95_ms"] for p in pts], color=f"C{k}", alpha=0.12, linewidth=0
+            counts, p50, [p["p95_ms"] for p in pts], color=f"C{k}", alpha=0.08, linewidth=0
         )
     ax1.set_xlabel("candidates per query")
-    ax1.set_ylabel("ms per query (line: p50, band up to p95)")
+    ax1.set_ylabel("ms per query, log scale (line: p50, band up to p95)")
     ax1.set_yscale("log")
+    plain_log_ticks(ax1.yaxis, subs=(1, 2, 5))
     ax1.set_xticks(counts)
     ax1.set_title("Reranking latency vs candidates (dashed: peers)")
-    ax1.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
-    n = str(max(counts))
-    names = list(report["ratios"])
-    peers = list(next(iter(report["ratios"].values()))) if names else []
-    width = 0.8 / max(1, len(peers))
+    legend_below(ax1, ncol=2, fontsize=7)
+    rows = list(range(len(names)))
+    height = 0.8 / max(1, len(peers))
     for j, peer in enumerate(peers):
-        xs = [i + (j - (len(peers) - 1) / 2) * width for i in range(len(names))]
-        ax2.bar(xs, [report["ratios"][s][peer][n] for s in names], width, label=f"vs {peer}")
-    ax2.axhline(TARGET_SPEEDUP, color="red", ls=":", label=f"target {TARGET_SPEEDUP}x")
-    ax2.axhline(1.0, color="black", lw=0.8)
-    short = [s.replace("ragrerank ", "") for s in names]
-    ax2.set_xticks(range(len(names)), short, fontsize=7, rotation=25, ha="right")
-    ax2.set_ylabel(f"speedup at p50 ({n} candidates)")
-    ax2.set_title("ragrerank settings: peer p50 / ragrerank p50")
-    ax2.legend(fontsize=7, loc="upper left")
+        ys = [i + (j - (len(peers) - 1) / 2) * height for i in rows]
+        values = [report["ratios"][s][peer][n] for s in names]
+        bars = ax2.barh(ys, values, height, label=f"vs {peer}", color=f"C{j}")
+        label_bars(ax2, bars, lambda v: f"{v:.2f}x")
+    ax2.axvline(TARGET_SPEEDUP, color="red", ls=":", label=f"target {TARGET_SPEEDUP}x")
+    ax2.axvline(1.0, color="black", lw=0.8, label="1x: as fast as the peer")
+    ax2.set_yticks(rows, [wrap(s.replace("ragrerank ", ""), 26) for s in names], fontsize=8)
+    ax2.invert_yaxis()
+    top = max((v for by in report["ratios"].values() for p in by.values() for v in p.values()),
+              default=TARGET_SPEEDUP)  # fmt: skip
+    ax2.set_xlim(0, max(top, TARGET_SPEEDUP) * 1.15)
+    ax2.set_xlabel(f"speedup at {n} candidates: peer p50 / ragrerank p50 (higher is faster)")
+    ax2.set_title("ragrerank settings vs each peer")
+    legend_below(ax2, ncol=2, fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def markdown(report: dict[str, Any]) -> str:

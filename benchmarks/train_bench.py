@@ -18,7 +18,20 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import ROOT, fmt, machine, machine_line, pyplot, timed, write_results
+from benchmarks.common import (
+    ROOT,
+    fmt,
+    label_bars,
+    legend_below,
+    machine,
+    machine_line,
+    portable_command,
+    portable_path,
+    pyplot,
+    save_figure,
+    timed,
+    write_results,
+)
 
 MODELS = ROOT / "models"
 FIRST_STAGES = ("bm25", "hybrid")
@@ -96,31 +109,57 @@ def distillation(report: dict[str, Any], student: str) -> dict[str, Any]:
 
 
 def plot(report: dict[str, Any], path: Path) -> None:
+    """Left: test nDCG@10 per system (horizontal bars from 0, values written on them; one
+    colour per system, as in the right panel). Right: each run's validation curve."""
     plt = pyplot()
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
+    from matplotlib.patches import Patch
+
     stages = report["first_stages"]
     names = list(report["quality"][stages[0]])
-    width = 0.8 / len(stages)
+    colors = {n: f"C{k}" for k, n in enumerate(n for n in names if n != "first stage")}
+    colors["first stage"] = "grey"
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 0.45 * len(names) * len(stages) + 3.5))
+    height = 0.8 / len(stages)
+    rows = list(range(len(names)))
+    hatches = [("", "//", "..", "xx", "\\\\")[k % 5] for k in range(len(stages))]
     for k, stage in enumerate(stages):
         values = [report["quality"][stage].get(n, {}).get("nDCG@10", 0.0) for n in names]
-        xs = [i + (k - (len(stages) - 1) / 2) * width for i in range(len(names))]
-        bars = ax1.bar(xs, values, width, label=f"{stage} top-100")
-        ax1.bar_label(bars, fmt="%.3f", fontsize=7)
-    ax1.set_xticks(range(len(names)), [n.replace(" (", "\n(") for n in names], fontsize=7)
-    ax1.axhline(0.74, color="grey", linestyle="--", linewidth=0.8, label="target 0.74")
-    ax1.set_ylim(0.5, 0.85)
-    ax1.set_ylabel("nDCG@10 (SciFact test, 300 queries)")
-    ax1.legend(fontsize=8)
+        ys = [i + (k - (len(stages) - 1) / 2) * height for i in rows]
+        bars = ax1.barh(ys, values, height, color=[colors[n] for n in names],
+                        hatch=hatches[k], edgecolor="white")  # fmt: skip
+        label_bars(ax1, bars, ".3f", fontsize=8)
+    labels = ["first stage alone\n(no reranking)" if n == "first stage" else n for n in names]
+    ax1.set_yticks(rows, [n.replace(" (", "\n(") for n in labels], fontsize=8)
+    ax1.invert_yaxis()
+    handles: list[Any] = [
+        ax1.axvline(
+            0.74, color="black", linestyle="--", linewidth=0.8, label="target: nDCG@10 0.74"
+        )
+    ]
+    if len(stages) > 1:  # bars are coloured by system; the hatch tells the first stage
+        handles += [
+            Patch(facecolor="lightgrey", hatch=h, edgecolor="white", label=f"reranking {s} top-100")
+            for s, h in zip(stages, hatches, strict=False)
+        ]
+    ax1.set_xlim(0, 1)
+    ax1.set_xlabel("nDCG@10 (SciFact test, 300 queries)")
+    ax1.set_title(f"Test quality, reranking the {' / '.join(stages)} top-100")
+    legend_below(ax1, ncol=len(handles), handles=handles)
     for name, info in report["training"].items():
-        val = info.get("validation", [])
-        if val:
-            ax2.plot([v["step"] for v in val], [v["ndcg@10"] for v in val], "o-", label=name)
+        val = info.get("validation") or []
+        if not val:
+            continue
+        steps, ndcg = [v["step"] for v in val], [v["ndcg@10"] for v in val]
+        best = max(range(len(val)), key=lambda i: ndcg[i])
+        label = f"{name}: best {ndcg[best]:.3f} at step {steps[best]}"
+        ax2.plot(steps, ndcg, "o-", color=colors.get(name, "black"), label=label)
+    ax2.set_ylim(0, 1)
     ax2.set_xlabel("training step")
     ax2.set_ylabel("validation nDCG@10 (held-out train queries)")
-    ax2.legend(fontsize=8)
+    ax2.set_title("Validation during training (not comparable to test)")
+    legend_below(ax2, ncol=1)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -183,7 +222,8 @@ def markdown(report: dict[str, Any]) -> str:
     for name, t in report["training"].items():
         base = str(t.get("base_model", ""))
         after = f" (base `{base}`, trained first)" if base.startswith("models/") else ""
-        lines += [f"- {name}{after}:", "", "  ```", f"  {t['command']}", "  ```"]
+        command = portable_command(str(t["command"]))  # no machine paths in a report
+        lines += [f"- {name}{after}:", "", "  ```", f"  {command}", "  ```"]
     if report.get("distillation"):
         d = report["distillation"]
         lines += [
@@ -243,6 +283,10 @@ def main(argv: Sequence[str] | None = None) -> None:
                 "teacher", "teacher_val_ndcg@10", "num_layers", "base_model",
                 "first_stage_val_ndcg@10")  # fmt: skip
         training[name] = {k: log.get(k) for k in keep}
+        # Recorded as typed on the training machine; the report reads from the repo root.
+        for key, portable in (("command", portable_command), ("base_model", portable_path)):
+            if isinstance(training[name][key], str):
+                training[name][key] = portable(training[name][key])
     report: dict[str, Any] = {
         "machine": machine(),
         "first_stages": stages,

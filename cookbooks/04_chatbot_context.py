@@ -30,10 +30,14 @@ if args.smoke:
     dense.max_seq_length = 128
 retriever = QdrantRetriever("chat_demo", dense_model=dense, show_progress=not args.smoke)
 docs = ds.documents()
-# The same abstract ingested twice from another feed: the assembler drops the lower-ranked copy.
+# The same abstract ingested a second time from another feed (a "mirror" of the corpus),
+# under its own id and source label: the assembler keeps one copy, the higher-ranked one.
 original = next(d for d in docs if d.id == "11705328")
+MIRROR_SOURCE = "mirror feed"
 mirror = Candidate(
-    text=original.text + " (mirror)", id="mirror-11705328", metadata={"source": "mirror"}
+    text=original.text + " (mirror)",
+    id=f"mirror-{original.id}",
+    metadata={"source": MIRROR_SOURCE, "copy_of": original.id},
 )
 retriever.index([*docs, mirror])
 
@@ -58,16 +62,53 @@ print(f"{UNTRAINED_NOTE}\n")
 print(f"query from the last 2 user turns:\n  {result.query!r}")
 print(f"(the last turn alone would be {last_turn_only!r})\n")
 print(
-    f"context: {result.context.tokens}/{result.context.max_tokens} tokens, "
-    f"{len(result.context.items)} passages (ordered best at both ends):"
+    f"indexed {len(docs)} SciFact abstracts plus one duplicate: abstract {original.id} again, "
+    f"as if from a second feed\n  (id {mirror.id!r}, source label {MIRROR_SOURCE!r}), so the "
+    "assembler has a near-duplicate to drop\n"
 )
+print(
+    f"context: {result.context.tokens}/{result.context.max_tokens} tokens, "
+    f"{len(result.context.items)} passages, in prompt order (best at both ends)."
+)
+print(
+    '  Each passage goes into the prompt as "[n] (source: <label>)"; the LLM cites it as [n].\n'
+    "  The label is the document's metadata['source'] (SciFact documents: 'scifact:<id>')."
+)
+print(f"  {'[n]':<4} {'rerank':<7} {'document id':<17} {'source label':<17} text")
 for c in result.context.items:
-    print(f"  [{c.citation}] rerank #{c.item.rank:<2} {c.source:<16} {short(c.item.text, 50)}")
+    print(
+        f"  {f'[{c.citation}]':<4} {f'#{c.item.rank}':<7} {c.item.id!s:<17} {c.source:<17} "
+        f"{short(c.item.text, 40)}"
+    )
+over_budget = [d for d in result.context.dropped if d.reason == "budget"]
 for d in result.context.dropped:
-    print(f"  dropped {d.item.id}: {d.reason} ({d.detail})")
-relevant = set(ds.qrels["36"])
-found = [c.citation for c in result.context.items if c.item.id in relevant]
-print(f"judged-relevant docs in the context: citations {found} of {sorted(relevant)}")
+    if d.reason != "budget":
+        print(f"  dropped {d.item.id} (rerank #{d.item.rank}): {d.reason}: {d.detail}")
+if over_budget:
+    shown = ", ".join(f"{d.item.id} (#{d.item.rank})" for d in over_budget[:4])
+    more = f" and {len(over_budget) - 4} more" if len(over_budget) > 4 else ""
+    print(f"  dropped {len(over_budget)} that did not fit the token budget: {shown}{more}")
+
+# Which judged-relevant abstracts made it into the context, and under which citation.
+relevant = sorted(ds.qrels["36"])
+print(f"\njudged-relevant abstracts for this conversation (SciFact qrels of query 36): {relevant}")
+for doc_id in relevant:
+    direct = [c for c in result.context.items if c.item.id == doc_id]
+    copies = [c for c in result.context.items if c.item.metadata.get("copy_of") == doc_id]
+    dropped = [d for d in result.context.dropped if d.item.id == doc_id]
+    if direct:
+        where = f"in the context as [{direct[0].citation}]"
+    elif copies:
+        where = f"in the context as [{copies[0].citation}], via its copy {copies[0].item.id!r}"
+    else:
+        where = "not in the context"
+    if dropped and copies and dropped[0].reason == "duplicate":
+        where += " (the original ranked lower and was dropped as its near-duplicate)"
+    elif dropped:
+        where += f" (dropped: {dropped[0].reason}, {dropped[0].detail})"
+    elif not direct and not copies:
+        where += f" (not among the top {pipeline.top_n} retrieved)"
+    print(f"  {doc_id}: {where}")
 
 prompt = [
     {

@@ -57,8 +57,8 @@ class KeywordOverlap(BaseScorer):
         )
 
 
-def show(title: str, result: RerankResult, seconds: float) -> None:
-    print(f"\n== {title}  ({seconds * 1000:.0f} ms)")
+def show(result: RerankResult, seconds: float) -> None:
+    print(f"   took {seconds * 1000:.0f} ms")
     print(f"   {'rank':>4}  {'score':>7}  {'was':>3}  id  text")
     for item in result:
         print(
@@ -77,9 +77,11 @@ def show(title: str, result: RerankResult, seconds: float) -> None:
 
 
 def run(reranker: Reranker, title: str) -> RerankResult:
+    """The scenario's header first, then whatever the call logs, then its result."""
+    print(f"\n== {title}", flush=True)
     start = time.perf_counter()
     result = reranker.rerank(QUERY, DOCS)
-    show(title, result, time.perf_counter() - start)
+    show(result, time.perf_counter() - start)
     return result
 
 
@@ -93,8 +95,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--smoke", action="store_true", help="shorter timeouts (for CI)")
     args = parser.parse_args(argv)
     timeout = 0.2 if args.smoke else 0.5
+    # An application may configure logging (the library never does). The log lines go
+    # to stdout, the stream the headers and tables are printed on, so each one appears
+    # under its scenario's header, in the order it happened, even when piped.
     logging.basicConfig(
-        level=logging.WARNING, format="   [log %(levelname)s] %(message)s", stream=sys.stdout
+        level=logging.WARNING,
+        format="   [log %(levelname)s] %(message)s",
+        stream=sys.stdout,
+        force=True,
     )
     logging.getLogger("ragrerank.cohere").setLevel(logging.INFO)  # show each retry
 

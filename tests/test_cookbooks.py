@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -55,8 +57,9 @@ EXPECTED = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_cookbook_smoke(name: str) -> None:
+@functools.cache
+def run(name: str) -> subprocess.CompletedProcess[str]:
+    """``cookbooks/<name> --smoke`` (once per session: several tests read its output)."""
     paths = [
         str(ROOT),
         str(ROOT / "integrations/langchain"),
@@ -69,7 +72,7 @@ def test_cookbook_smoke(name: str) -> None:
         "TRANSFORMERS_OFFLINE": "1",
         "TOKENIZERS_PARALLELISM": "false",
     }
-    proc = subprocess.run(
+    return subprocess.run(
         [sys.executable, str(ROOT / "cookbooks" / name), "--smoke"],
         capture_output=True,
         text=True,
@@ -77,6 +80,51 @@ def test_cookbook_smoke(name: str) -> None:
         env=env,
         cwd=ROOT,
     )
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_cookbook_smoke(name: str) -> None:
+    proc = run(name)
     assert proc.returncode == 0, proc.stderr[-3000:]
     for needle in EXPECTED[name]:
         assert needle in proc.stdout, f"{name}: {needle!r} missing from output:\n{proc.stdout}"
+
+
+def test_cohere_cookbook_logs_each_scenario_under_its_header() -> None:
+    """Every retry / fallback log line comes after the header of the scenario that logged
+    it (it used to print above it) and before the next header."""
+    proc = run("05_cohere_with_fallback.py")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    sections = re.split(r"^== ", proc.stdout, flags=re.M)
+    by_title = {s.split("\n", 1)[0]: s for s in sections[1:]}
+    flaky = next(s for t, s in by_title.items() if t.startswith("2. Cohere flaky"))
+    assert "HTTP 429" in flaky and "attempt 1/3" in flaky and "3 attempt(s)" in flaky
+    for number, needle in (("3.", "503"), ("4.", "timeout"), ("5.", "malformed_response")):
+        section = next(s for t, s in by_title.items() if t.startswith(number))
+        log = section.index("[log WARNING]")
+        assert needle in section[log:].split("\n", 1)[0], section
+        assert log < section.index("trace.notes['fallback']"), "log after the result table"
+    healthy = next(s for t, s in by_title.items() if t.startswith("1. Cohere healthy"))
+    assert "[log" not in healthy and "[log" not in sections[0]
+
+
+def test_chatbot_cookbook_says_what_citations_and_sources_are() -> None:
+    """The context table maps each citation marker [n] to a document id and its source
+    label, the duplicate "mirror" document is explained, and every judged-relevant
+    abstract is reported with the citation it is under (directly or via its copy)."""
+    proc = run("04_chatbot_context.py")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout
+    assert "the LLM cites it as [n]" in out and "source label 'mirror feed'" in out
+    assert "citations [" not in out  # the old "citations [1] of [...]" line
+    rows = dict(re.findall(r"^  \[(\d+)\]\s+#\d+\s+(\S+)\s+\S", out, flags=re.M))
+    assert rows and sorted(rows, key=int) == [str(n) for n in range(1, len(rows) + 1)]
+    report = out.split("judged-relevant abstracts", 1)[1].split("\n\n", 1)[0]
+    lines = re.findall(r"^  (\d+): (.+)$", report, flags=re.M)
+    assert lines, report
+    for doc_id, where in lines:
+        cited = re.match(r"in the context as \[(\d+)\]", where)
+        if cited:  # the cited passage is that abstract or its mirror copy
+            assert rows[cited.group(1)] in (doc_id, f"mirror-{doc_id}"), (doc_id, where, rows)
+        else:
+            assert where.startswith("not in the context"), where

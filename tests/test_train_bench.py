@@ -87,3 +87,16 @@ def test_distillation_without_the_teacher_benchmarked_reports_validation_only() 
     assert "teacher_system" not in d and d["student_val"] == 0.70
     report["distillation"] = d
     assert "keeps" not in markdown(report)
+
+
+def test_reproduce_commands_carry_no_machine_paths() -> None:
+    """A command recorded with an absolute --data is shown as run from the repository
+    root, with the documented relative path (docs/training.md)."""
+    from benchmarks.common import ROOT
+
+    report = _report()
+    data = ROOT.parent / "shared" / "data" / "scifact"
+    report["training"][CE]["command"] = f"ragrerank train cross-encoder --data {data} --seed 0"
+    md = markdown(report)
+    assert "ragrerank train cross-encoder --data ../shared/data/scifact --seed 0" in md
+    assert str(ROOT.parent) + "/" not in md
