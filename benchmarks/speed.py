@@ -176,7 +176,7 @@ def ragrerank_cascade(
     ``keep``; the full model in bf16 scores the survivors. Pruned candidates get rank
     scores below the survivors, so no drift is reported."""
     from ragrerank import CrossEncoderScorer, Reranker
-    from ragrerank.cascade import CascadeScorer
+    from ragrerank.composers.cascade import CascadeScorer
 
     scorer = CascadeScorer(
         CrossEncoderScorer(cheap_model or model, dtype="bfloat16", max_length=max_length),
@@ -385,7 +385,7 @@ def measure(
 def cache_hits(model: str, inputs: Inputs, n: int, queries: int) -> dict[str, Any]:
     """`CachedScorer` over the bf16 scorer: a query's first call vs the same call again."""
     from ragrerank import CrossEncoderScorer, Reranker
-    from ragrerank.cache import CachedScorer
+    from ragrerank.composers.cache import CachedScorer
 
     rank = ranked(Reranker(CachedScorer(CrossEncoderScorer(model, dtype="bfloat16")), top_k=TOP_K))
     rank(inputs.queries[0], inputs.candidates[0][:n])  # warm-up

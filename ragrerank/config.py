@@ -193,10 +193,10 @@ def build_scorer(spec: RerankerSpec) -> Scorer:
 
             return CohereScorer(str(spec.model), **options)
         if spec.backend == "fusion":
-            from .fusion import FusionScorer
+            from .composers.fusion import FusionScorer
 
             return FusionScorer([build_scorer(m) for m in spec.members], **options)
-        from .cascade import CascadeScorer
+        from .composers.cascade import CascadeScorer
 
         assert spec.cheap is not None and spec.expensive is not None
         return CascadeScorer(build_scorer(spec.cheap), build_scorer(spec.expensive), **options)

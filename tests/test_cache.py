@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ragrerank import Candidate, Reranker
-from ragrerank.cache import CachedScorer
+from ragrerank.composers.cache import CachedScorer
 from tests.conftest import KeywordScorer
 
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import pytest
 
 from ragrerank import BaseScorer, Candidate, Reranker, ScoreOutput
-from ragrerank.cascade import CascadeScorer
+from ragrerank.composers.cascade import CascadeScorer
 from tests.conftest import KeywordScorer
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ragrerank import CrossEncoderScorer
-from ragrerank.cascade import CascadeScorer
+from ragrerank.composers.cascade import CascadeScorer
 from ragrerank.config import RerankerSpec, build_scorer, load_config, load_rerankers
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from ragrerank import BaseScorer, Candidate, Reranker, ScoreOutput
+from ragrerank.composers.fusion import FusionScorer
 from ragrerank.config import build_scorer, load_config
-from ragrerank.fusion import FusionScorer
 from ragrerank.scorer import fingerprint
 from tests.conftest import KeywordScorer
 

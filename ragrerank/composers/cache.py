@@ -7,7 +7,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 
-from .scorer import (
+from ..scorer import (
     BaseScorer,
     Scorer,
     check_scores,
@@ -16,7 +16,7 @@ from .scorer import (
     scorer_name,
     validate_query,
 )
-from .types import Candidate, ScoreOutput
+from ..types import Candidate, ScoreOutput
 
 __all__ = ["CachedScorer"]
 

@@ -7,7 +7,7 @@ import numbers
 from collections.abc import Sequence
 from typing import Any
 
-from .scorer import (
+from ..scorer import (
     BaseScorer,
     Scorer,
     check_scores,
@@ -17,7 +17,7 @@ from .scorer import (
     scorer_name,
     validate_query,
 )
-from .types import Candidate, ScoreOutput
+from ..types import Candidate, ScoreOutput
 
 __all__ = ["CascadeScorer"]
 

@@ -7,7 +7,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from .scorer import (
+from ..scorer import (
     BaseScorer,
     Scorer,
     ascore_output,
@@ -18,7 +18,7 @@ from .scorer import (
     scorer_name,
     validate_query,
 )
-from .types import Candidate, ScoreOutput, real_float
+from ..types import Candidate, ScoreOutput, real_float
 
 __all__ = ["FusionScorer"]
 

@@ -1,0 +1,13 @@
+"""Composers: scorers built from other scorers (cascade, fusion, cache).
+
+Each wraps one or more `ragrerank.Scorer` objects and is itself a scorer, so a `Reranker`,
+the adapters and the score trace work on it unchanged.
+"""
+
+from __future__ import annotations
+
+from .cache import CachedScorer
+from .cascade import CascadeScorer
+from .fusion import FusionScorer
+
+__all__ = ["CachedScorer", "CascadeScorer", "FusionScorer"]
