@@ -123,7 +123,7 @@ def speed(
     from qdrant_client import QdrantClient
 
     from ragrerank import Candidate, ColBERTScorer
-    from ragrerank.colbert_qdrant import (
+    from ragrerank.retrieval.colbert_store import (
         QdrantColBERTStore,
         ensure_colbert_collection,
         upsert_colbert_vectors,

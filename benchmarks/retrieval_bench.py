@@ -29,9 +29,9 @@ from benchmarks.common import (
     wrap,
     write_results,
 )
-from ragrerank.bm25 import BM25Encoder
 from ragrerank.datasets import BeirDataset, load_beir
-from ragrerank.qdrant import QdrantRetriever, point_id
+from ragrerank.retrieval.bm25 import BM25Encoder
+from ragrerank.retrieval.qdrant import QdrantRetriever, point_id
 
 CACHE = CACHE_ROOT / "qdrant_bench"
 TOP_N = 100

@@ -26,7 +26,7 @@ from langchain_qdrant import QdrantVectorStore
 
 from langchain_ragrerank import RagRerank
 from ragrerank import CrossEncoderScorer
-from ragrerank.qdrant import point_id
+from ragrerank.retrieval.qdrant import point_id
 
 args = parse_args(__doc__ or "")
 ds = scifact_slice(args.smoke)

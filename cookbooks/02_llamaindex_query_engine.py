@@ -27,7 +27,7 @@ from llama_index.vector_stores.qdrant import QdrantVectorStore
 from qdrant_client import QdrantClient
 
 from ragrerank import CrossEncoderScorer
-from ragrerank.qdrant import point_id
+from ragrerank.retrieval.qdrant import point_id
 
 args = parse_args(__doc__ or "")
 ds = scifact_slice(args.smoke)

@@ -19,7 +19,7 @@ from _common import (
 )
 
 from ragrerank import ColBERTScorer, CrossEncoderScorer, QdrantRetriever, Reranker
-from ragrerank.colbert_qdrant import QdrantColBERTStore
+from ragrerank.retrieval.colbert_store import QdrantColBERTStore
 
 args = parse_args(__doc__ or "")
 ds = scifact_slice(args.smoke)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from .bm25 import BM25Encoder
 from .cohere import CohereError, CohereScorer
 from .colbert import ColBERTScorer
 from .context import AssembledContext, ChatContextSelector, ContextAssembler
@@ -10,8 +9,9 @@ from .cross_encoder import CrossEncoderScorer
 from .errors import InvalidScoresError, MissingDependencyError, RagRerankError, ScorerError
 from .normalize import normalize_scores
 from .pipeline import PipelineResult, RagPipeline
-from .qdrant import IndexReport, QdrantRetriever
 from .reranker import Reranker
+from .retrieval.bm25 import BM25Encoder
+from .retrieval.qdrant import IndexReport, QdrantRetriever
 from .scorer import BaseScorer, DetailedScorer, Scorer
 from .types import (
     Candidate,

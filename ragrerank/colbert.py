@@ -3,7 +3,7 @@
 Relevance is ``sum_i max_j q_i . d_j`` over the query's token vectors ``q_i`` and a
 document's token vectors ``d_j`` (all L2-normalized, so dot = cosine). Document vectors
 come, in this order, from the candidate's metadata, a vector store (e.g. Qdrant, see
-`ragrerank.colbert_qdrant`), the in-process cache, or are encoded on the fly and cached.
+`ragrerank.retrieval.colbert_store`), the in-process cache, or are encoded on the fly and cached.
 """
 
 from __future__ import annotations
@@ -209,7 +209,7 @@ class DocumentVectorCache:
 
 @runtime_checkable
 class DocumentVectorStore(Protocol):
-    """Where stored document vectors live (e.g. `ragrerank.colbert_qdrant.QdrantColBERTStore`).
+    """Where stored document vectors live (e.g. `ragrerank.retrieval.colbert_store.QdrantColBERTStore`).
 
     ``scores_on_server`` stores compute MaxSim themselves (`server_scores`); others return
     vectors (`fetch_vectors`) and the scorer computes MaxSim in-process. Ids without stored

@@ -84,7 +84,7 @@ def _minilm() -> str:
 
 def _first_stage(top_n: int) -> list[Candidate]:
     """Hybrid (dense MiniLM + BM25, RRF) retrieval over the passages, in embedded Qdrant."""
-    from .qdrant import QdrantRetriever
+    from .retrieval.qdrant import QdrantRetriever
 
     with QdrantRetriever("demo", dense_model=_minilm(), show_progress=False) as retriever:
         retriever.index([Candidate(text=t, id=i) for i, t in PASSAGES])

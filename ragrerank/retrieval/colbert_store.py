@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from .colbert import ColBERTScorer, dequantize_vectors, quantize_vectors
-from .errors import require
+from ..colbert import ColBERTScorer, dequantize_vectors, quantize_vectors
+from ..errors import require
 from .qdrant import point_id
 
 if TYPE_CHECKING:
