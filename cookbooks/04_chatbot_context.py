@@ -20,7 +20,7 @@ from ragrerank import (
     RagPipeline,
     Reranker,
 )
-from ragrerank.context import conversation_query
+from ragrerank.rag.context import conversation_query
 
 args = parse_args(__doc__ or "")
 ds = scifact_slice(args.smoke, query_ids=("36",))  # 36: vitamin B12 deficiency & homocysteine

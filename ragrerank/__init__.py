@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from .cohere import CohereError, CohereScorer
 from .colbert import ColBERTScorer
-from .context import AssembledContext, ChatContextSelector, ContextAssembler
 from .cross_encoder import CrossEncoderScorer
 from .errors import InvalidScoresError, MissingDependencyError, RagRerankError, ScorerError
 from .normalize import normalize_scores
-from .pipeline import PipelineResult, RagPipeline
+from .rag.context import AssembledContext, ChatContextSelector, ContextAssembler
+from .rag.pipeline import PipelineResult, RagPipeline
 from .reranker import Reranker
 from .retrieval.bm25 import BM25Encoder
 from .retrieval.qdrant import IndexReport, QdrantRetriever

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ragrerank import Candidate, Reranker
-from ragrerank.context import (
+from ragrerank.rag.context import (
     ChatContextSelector,
     ContextAssembler,
     conversation_query,

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 import pytest
 
 from ragrerank import Candidate, Reranker
-from ragrerank.context import ContextAssembler
-from ragrerank.pipeline import RagPipeline
+from ragrerank.rag.context import ContextAssembler
+from ragrerank.rag.pipeline import RagPipeline
 from tests.conftest import SCIENCE_DOCS, KeywordScorer
 
 

@@ -8,10 +8,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from ..reranker import Reranker
+from ..scorer import Scorer, validate_query
+from ..types import Document, RerankResult
 from .context import AssembledContext, ContextAssembler, conversation_query
-from .reranker import Reranker
-from .scorer import Scorer, validate_query
-from .types import Document, RerankResult
 
 __all__ = ["PipelineResult", "RagPipeline", "Retriever"]
 

@@ -13,8 +13,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .reranker import Reranker
-from .types import Document, RerankedItem, RerankResult
+from ..reranker import Reranker
+from ..types import Document, RerankedItem, RerankResult
 
 __all__ = [
     "AssembledContext",
