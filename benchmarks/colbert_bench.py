@@ -35,7 +35,7 @@ from benchmarks.common import (
     timed,
     write_results,
 )
-from ragrerank.datasets import load_beir
+from ragrerank.evaluation.datasets import load_beir
 
 CACHE = CACHE_ROOT / "colbert_bench"
 

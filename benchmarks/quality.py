@@ -7,7 +7,7 @@ First stages (Qdrant embedded, top 100): BM25, dense (all-MiniLM-L6-v2), hybrid 
 The rerankers of ``benchmarks/configs/scifact.toml`` (optional models are skipped until
 they exist) rerank the top 100 of the best first stage: the one with the highest R@100
 (the ceiling of any reranker on its candidates), nDCG@10 breaking ties. Everything goes
-through `ragrerank.evaluate.evaluate`, whose caches (first-stage runs, the Qdrant index,
+through `ragrerank.evaluation.runner.evaluate`, whose caches (first-stage runs, the Qdrant index,
 reranker scores; ``--cache``, default ``~/.cache/ragrerank/eval``) make reruns cheap: only
 new or retrained rerankers are scored again.
 """
@@ -50,9 +50,9 @@ def pick_first_stage(stages: dict[str, dict[str, float]]) -> str:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from ragrerank.config import load_rerankers
-    from ragrerank.datasets import load_beir
-    from ragrerank.evaluate import evaluate
+    from ragrerank.evaluation.config import load_rerankers
+    from ragrerank.evaluation.datasets import load_beir
+    from ragrerank.evaluation.runner import evaluate
 
     ds = load_beir("scifact", "test", path=args.data)
     if args.quick:
@@ -112,7 +112,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _config_names(path: str | Path) -> list[str]:
-    from ragrerank.config import load_config
+    from ragrerank.evaluation.config import load_config
 
     return [s.name for s in load_config(path)]
 

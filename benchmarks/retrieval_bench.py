@@ -29,7 +29,7 @@ from benchmarks.common import (
     wrap,
     write_results,
 )
-from ragrerank.datasets import BeirDataset, load_beir
+from ragrerank.evaluation.datasets import BeirDataset, load_beir
 from ragrerank.retrieval.bm25 import BM25Encoder
 from ragrerank.retrieval.qdrant import QdrantRetriever, point_id
 

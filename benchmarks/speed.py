@@ -290,7 +290,7 @@ def load_inputs(
     each cut to ``tokens`` word pieces (topped up with other documents on tiny corpora)."""
     from transformers import AutoTokenizer
 
-    from ragrerank.datasets import load_beir
+    from ragrerank.evaluation.datasets import load_beir
 
     ds = load_beir("scifact", "test", path=data)
     tok = AutoTokenizer.from_pretrained(model)

@@ -257,8 +257,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--out", help="results folder (default: benchmarks/results)")
     args = parser.parse_args(argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    from ragrerank.datasets import load_beir
-    from ragrerank.evaluate import evaluate, first_stage_run
+    from ragrerank.evaluation.datasets import load_beir
+    from ragrerank.evaluation.runner import evaluate, first_stage_run
 
     started = time.perf_counter()
     ds = load_beir("scifact", "test")

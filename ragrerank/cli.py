@@ -51,9 +51,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from .config import load_rerankers
-    from .datasets import load_beir
-    from .evaluate import evaluate
+    from .evaluation.config import load_rerankers
+    from .evaluation.datasets import load_beir
+    from .evaluation.runner import evaluate
 
     data = Path(args.data)
     if args.candidates < 1:

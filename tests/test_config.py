@@ -10,7 +10,7 @@ import pytest
 
 from ragrerank import CrossEncoderScorer
 from ragrerank.composers.cascade import CascadeScorer
-from ragrerank.config import RerankerSpec, build_scorer, load_config, load_rerankers
+from ragrerank.evaluation.config import RerankerSpec, build_scorer, load_config, load_rerankers
 
 
 def toml(tmp_path: Path, text: str, name: str = "rerankers.toml") -> Path:
@@ -128,7 +128,7 @@ cheap = {{ backend = "cross-encoder", model = "{tiny_ce}" }}
 expensive = {{ backend = "cross-encoder", model = "models/ce-distilled-3l" }}
 """,
     )
-    with caplog.at_level(logging.WARNING, logger="ragrerank.config"):
+    with caplog.at_level(logging.WARNING, logger="ragrerank.evaluation.config"):
         scorers = load_rerankers(path)
     assert list(scorers) == ["here"]
     assert "skipping reranker 'later': model models/not-trained-yet-ce not found" in caplog.text

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ragrerank.datasets import data_dir
+from ragrerank.evaluation.datasets import data_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 

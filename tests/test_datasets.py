@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ragrerank.datasets import data_dir, load_beir
+from ragrerank.evaluation.datasets import data_dir, load_beir
 
 
 def write_beir(root: Path) -> Path:

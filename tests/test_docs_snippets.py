@@ -13,7 +13,7 @@
   allowed ones.
 * ```bash blocks: make targets exist, ``pip install 'ragrerank[...]'`` extras exist, and
   every ``--flag`` of a ``ragrerank`` / ``python -m`` command is in that command's ``--help``.
-* ```toml blocks parse as reranker configs (`ragrerank.config.load_config`).
+* ```toml blocks parse as reranker configs (`ragrerank.evaluation.config.load_config`).
 """
 
 from __future__ import annotations
@@ -294,7 +294,7 @@ def test_checks_and_markers_match_blocks() -> None:
 
 @pytest.mark.parametrize("block", TOML, ids=lambda b: b.id)
 def test_toml_block(block: Block, tmp_path: Path) -> None:
-    from ragrerank.config import load_config
+    from ragrerank.evaluation.config import load_config
 
     path = tmp_path / "rerankers.toml"
     path.write_text(block.code)

@@ -1,4 +1,4 @@
-"""ragrerank.evaluate: metrics (hand-checked), caches, slices, report files, bad input."""
+"""ragrerank.evaluation.runner: metrics (hand-checked), caches, slices, report files, bad input."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ pytest.importorskip("ir_measures")
 pytest.importorskip("qdrant_client")
 
 from ragrerank import BaseScorer, Candidate, ScoreOutput
-from ragrerank.evaluate import evaluate, first_stage_run, query_length_bucket
+from ragrerank.evaluation.runner import evaluate, first_stage_run, query_length_bucket
 from tests.conftest import KeywordScorer
 from tests.test_qdrant import HashEmbedder
 

@@ -12,7 +12,7 @@ import pytest
 
 from ragrerank import BaseScorer, Candidate, Reranker, ScoreOutput
 from ragrerank.composers.fusion import FusionScorer
-from ragrerank.config import build_scorer, load_config
+from ragrerank.evaluation.config import build_scorer, load_config
 from ragrerank.scorer import fingerprint
 from tests.conftest import KeywordScorer
 

@@ -219,7 +219,7 @@ def _teacher(spec: str, name: str | None) -> Any:
     cross-encoder folder / hub name (scored in bfloat16)."""
     path = Path(spec)
     if path.suffix.lower() in (".toml", ".json") and path.is_file():
-        from ..config import load_rerankers
+        from ..evaluation.config import load_rerankers
 
         rerankers = load_rerankers(path)
         if name is None and len(rerankers) == 1:

@@ -29,7 +29,7 @@ _DECODER_SUFFIXES = ("ForCausalLM", "LMHeadModel", "ForConditionalGeneration")
 
 def default_base_model() -> str:
     """The offline all-MiniLM-L6-v2 weights when installed, else its hub name."""
-    from ..evaluate import _default_dense_model
+    from ..evaluation.runner import _default_dense_model
 
     return _default_dense_model()
 

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from ..datasets import BeirDataset, load_beir
+from ..evaluation.datasets import BeirDataset, load_beir
 from ..types import text_id
 
 __all__ = [

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..demo import cache_dir
-from ..evaluate import first_stage_run
+from ..evaluation.runner import first_stage_run
 from .data import TrainingExample, TrainingSet
 
 __all__ = ["default_cache", "mine_negatives"]

