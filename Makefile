@@ -16,7 +16,7 @@ install: $(VENV)/.installed
 
 # Online, the demo uses cross-encoder/ms-marco-MiniLM-L-6-v2; offline, a zero-shot ColBERT rerank.
 demo: install
-	$(PY) -m ragrerank.demo $(ARGS)
+	$(PY) -m ragrerank.apps.demo $(ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -611,7 +611,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.model:
         model = args.model
     else:
-        from ragrerank.demo import minilm_cross_encoder
+        from ragrerank.utils.local_models import minilm_cross_encoder
 
         model = minilm_cross_encoder()
     chosen = systems(model) + cascade_systems(

@@ -13,7 +13,7 @@ import pytest
 pytest.importorskip("ir_measures")
 pytest.importorskip("qdrant_client")
 
-from ragrerank.cli import main
+from ragrerank.apps.cli import main
 from tests.test_colbert import build_plain
 from tests.test_evaluate import QUERIES, write_beir
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ragrerank import demo
+from ragrerank.apps import demo
 
 ROOT = Path(__file__).resolve().parents[1]
 RELEVANT = {"med-aspirin-1", "med-aspirin-2", "med-aspirin-3"}
@@ -61,4 +61,4 @@ def test_make_demo_passes_args_through() -> None:
         ["make", "-n", "-C", str(ROOT), "demo", "ARGS=--model models/ce-minilm-scifact"],
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
-    assert "-m ragrerank.demo --model models/ce-minilm-scifact" in out
+    assert "-m ragrerank.apps.demo --model models/ce-minilm-scifact" in out

@@ -331,7 +331,7 @@ def command_help(module: str, args: list[str]) -> tuple[str, list[str]]:
     if module == "ragrerank" and args[:1] == ["train"]:
         module, args = "ragrerank.train", args[1:]
     if module == "ragrerank":
-        from ragrerank.cli import main
+        from ragrerank.apps.cli import main
 
         sub = args[:1]
         return help_text(lambda: main([*sub, "--help"])), args[1:]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ragrerank.jsonio import read_json, write_json
+from ragrerank.utils.jsonio import read_json, write_json
 
 
 def test_write_then_read_round_trips_and_leaves_no_temporary_file(tmp_path: Path) -> None:

@@ -365,7 +365,7 @@ def test_distill_caches_teacher_scores_and_trains(
 
 
 def test_cli_cross_encoder(beir: Path, tiny_encoder: str, tmp_path: Path) -> None:
-    from ragrerank.cli import main
+    from ragrerank.apps.cli import main
 
     out = tmp_path / "m"
     argv = ["train", "cross-encoder", "--data", str(beir), "--out", str(out), "--base",

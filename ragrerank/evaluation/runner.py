@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import require
-from ..jsonio import read_json, write_json
 from ..scorer import Scorer, fingerprint, score_output
 from ..types import Candidate
+from ..utils.jsonio import read_json, write_json
 from .datasets import BeirDataset, load_beir
 
 __all__ = [
@@ -114,7 +114,7 @@ def _corpus_digest(ds: BeirDataset) -> str:
 
 
 def _default_cache() -> Path:
-    from ..demo import cache_dir
+    from ..utils.local_models import cache_dir
 
     return cache_dir() / "eval"
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import require
-from ..jsonio import write_json
+from ..utils.jsonio import write_json
 from .cross_encoder import check_encoder, default_base_model, group_loss, layer_overrides
 from .data import TrainingSet
 from .loop import Sample, TrainConfig, TrainResult, fill_negatives, fit, seed_everything

