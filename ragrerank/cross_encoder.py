@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import require
+from .model_source import ModelSource, resolve_model
 from .scorer import BaseScorer, validate_query
 from .types import Candidate, ScoreOutput
 
@@ -23,10 +24,10 @@ logger = logging.getLogger(__name__)
 _DTYPES = ("float32", "bfloat16", "float16")
 
 
-def _read_st_max_length(model: str) -> int | None:
-    """``max_seq_length`` from a local sentence-transformers folder, if there is one."""
-    cfg = Path(model) / "sentence_bert_config.json"
-    if cfg.is_file():
+def _read_st_max_length(source: ModelSource) -> int | None:
+    """``max_seq_length`` from a sentence-transformers config, if the model has one."""
+    cfg = source.find("sentence_bert_config.json")
+    if cfg is not None:
         value = json.loads(cfg.read_text()).get("max_seq_length")
         return int(value) if isinstance(value, int) else None
     return None
@@ -43,7 +44,8 @@ class CrossEncoderScorer(BaseScorer):
     The model loads on first use (or `warm_up`) and is reused for every call.
 
     Args:
-        model: hub name or local path.
+        model: hub name or local folder (which is which, and the errors for a missing
+            folder or an uncached name: `ragrerank.model_source`).
         device: ``"cpu"``, ``"cuda"``...; default: CUDA when available.
         batch_size: pairs per forward pass.
         max_length: tokens per pair; default: the model's limit.
@@ -162,12 +164,15 @@ class CrossEncoderScorer(BaseScorer):
             import torch
             from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+            source = resolve_model(self.model_name, self.revision)
             device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
+            ref, extra = source.pretrained()
             tokenizer = AutoTokenizer.from_pretrained(
-                self.model_name, revision=self.revision, trust_remote_code=self.trust_remote_code
+                ref, revision=self.revision, trust_remote_code=self.trust_remote_code, **extra
             )
             model = AutoModelForSequenceClassification.from_pretrained(
-                self.model_name,
+                ref,
+                **extra,
                 revision=self.revision,
                 trust_remote_code=self.trust_remote_code,
                 use_safetensors=None if self.allow_pickle_weights else True,
@@ -186,7 +191,7 @@ class CrossEncoderScorer(BaseScorer):
                     _float32_head(model)
             model.to(device).eval()
             declared = [
-                _read_st_max_length(self.model_name),
+                _read_st_max_length(source),
                 getattr(model.config, "max_position_embeddings", None),
                 tokenizer.model_max_length if tokenizer.model_max_length < 100_000 else None,
             ]

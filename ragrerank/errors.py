@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-__all__ = ["MissingDependencyError", "RagRerankError", "ScorerError"]
+__all__ = [
+    "MissingDependencyError",
+    "ModelNotFoundError",
+    "RagRerankError",
+    "ScorerError",
+]
 
 
 class RagRerankError(Exception):
@@ -24,6 +29,19 @@ class ScorerError(RagRerankError, RuntimeError):
 
 class MissingDependencyError(RagRerankError, ImportError):
     """An optional dependency is not installed; the message names the extra."""
+
+
+class ModelNotFoundError(RagRerankError, FileNotFoundError):
+    """A model cannot be loaded from where it was named: a local folder that does not exist,
+    or a hub name that is not cached while offline or while the hub is unreachable.
+
+    A ``FileNotFoundError`` (so an ``OSError``, as transformers' own loading errors are);
+    ``model`` is the name or path as given.
+    """
+
+    def __init__(self, message: str, *, model: str) -> None:
+        super().__init__(message)
+        self.model = model
 
 
 def require(module: str, extra: str) -> object:
