@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import require
+from .errors import UntrainedHeadError, require
 from .model_source import ModelSource, resolve_model
 from .scorer import BaseScorer, validate_query
 from .types import Candidate, ScoreOutput
@@ -31,6 +31,34 @@ def _read_st_max_length(source: ModelSource) -> int | None:
         value = json.loads(cfg.read_text()).get("max_seq_length")
         return int(value) if isinstance(value, int) else None
     return None
+
+
+def _check_head(model: Any, info: Mapping[str, Any], name: str, allow: bool) -> None:
+    """Raise `UntrainedHeadError` (or warn, with ``allow``) when ``from_pretrained`` had to
+    initialise weights at random because the checkpoint lacks them."""
+    missing = sorted(str(k) for k in info.get("missing_keys") or ())
+    if not missing:
+        return
+    prefix = f"{getattr(model, 'base_model_prefix', '')}."
+    head_only = all(not k.startswith(prefix) or ".pooler." in k for k in missing)
+    what = (
+        "it looks like a base or bi-encoder (embedding) model, not a cross-encoder"
+        if head_only
+        else "the checkpoint is incomplete or of another architecture"
+    )
+    shown = ", ".join(missing[:6]) + (f" (+{len(missing) - 6} more)" if len(missing) > 6 else "")
+    message = (
+        f"{name} has no weights for {shown}: they would be initialised at random, so the "
+        f"scores would be noise; {what}"
+    )
+    if allow:
+        logger.warning("%s (allow_untrained_head=True: scoring with them anyway)", message)
+        return
+    raise UntrainedHeadError(
+        f"{message}. Pass a trained cross-encoder (or one fine-tuned with `ragrerank train "
+        "cross-encoder`), or allow_untrained_head=True to score with random weights anyway",
+        missing=missing,
+    )
 
 
 class CrossEncoderScorer(BaseScorer):
@@ -65,6 +93,9 @@ class CrossEncoderScorer(BaseScorer):
             showed no wall-time gain in an interleaved benchmark: measure before relying on
             it. If compilation fails the eager forward is used from then on (with a warning).
         label: which logit to use for multi-label heads (required when ``num_labels > 1``).
+        allow_untrained_head: load a checkpoint that lacks classification-head weights
+            (a base or bi-encoder model) with a random head and a warning, instead of
+            raising `UntrainedHeadError`.
         trust_remote_code: run code shipped with the checkpoint (off by default).
         allow_pickle_weights: also accept ``.bin`` (pickle) weights; safetensors only by default.
         revision: hub revision to pin.
@@ -82,6 +113,7 @@ class CrossEncoderScorer(BaseScorer):
         float32_head: bool = True,
         torch_compile: bool = False,
         label: int | None = None,
+        allow_untrained_head: bool = False,
         trust_remote_code: bool = False,
         allow_pickle_weights: bool = False,
         revision: str | None = None,
@@ -101,6 +133,7 @@ class CrossEncoderScorer(BaseScorer):
         self.float32_head = bool(float32_head)
         self.torch_compile = bool(torch_compile)
         self.label = label
+        self.allow_untrained_head = bool(allow_untrained_head)
         self.trust_remote_code = trust_remote_code
         self.allow_pickle_weights = allow_pickle_weights
         self.revision = revision
@@ -138,6 +171,7 @@ class CrossEncoderScorer(BaseScorer):
                 "float32_head": self.float32_head,
                 "torch_compile": self.torch_compile,
                 "label": self.label,
+                "allow_untrained_head": self.allow_untrained_head,
                 "trust_remote_code": self.trust_remote_code,
                 "allow_pickle_weights": self.allow_pickle_weights,
                 "revision": self.revision,
@@ -170,13 +204,15 @@ class CrossEncoderScorer(BaseScorer):
             tokenizer = AutoTokenizer.from_pretrained(
                 ref, revision=self.revision, trust_remote_code=self.trust_remote_code, **extra
             )
-            model = AutoModelForSequenceClassification.from_pretrained(
+            model, info = AutoModelForSequenceClassification.from_pretrained(
                 ref,
                 **extra,
                 revision=self.revision,
                 trust_remote_code=self.trust_remote_code,
                 use_safetensors=None if self.allow_pickle_weights else True,
+                output_loading_info=True,
             )
+            _check_head(model, info, self.model_name, self.allow_untrained_head)
             num_labels = int(model.config.num_labels)
             if num_labels > 1 and self.label is None:
                 raise ValueError(

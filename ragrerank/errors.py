@@ -7,6 +7,7 @@ __all__ = [
     "ModelNotFoundError",
     "RagRerankError",
     "ScorerError",
+    "UntrainedHeadError",
 ]
 
 
@@ -42,6 +43,15 @@ class ModelNotFoundError(RagRerankError, FileNotFoundError):
     def __init__(self, message: str, *, model: str) -> None:
         super().__init__(message)
         self.model = model
+
+
+class UntrainedHeadError(RagRerankError, ValueError):
+    """A checkpoint lacks weights its scorer needs (e.g. a bi-encoder passed as a
+    cross-encoder), so they would be random; ``missing`` names them."""
+
+    def __init__(self, message: str, *, missing: list[str]) -> None:
+        super().__init__(message)
+        self.missing = missing
 
 
 def require(module: str, extra: str) -> object:
