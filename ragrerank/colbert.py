@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 import numpy as np
 
 from .errors import require
+from .model_source import ModelSource, resolve_model
 from .scorer import BaseScorer, validate_query
 from .types import Candidate, ScoreOutput, check_text
 
@@ -254,27 +255,6 @@ def _read_json(path: Path | None) -> dict[str, Any]:
     return data
 
 
-class _Files:
-    """Finds files of a local folder or a hub repository (None when absent)."""
-
-    def __init__(self, model: str, revision: str | None) -> None:
-        self.model = model
-        self.revision = revision
-        self.local = Path(model).is_dir()
-
-    def find(self, filename: str) -> Path | None:
-        if self.local:
-            path = Path(self.model) / filename
-            return path if path.is_file() else None
-        from huggingface_hub import hf_hub_download
-        from huggingface_hub.errors import EntryNotFoundError
-
-        try:
-            return Path(hf_hub_download(self.model, filename, revision=self.revision))
-        except EntryNotFoundError:
-            return None
-
-
 def _token_id(tokenizer: Any, token: str, what: str, model: str) -> int:
     value = tokenizer.convert_tokens_to_ids(token)
     if not isinstance(value, int) or value < 0 or value == tokenizer.unk_token_id:
@@ -322,7 +302,8 @@ class ColBERTScorer(BaseScorer):
     tokens (after the skiplist) has no vectors and scores 0.0.
 
     Args:
-        model: hub name or local path.
+        model: hub name or local folder (which is which, and the errors for a missing
+            folder or an uncached name: `ragrerank.model_source`).
         device: ``"cpu"``, ``"cuda"``...; default: CUDA when available.
         batch_size: texts per forward pass.
         dtype: encoder dtype: ``"float32"`` (default), ``"bfloat16"`` or ``"float16"``.
@@ -474,7 +455,7 @@ class ColBERTScorer(BaseScorer):
             require("transformers", "local")
             import torch
 
-            files = _Files(self.model_name, self.revision)
+            files = resolve_model(self.model_name, self.revision)
             modules = files.find("modules.json")
             if modules is not None:
                 spec, model, tokenizer, projection = self._load_sentence_transformers(
@@ -513,37 +494,28 @@ class ColBERTScorer(BaseScorer):
             )
             self._model = model
 
-    def _auto_model(self, files: _Files, subfolder: str) -> Any:
+    def _auto_model(self, files: ModelSource, subfolder: str) -> Any:
         from transformers import AutoModel
 
-        kwargs: dict[str, Any] = {
-            "revision": self.revision,
-            "trust_remote_code": self.trust_remote_code,
-            "use_safetensors": None if self.allow_pickle_weights else True,
-        }
-        if subfolder:
-            if files.local:
-                return AutoModel.from_pretrained(str(Path(self.model_name) / subfolder), **kwargs)
-            kwargs["subfolder"] = subfolder
-        return AutoModel.from_pretrained(self.model_name, **kwargs)
+        ref, extra = files.pretrained(subfolder)
+        return AutoModel.from_pretrained(
+            ref,
+            revision=self.revision,
+            trust_remote_code=self.trust_remote_code,
+            use_safetensors=None if self.allow_pickle_weights else True,
+            **extra,
+        )
 
-    def _auto_tokenizer(self, files: _Files, subfolder: str) -> Any:
+    def _auto_tokenizer(self, files: ModelSource, subfolder: str) -> Any:
         from transformers import AutoTokenizer
 
-        kwargs: dict[str, Any] = {
-            "revision": self.revision,
-            "trust_remote_code": self.trust_remote_code,
-        }
-        if subfolder:
-            if files.local:
-                return AutoTokenizer.from_pretrained(
-                    str(Path(self.model_name) / subfolder), **kwargs
-                )
-            kwargs["subfolder"] = subfolder
-        return AutoTokenizer.from_pretrained(self.model_name, **kwargs)
+        ref, extra = files.pretrained(subfolder)
+        return AutoTokenizer.from_pretrained(
+            ref, revision=self.revision, trust_remote_code=self.trust_remote_code, **extra
+        )
 
     def _load_sentence_transformers(
-        self, files: _Files, modules_path: Path
+        self, files: ModelSource, modules_path: Path
     ) -> tuple[_Spec, Any, Any, Any]:
         """PyLate or plain sentence-transformers folder."""
         modules = json.loads(modules_path.read_text(encoding="utf-8"))
@@ -618,7 +590,7 @@ class ColBERTScorer(BaseScorer):
             spec = self._plain_spec(model, tokenizer, limit, lowercase)
         return spec, model, tokenizer, projection
 
-    def _load_dense(self, files: _Files, subfolder: str) -> Any:
+    def _load_dense(self, files: ModelSource, subfolder: str) -> Any:
         """A sentence-transformers / PyLate Dense module as a ``torch.nn.Linear``."""
         import torch
 
@@ -643,7 +615,7 @@ class ColBERTScorer(BaseScorer):
         return linear.eval()
 
     def _read_weights(
-        self, files: _Files, subfolder: str, keys: Sequence[str]
+        self, files: ModelSource, subfolder: str, keys: Sequence[str]
     ) -> dict[str, torch.Tensor]:
         """Read ``keys`` from a (possibly sharded) safetensors file, or a pickle if allowed."""
         prefix = f"{subfolder}/" if subfolder else ""
@@ -673,7 +645,7 @@ class ColBERTScorer(BaseScorer):
         state = torch.load(str(pickle), map_location="cpu", weights_only=True)
         return {k: state[k] for k in keys if k in state}
 
-    def _load_hf(self, files: _Files) -> tuple[_Spec, Any, Any, Any]:
+    def _load_hf(self, files: ModelSource) -> tuple[_Spec, Any, Any, Any]:
         """Stanford ColBERT checkpoint (HF encoder + ``linear``) or a plain encoder."""
         import torch
 

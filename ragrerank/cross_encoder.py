@@ -9,7 +9,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import require
+from .errors import UntrainedHeadError, require
+from .model_source import ModelSource, resolve_model
 from .scorer import BaseScorer, validate_query
 from .types import Candidate, ScoreOutput
 
@@ -23,13 +24,41 @@ logger = logging.getLogger(__name__)
 _DTYPES = ("float32", "bfloat16", "float16")
 
 
-def _read_st_max_length(model: str) -> int | None:
-    """``max_seq_length`` from a local sentence-transformers folder, if there is one."""
-    cfg = Path(model) / "sentence_bert_config.json"
-    if cfg.is_file():
+def _read_st_max_length(source: ModelSource) -> int | None:
+    """``max_seq_length`` from a sentence-transformers config, if the model has one."""
+    cfg = source.find("sentence_bert_config.json")
+    if cfg is not None:
         value = json.loads(cfg.read_text()).get("max_seq_length")
         return int(value) if isinstance(value, int) else None
     return None
+
+
+def _check_head(model: Any, info: Mapping[str, Any], name: str, allow: bool) -> None:
+    """Raise `UntrainedHeadError` (or warn, with ``allow``) when ``from_pretrained`` had to
+    initialise weights at random because the checkpoint lacks them."""
+    missing = sorted(str(k) for k in info.get("missing_keys") or ())
+    if not missing:
+        return
+    prefix = f"{getattr(model, 'base_model_prefix', '')}."
+    head_only = all(not k.startswith(prefix) or ".pooler." in k for k in missing)
+    what = (
+        "it looks like a base or bi-encoder (embedding) model, not a cross-encoder"
+        if head_only
+        else "the checkpoint is incomplete or of another architecture"
+    )
+    shown = ", ".join(missing[:6]) + (f" (+{len(missing) - 6} more)" if len(missing) > 6 else "")
+    message = (
+        f"{name} has no weights for {shown}: they would be initialised at random, so the "
+        f"scores would be noise; {what}"
+    )
+    if allow:
+        logger.warning("%s (allow_untrained_head=True: scoring with them anyway)", message)
+        return
+    raise UntrainedHeadError(
+        f"{message}. Pass a trained cross-encoder (or one fine-tuned with `ragrerank train "
+        "cross-encoder`), or allow_untrained_head=True to score with random weights anyway",
+        missing=missing,
+    )
 
 
 class CrossEncoderScorer(BaseScorer):
@@ -43,7 +72,8 @@ class CrossEncoderScorer(BaseScorer):
     The model loads on first use (or `warm_up`) and is reused for every call.
 
     Args:
-        model: hub name or local path.
+        model: hub name or local folder (which is which, and the errors for a missing
+            folder or an uncached name: `ragrerank.model_source`).
         device: ``"cpu"``, ``"cuda"``...; default: CUDA when available.
         batch_size: pairs per forward pass.
         max_length: tokens per pair; default: the model's limit.
@@ -63,6 +93,9 @@ class CrossEncoderScorer(BaseScorer):
             showed no wall-time gain in an interleaved benchmark: measure before relying on
             it. If compilation fails the eager forward is used from then on (with a warning).
         label: which logit to use for multi-label heads (required when ``num_labels > 1``).
+        allow_untrained_head: load a checkpoint that lacks classification-head weights
+            (a base or bi-encoder model) with a random head and a warning, instead of
+            raising `UntrainedHeadError`.
         trust_remote_code: run code shipped with the checkpoint (off by default).
         allow_pickle_weights: also accept ``.bin`` (pickle) weights; safetensors only by default.
         revision: hub revision to pin.
@@ -80,6 +113,7 @@ class CrossEncoderScorer(BaseScorer):
         float32_head: bool = True,
         torch_compile: bool = False,
         label: int | None = None,
+        allow_untrained_head: bool = False,
         trust_remote_code: bool = False,
         allow_pickle_weights: bool = False,
         revision: str | None = None,
@@ -99,6 +133,7 @@ class CrossEncoderScorer(BaseScorer):
         self.float32_head = bool(float32_head)
         self.torch_compile = bool(torch_compile)
         self.label = label
+        self.allow_untrained_head = bool(allow_untrained_head)
         self.trust_remote_code = trust_remote_code
         self.allow_pickle_weights = allow_pickle_weights
         self.revision = revision
@@ -136,6 +171,7 @@ class CrossEncoderScorer(BaseScorer):
                 "float32_head": self.float32_head,
                 "torch_compile": self.torch_compile,
                 "label": self.label,
+                "allow_untrained_head": self.allow_untrained_head,
                 "trust_remote_code": self.trust_remote_code,
                 "allow_pickle_weights": self.allow_pickle_weights,
                 "revision": self.revision,
@@ -162,16 +198,21 @@ class CrossEncoderScorer(BaseScorer):
             import torch
             from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+            source = resolve_model(self.model_name, self.revision)
             device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
+            ref, extra = source.pretrained()
             tokenizer = AutoTokenizer.from_pretrained(
-                self.model_name, revision=self.revision, trust_remote_code=self.trust_remote_code
+                ref, revision=self.revision, trust_remote_code=self.trust_remote_code, **extra
             )
-            model = AutoModelForSequenceClassification.from_pretrained(
-                self.model_name,
+            model, info = AutoModelForSequenceClassification.from_pretrained(
+                ref,
+                **extra,
                 revision=self.revision,
                 trust_remote_code=self.trust_remote_code,
                 use_safetensors=None if self.allow_pickle_weights else True,
+                output_loading_info=True,
             )
+            _check_head(model, info, self.model_name, self.allow_untrained_head)
             num_labels = int(model.config.num_labels)
             if num_labels > 1 and self.label is None:
                 raise ValueError(
@@ -187,7 +228,7 @@ class CrossEncoderScorer(BaseScorer):
                     model = model.to(getattr(torch, self.dtype))
             model.to(device).eval()
             declared = [
-                _read_st_max_length(self.model_name),
+                _read_st_max_length(source),
                 getattr(model.config, "max_position_embeddings", None),
                 tokenizer.model_max_length if tokenizer.model_max_length < 100_000 else None,
             ]

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-__all__ = ["InvalidScoresError", "MissingDependencyError", "RagRerankError", "ScorerError"]
+__all__ = [
+    "InvalidScoresError",
+    "MissingDependencyError",
+    "ModelNotFoundError",
+    "RagRerankError",
+    "ScorerError",
+    "UntrainedHeadError",
+]
 
 
 class RagRerankError(Exception):
@@ -35,6 +42,28 @@ class InvalidScoresError(ScorerError, ValueError):
 
 class MissingDependencyError(RagRerankError, ImportError):
     """An optional dependency is not installed; the message names the extra."""
+
+
+class ModelNotFoundError(RagRerankError, FileNotFoundError):
+    """A model cannot be loaded from where it was named: a local folder that does not exist,
+    or a hub name that is not cached while offline or while the hub is unreachable.
+
+    A ``FileNotFoundError`` (so an ``OSError``, as transformers' own loading errors are);
+    ``model`` is the name or path as given.
+    """
+
+    def __init__(self, message: str, *, model: str) -> None:
+        super().__init__(message)
+        self.model = model
+
+
+class UntrainedHeadError(RagRerankError, ValueError):
+    """A checkpoint lacks weights its scorer needs (e.g. a bi-encoder passed as a
+    cross-encoder), so they would be random; ``missing`` names them."""
+
+    def __init__(self, message: str, *, missing: list[str]) -> None:
+        super().__init__(message)
+        self.missing = missing
 
 
 def require(module: str, extra: str) -> object:

@@ -8,10 +8,10 @@ import json
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from .errors import InvalidScoresError
+from .model_source import local_folder
 from .types import Candidate, ScoreOutput, check_text
 
 __all__ = [
@@ -113,8 +113,9 @@ def fingerprint(scorer: object) -> str:
         config = to_dict()
         params = config.get("init_parameters", {}) if isinstance(config, dict) else {}
         model = params.get("model") if isinstance(params, dict) else None
-        folder = Path(model).resolve() if isinstance(model, str) and Path(model).is_dir() else None
+        folder = local_folder(model)
         if folder is not None:
+            folder = folder.resolve()
             # One folder, one id, whether it was named by a relative or an absolute path.
             config = {**config, "init_parameters": {**params, "model": str(folder)}}
         desc = json.dumps(config, sort_keys=True, default=str)

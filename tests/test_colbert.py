@@ -375,6 +375,22 @@ def test_unsupported_module_layout_is_refused(tmp_path: Path) -> None:
         ColBERTScorer(path, device="cpu").warm_up()
 
 
+def test_a_projection_without_weights_is_an_error_not_random(tmp_path: Path) -> None:
+    # ColBERT never initialises a projection at random (unlike a cross-encoder's head, see
+    # UntrainedHeadError): the plain-encoder layout has none by design, the others must ship it.
+    pylate = Path(build_pylate(tmp_path / "pylate"))
+    (pylate / "1_Dense" / "model.safetensors").unlink()
+    with pytest.raises(ValueError, match="no weights file in 1_Dense/"):
+        ColBERTScorer(pylate, device="cpu").warm_up()
+    (tmp_path / "stanford").mkdir()
+    stanford = Path(build_stanford(tmp_path / "stanford"))
+    state = load_file(str(stanford / "model.safetensors"))
+    del state["linear.weight"]
+    save_file(state, str(stanford / "model.safetensors"), metadata={"format": "pt"})
+    with pytest.raises(ValueError, match=r"Stanford ColBERT checkpoint has no 'linear\.weight'"):
+        ColBERTScorer(stanford, device="cpu").warm_up()
+
+
 def test_pickle_weights_need_opt_in(tmp_path: Path) -> None:
     path = Path(build_pylate(tmp_path))
     dense = path / "1_Dense"

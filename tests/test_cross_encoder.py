@@ -11,8 +11,10 @@ import numpy as np
 import pytest
 
 from ragrerank import CrossEncoderScorer, Reranker
+from ragrerank.errors import UntrainedHeadError
 from tests.conftest import SCIENCE_DOCS, build_tiny_cross_encoder
 from tests.numerics import bf16_score_bound, fp32_head_inputs
+from tests.test_colbert import build_plain
 
 QUERY = "does aspirin prevent heart attacks?"
 LONG_DOC = " ".join(["platelet aggregation and cardiovascular outcomes in adults"] * 120)
@@ -136,6 +138,55 @@ def test_multi_label_head_needs_label(tmp_path: Path) -> None:
 
     ref = CrossEncoder(path).predict([(QUERY, d) for d in SCIENCE_DOCS], activation_fn=_identity)
     assert np.abs(np.array(ours) - np.asarray(ref)[:, 1]).max() <= 1e-4
+
+
+@pytest.fixture(scope="module")
+def base_encoder(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A plain BertModel folder: what a bi-encoder or base checkpoint looks like (no head)."""
+    return build_plain(tmp_path_factory.mktemp("base_encoder"))
+
+
+@pytest.mark.parametrize(
+    "fixture", ["base_encoder", pytest.param("minilm", marks=pytest.mark.slow)]
+)
+@pytest.mark.parametrize("label", [None, 0])
+def test_a_checkpoint_without_a_head_is_an_error_not_random_scores(
+    fixture: str, label: int | None, request: pytest.FixtureRequest
+) -> None:
+    # label=0 used to load silently and score with a freshly initialised random head.
+    path = request.getfixturevalue(fixture)
+    with pytest.raises(UntrainedHeadError) as info:
+        CrossEncoderScorer(path, label=label).warm_up()
+    message = str(info.value)
+    assert f"{path} has no weights for classifier.bias, classifier.weight" in message
+    assert "base or bi-encoder (embedding) model, not a cross-encoder" in message
+    assert "allow_untrained_head=True" in message
+    assert info.value.missing == ["classifier.bias", "classifier.weight"]
+    assert isinstance(info.value, ValueError)
+
+
+def test_allow_untrained_head_warns_and_scores(
+    base_encoder: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="ragrerank.cross_encoder"):
+        scorer = CrossEncoderScorer(base_encoder, allow_untrained_head=True, label=0)
+        scores = scorer.score(QUERY, SCIENCE_DOCS)
+    assert len(scores) == len(SCIENCE_DOCS)
+    assert [r.message for r in caplog.records if "classifier.weight" in r.message]
+    again = CrossEncoderScorer.from_dict(scorer.to_dict())
+    assert again.allow_untrained_head and again.to_dict() == scorer.to_dict()
+
+
+@pytest.mark.parametrize("fixture", ["tiny_ce", pytest.param("minilm_ce", marks=pytest.mark.slow)])
+def test_a_saved_seeded_head_is_a_present_head(
+    fixture: str, request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The demo, cookbooks and benchmarks save "MiniLM body + seeded head" models: no warning.
+    path = request.getfixturevalue(fixture)
+    caplog.clear()  # building the fixture logs transformers' "newly initialized" report
+    with caplog.at_level(logging.WARNING):
+        CrossEncoderScorer(path).warm_up()
+    assert not caplog.records  # neither ours nor transformers' "newly initialized" report
 
 
 def test_config_round_trip_and_validation(tiny_ce: str) -> None:

@@ -15,6 +15,7 @@ pytest.importorskip("ir_measures")
 pytest.importorskip("qdrant_client")
 
 from ragrerank import BaseScorer, Candidate, ColBERTScorer, CrossEncoderScorer, ScoreOutput
+from ragrerank.errors import ModelNotFoundError
 from ragrerank.train import (
     TrainConfig,
     TrainingExample,
@@ -184,7 +185,10 @@ def test_non_encoder_base_is_rejected(tmp_path: Path) -> None:
     GPT2Config(n_layer=1, n_embd=32, n_head=2).save_pretrained(tmp_path)
     with pytest.raises(ValueError, match="not an encoder"):
         check_encoder(tmp_path)
+    (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="not a transformers checkpoint"):
+        check_encoder(tmp_path / "empty")
+    with pytest.raises(ModelNotFoundError, match="does not exist"):
         check_encoder(tmp_path / "missing")
 
 

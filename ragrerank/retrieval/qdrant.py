@@ -192,7 +192,10 @@ class QdrantRetriever:
                     require("sentence_transformers", "local")
                     from sentence_transformers import SentenceTransformer
 
-                    self._dense = SentenceTransformer(self.dense_model_name, device=self.device)
+                    from ..model_source import resolve_model
+
+                    ref, extra = resolve_model(self.dense_model_name).pretrained()
+                    self._dense = SentenceTransformer(ref, device=self.device, **extra)
         return self._dense
 
     @property

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import require
+from ..model_source import resolve_model
 from ..utils.jsonio import write_json
 from .cross_encoder import check_encoder, default_base_model, group_loss, layer_overrides
 from .data import TrainingSet
@@ -89,15 +90,17 @@ def init_colbert(
     seed: int = 0,
 ) -> Path:
     """Save an untrained ColBERT (``base_model``'s encoder + random ``dim`` projection)."""
-    config = check_encoder(base_model)
+    source = resolve_model(base_model)
+    config = check_encoder(source)
+    ref, extra = source.pretrained()
     import torch
     from transformers import AutoModel, AutoTokenizer
 
     if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
         raise ValueError(f"dim must be an int >= 1, got {dim!r}")
     overrides = layer_overrides(config, num_layers, base_model)
-    encoder = AutoModel.from_pretrained(str(base_model), **overrides)
-    tokenizer = AutoTokenizer.from_pretrained(str(base_model))
+    encoder = AutoModel.from_pretrained(ref, **extra, **overrides)
+    tokenizer = AutoTokenizer.from_pretrained(ref, **extra)
     for marker in (QUERY_MARKER, DOCUMENT_MARKER):
         if tokenizer.convert_tokens_to_ids(marker) in (None, tokenizer.unk_token_id):
             raise ValueError(f"{base_model}: its vocabulary has no {marker} token for markers")

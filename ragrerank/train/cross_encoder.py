@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import require
+from ..model_source import ModelSource, resolve_model
 from .data import TrainingSet
 from .loop import Sample, TrainConfig, TrainResult, fill_negatives, fit, seed_everything
 
@@ -34,15 +35,19 @@ def default_base_model() -> str:
     return _default_dense_model()
 
 
-def check_encoder(model: str | Path) -> Any:
-    """Load ``model``'s config; raise `ValueError` unless it is an encoder-only transformer."""
+def check_encoder(model: str | Path | ModelSource) -> Any:
+    """Load ``model``'s config; raise `ValueError` unless it is an encoder-only transformer
+    (`ragrerank.errors.ModelNotFoundError` when the folder or hub name cannot be found)."""
     require("transformers", "local")
     from transformers import AutoConfig
 
+    source = model if isinstance(model, ModelSource) else resolve_model(model)
+    name = source.name
+    ref, extra = source.pretrained()
     try:
-        config = AutoConfig.from_pretrained(str(model))
+        config = AutoConfig.from_pretrained(ref, **extra)
     except (OSError, ValueError) as exc:
-        raise ValueError(f"base model {model!r} is not a transformers checkpoint: {exc}") from None
+        raise ValueError(f"base model {name!r} is not a transformers checkpoint: {exc}") from None
     from transformers.models.auto.modeling_auto import (
         MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
         MODEL_FOR_MASKED_LM_MAPPING_NAMES,
@@ -61,7 +66,7 @@ def check_encoder(model: str | Path) -> Any:
         or any(a.endswith(_DECODER_SUFFIXES) for a in archs)
     ):
         raise ValueError(
-            f"base model {model!r} ({config.model_type}, {archs or 'no architectures'}) is not an "
+            f"base model {name!r} ({config.model_type}, {archs or 'no architectures'}) is not an "
             "encoder: cross-encoders and ColBERT need an encoder-only model such as BERT/MiniLM"
         )
     return config
@@ -84,10 +89,16 @@ def load_cross_encoder(model: str | Path, num_layers: int | None = None) -> tupl
     A new classification head is initialised when the checkpoint has none.
     ``num_layers`` keeps only the first k transformer layers (a smaller student).
     """
-    config = check_encoder(model)
+    source = resolve_model(model)
+    config = check_encoder(source)
+    ref, extra = source.pretrained()
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    overrides: dict[str, Any] = {"num_labels": 1, **layer_overrides(config, num_layers, model)}
+    overrides: dict[str, Any] = {
+        "num_labels": 1,
+        **extra,
+        **layer_overrides(config, num_layers, model),
+    }
     if int(getattr(config, "num_labels", 1)) != 1:
         overrides["ignore_mismatched_sizes"] = True
     from transformers.utils import logging as hf_logging
@@ -95,10 +106,10 @@ def load_cross_encoder(model: str | Path, num_layers: int | None = None) -> tupl
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]  # "newly initialised head" is expected here
     try:
-        classifier = AutoModelForSequenceClassification.from_pretrained(str(model), **overrides)
+        classifier = AutoModelForSequenceClassification.from_pretrained(ref, **overrides)
     finally:
         hf_logging.set_verbosity(verbosity)
-    tokenizer = AutoTokenizer.from_pretrained(str(model))
+    tokenizer = AutoTokenizer.from_pretrained(ref, **extra)
     return classifier, tokenizer
 
 
