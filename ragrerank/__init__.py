@@ -4,14 +4,20 @@ from __future__ import annotations
 
 from .cohere import CohereError, CohereScorer
 from .colbert import ColBERTScorer
+from .composers import CachedScorer, CascadeScorer, FusionScorer
 from .cross_encoder import CrossEncoderScorer
 from .errors import InvalidScoresError, MissingDependencyError, RagRerankError, ScorerError
+from .evaluation import evaluate
 from .normalize import normalize_scores
-from .rag.context import AssembledContext, ChatContextSelector, ContextAssembler
-from .rag.pipeline import PipelineResult, RagPipeline
+from .rag import (
+    AssembledContext,
+    ChatContextSelector,
+    ContextAssembler,
+    PipelineResult,
+    RagPipeline,
+)
 from .reranker import Reranker
-from .retrieval.bm25 import BM25Encoder
-from .retrieval.qdrant import IndexReport, QdrantRetriever
+from .retrieval import BM25Encoder, IndexReport, QdrantColBERTStore, QdrantRetriever
 from .scorer import BaseScorer, DetailedScorer, Scorer
 from .types import (
     Candidate,
@@ -29,7 +35,9 @@ __all__ = [
     "AssembledContext",
     "BM25Encoder",
     "BaseScorer",
+    "CachedScorer",
     "Candidate",
+    "CascadeScorer",
     "ChatContextSelector",
     "ContextAssembler",
     "CohereError",
@@ -38,10 +46,12 @@ __all__ = [
     "CrossEncoderScorer",
     "DetailedScorer",
     "Document",
+    "FusionScorer",
     "IndexReport",
     "InvalidScoresError",
     "MissingDependencyError",
     "PipelineResult",
+    "QdrantColBERTStore",
     "QdrantRetriever",
     "RagPipeline",
     "RagRerankError",
@@ -54,5 +64,6 @@ __all__ = [
     "ScorerError",
     "TraceEntry",
     "__version__",
+    "evaluate",
     "normalize_scores",
 ]

@@ -91,7 +91,7 @@ def test_neither_a_folder_nor_a_valid_hub_name() -> None:
 
 
 def test_train_base_and_eval_dense_model_use_the_same_rules() -> None:
-    from ragrerank.qdrant import QdrantRetriever
+    from ragrerank.retrieval.qdrant import QdrantRetriever
     from ragrerank.train.cross_encoder import check_encoder
 
     with pytest.raises(ModelNotFoundError, match=r"'\./typo' does not exist"):
