@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> None:
         stream=sys.stdout,
         force=True,
     )
-    logging.getLogger("ragrerank.cohere").setLevel(logging.INFO)  # show each retry
+    logging.getLogger("ragrerank.scorers.remote.cohere").setLevel(logging.INFO)  # show each retry
 
     print(f"query: {QUERY!r}\n\n== before: first-stage order")
     for rank, doc in enumerate(DOCS, start=1):

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from .cohere import CohereError, CohereScorer
-from .colbert import ColBERTScorer
 from .composers import CachedScorer, CascadeScorer, FusionScorer
-from .cross_encoder import CrossEncoderScorer
 from .errors import InvalidScoresError, MissingDependencyError, RagRerankError, ScorerError
 from .evaluation import evaluate
 from .normalize import normalize_scores
@@ -19,6 +16,9 @@ from .rag import (
 from .reranker import Reranker
 from .retrieval import BM25Encoder, IndexReport, QdrantColBERTStore, QdrantRetriever
 from .scorer import BaseScorer, DetailedScorer, Scorer
+from .scorers.colbert.scorer import ColBERTScorer
+from .scorers.cross_encoder import CrossEncoderScorer
+from .scorers.remote.cohere import CohereError, CohereScorer
 from .types import (
     Candidate,
     Document,

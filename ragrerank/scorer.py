@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 from .errors import InvalidScoresError
-from .model_source import local_folder
 from .types import Candidate, ScoreOutput, check_text
+from .utils.model_source import local_folder
 
 __all__ = [
     "BaseScorer",

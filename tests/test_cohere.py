@@ -32,7 +32,7 @@ from ragrerank import (
     Scorer,
     ScorerError,
 )
-from ragrerank.cohere import ERROR_KINDS, parse_retry_after
+from ragrerank.scorers.remote.cohere import ERROR_KINDS, parse_retry_after
 from tests.cohere_server import FakeCohere, Fault, relevance
 from tests.conftest import SCIENCE_DOCS, KeywordScorer
 

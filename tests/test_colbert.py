@@ -19,9 +19,9 @@ pytest.importorskip("transformers")
 from safetensors.torch import load_file, save_file  # noqa: E402
 from transformers import AutoModel, AutoTokenizer, BertModel  # noqa: E402
 
-import ragrerank.colbert as colbert_mod  # noqa: E402
+import ragrerank.scorers.colbert.scorer as colbert_mod  # noqa: E402
 from ragrerank import Candidate, ColBERTScorer, Reranker  # noqa: E402
-from ragrerank.colbert import (  # noqa: E402
+from ragrerank.scorers.colbert.scorer import (  # noqa: E402
     DocumentVectorCache,
     dequantize_vectors,
     maxsim_scores,

@@ -16,7 +16,6 @@ from qdrant_client import QdrantClient
 from qdrant_client.http import models
 
 from ragrerank import Candidate, ColBERTScorer, Reranker
-from ragrerank.colbert import dequantize_vectors, maxsim_scores, quantize_vectors
 from ragrerank.retrieval.colbert_store import (
     QdrantColBERTStore,
     colbert_query,
@@ -26,6 +25,7 @@ from ragrerank.retrieval.colbert_store import (
     upsert_colbert_vectors,
     validate_colbert_collection,
 )
+from ragrerank.scorers.colbert.scorer import dequantize_vectors, maxsim_scores, quantize_vectors
 from tests.conftest import SCIENCE_DOCS, tiny_bert_config
 
 QUERY = "aspirin and heart attack prevention"

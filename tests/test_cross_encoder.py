@@ -168,7 +168,7 @@ def test_a_checkpoint_without_a_head_is_an_error_not_random_scores(
 def test_allow_untrained_head_warns_and_scores(
     base_encoder: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="ragrerank.cross_encoder"):
+    with caplog.at_level(logging.WARNING, logger="ragrerank.scorers.cross_encoder"):
         scorer = CrossEncoderScorer(base_encoder, allow_untrained_head=True, label=0)
         scores = scorer.score(QUERY, SCIENCE_DOCS)
     assert len(scores) == len(SCIENCE_DOCS)

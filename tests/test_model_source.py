@@ -1,4 +1,4 @@
-"""ragrerank.model_source: which model arguments are paths, and one clear error for each way a
+"""ragrerank.utils.model_source: which model arguments are paths, and one clear error for each way a
 model cannot be found (mistyped folder, hub name not cached offline or with the hub down).
 
 The online cases run in a fresh interpreter (huggingface_hub reads ``HF_ENDPOINT`` and
@@ -19,7 +19,7 @@ import pytest
 
 from ragrerank import ColBERTScorer, CrossEncoderScorer
 from ragrerank.errors import ModelNotFoundError
-from ragrerank.model_source import hub_timeout, looks_like_path, resolve_model
+from ragrerank.utils.model_source import hub_timeout, looks_like_path, resolve_model
 from tests.fake_hub import closed_endpoint, serve_hub
 from tests.hub_cache import HF_HOME, seed_hub_model
 from tests.test_colbert import build_plain
@@ -150,7 +150,7 @@ def test_hub_timeout_setting(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_network_errors_are_redacted() -> None:
-    from ragrerank.model_source import _redact
+    from ragrerank.utils.model_source import _redact
 
     text = _redact("ProxyError: http://user:secret@proxy:3128 with hf_abcdefghijklmnop")
     assert "secret" not in text and "hf_abcdefghijklmnop" not in text

@@ -40,7 +40,7 @@ def test_failed_compile_falls_back_to_eager(
     monkeypatch.setattr(torch, "compile", broken_compile)
     eager = CrossEncoderScorer(tiny_ce).score(QUERY, DOCS)
     scorer = CrossEncoderScorer(tiny_ce, torch_compile=True)
-    with caplog.at_level(logging.WARNING, logger="ragrerank.cross_encoder"):
+    with caplog.at_level(logging.WARNING, logger="ragrerank.scorers.cross_encoder"):
         assert _drift(scorer.score(QUERY, DOCS), eager) < 1e-6
         assert _drift(scorer.score(QUERY, DOCS), eager) < 1e-6
     assert len(calls) == 1  # tried once, then eager for good

@@ -16,10 +16,10 @@ import argparse
 import sys
 import time
 
-from ..colbert import ColBERTScorer
-from ..cross_encoder import CrossEncoderScorer
 from ..reranker import Reranker
 from ..scorer import Scorer
+from ..scorers.colbert.scorer import ColBERTScorer
+from ..scorers.cross_encoder import CrossEncoderScorer
 from ..types import Candidate, RerankResult
 
 DEFAULT_MODEL = "cross-encoder/ms-marco-MiniLM-L-6-v2"

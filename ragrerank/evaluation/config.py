@@ -181,15 +181,15 @@ def build_scorer(spec: RerankerSpec) -> Scorer:
     options = dict(spec.options)
     try:
         if spec.backend == "cross-encoder":
-            from ..cross_encoder import CrossEncoderScorer
+            from ..scorers.cross_encoder import CrossEncoderScorer
 
             return CrossEncoderScorer(str(spec.model), **options)
         if spec.backend == "colbert":
-            from ..colbert import ColBERTScorer
+            from ..scorers.colbert.scorer import ColBERTScorer
 
             return ColBERTScorer(str(spec.model), **options)
         if spec.backend == "cohere":
-            from ..cohere import CohereScorer
+            from ..scorers.remote.cohere import CohereScorer
 
             return CohereScorer(str(spec.model), **options)
         if spec.backend == "fusion":

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from ..colbert import ColBERTScorer, dequantize_vectors, quantize_vectors
 from ..errors import require
+from ..scorers.colbert.scorer import ColBERTScorer, dequantize_vectors, quantize_vectors
 from .qdrant import point_id
 
 if TYPE_CHECKING:

@@ -192,7 +192,7 @@ class QdrantRetriever:
                     require("sentence_transformers", "local")
                     from sentence_transformers import SentenceTransformer
 
-                    from ..model_source import resolve_model
+                    from ..utils.model_source import resolve_model
 
                     ref, extra = resolve_model(self.dense_model_name).pretrained()
                     self._dense = SentenceTransformer(ref, device=self.device, **extra)

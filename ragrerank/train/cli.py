@@ -227,7 +227,7 @@ def _teacher(spec: str, name: str | None) -> Any:
         if name not in rerankers:
             raise ValueError(f"--teacher-name must be one of {sorted(rerankers)}, got {name!r}")
         return rerankers[name]
-    from ..cross_encoder import CrossEncoderScorer
+    from ..scorers.cross_encoder import CrossEncoderScorer
 
     return CrossEncoderScorer(spec, dtype="bfloat16")
 

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import require
-from ..model_source import resolve_model
 from ..utils.jsonio import write_json
+from ..utils.model_source import resolve_model
 from .cross_encoder import check_encoder, default_base_model, group_loss, layer_overrides
 from .data import TrainingSet
 from .loop import Sample, TrainConfig, TrainResult, fill_negatives, fit, seed_everything
@@ -27,7 +27,7 @@ from .loop import Sample, TrainConfig, TrainResult, fill_negatives, fit, seed_ev
 if TYPE_CHECKING:
     import torch
 
-    from ..colbert import ColBERTScorer
+    from ..scorers.colbert.scorer import ColBERTScorer
 
 __all__ = ["init_colbert", "train_colbert"]
 
@@ -243,7 +243,7 @@ def train_colbert(
     Documents are cut to ``config.max_length`` tokens, queries to ``query_length``.
     """
     require("torch", "local")
-    from ..colbert import ColBERTScorer
+    from ..scorers.colbert.scorer import ColBERTScorer
 
     config = config if config is not None else TrainConfig()
     if not temperature > 0:

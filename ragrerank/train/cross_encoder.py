@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import require
-from ..model_source import ModelSource, resolve_model
+from ..utils.model_source import ModelSource, resolve_model
 from .data import TrainingSet
 from .loop import Sample, TrainConfig, TrainResult, fill_negatives, fit, seed_everything
 

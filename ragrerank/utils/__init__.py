@@ -1,3 +1,4 @@
-"""Small shared helpers with no ragrerank dependencies: JSON files, locally built models."""
+"""Shared helpers below the scorers: JSON files, where a model comes from (folder or hub
+name), models built locally. They depend only on the contract's errors."""
 
 __all__: list[str] = []

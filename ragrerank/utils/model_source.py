@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import ModelNotFoundError, require
+from ..errors import ModelNotFoundError, require
 
 __all__ = [
     "DEFAULT_HUB_TIMEOUT",

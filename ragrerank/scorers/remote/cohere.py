@@ -17,9 +17,9 @@ from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import MissingDependencyError, ScorerError, require
-from .scorer import BaseScorer, validate_query
-from .types import Candidate, ScoreOutput
+from ...errors import MissingDependencyError, ScorerError, require
+from ...scorer import BaseScorer, validate_query
+from ...types import Candidate, ScoreOutput
 
 __all__ = ["CohereError", "CohereScorer"]
 

@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
-from .errors import require
-from .model_source import ModelSource, resolve_model
-from .scorer import BaseScorer, validate_query
-from .types import Candidate, ScoreOutput, check_text
+from ...errors import require
+from ...scorer import BaseScorer, validate_query
+from ...types import Candidate, ScoreOutput, check_text
+from ...utils.model_source import ModelSource, resolve_model
 
 if TYPE_CHECKING:
     import torch
@@ -303,7 +303,7 @@ class ColBERTScorer(BaseScorer):
 
     Args:
         model: hub name or local folder (which is which, and the errors for a missing
-            folder or an uncached name: `ragrerank.model_source`).
+            folder or an uncached name: `ragrerank.utils.model_source`).
         device: ``"cpu"``, ``"cuda"``...; default: CUDA when available.
         batch_size: texts per forward pass.
         dtype: encoder dtype: ``"float32"`` (default), ``"bfloat16"`` or ``"float16"``.

@@ -9,10 +9,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import UntrainedHeadError, require
-from .model_source import ModelSource, resolve_model
-from .scorer import BaseScorer, validate_query
-from .types import Candidate, ScoreOutput
+from ..errors import UntrainedHeadError, require
+from ..scorer import BaseScorer, validate_query
+from ..types import Candidate, ScoreOutput
+from ..utils.model_source import ModelSource, resolve_model
 
 if TYPE_CHECKING:
     import torch
@@ -73,7 +73,7 @@ class CrossEncoderScorer(BaseScorer):
 
     Args:
         model: hub name or local folder (which is which, and the errors for a missing
-            folder or an uncached name: `ragrerank.model_source`).
+            folder or an uncached name: `ragrerank.utils.model_source`).
         device: ``"cpu"``, ``"cuda"``...; default: CUDA when available.
         batch_size: pairs per forward pass.
         max_length: tokens per pair; default: the model's limit.

@@ -1,0 +1,14 @@
+"""Scorer backends, one module or subpackage per family; each implements `ragrerank.Scorer`.
+
+- ``cross_encoder``: local sequence-classification rerankers (transformers / sentence-transformers).
+- ``colbert``: ColBERT late interaction over stored document vectors.
+- ``remote``: hosted rerank APIs (Cohere).
+"""
+
+from __future__ import annotations
+
+from .colbert import ColBERTScorer
+from .cross_encoder import CrossEncoderScorer
+from .remote import CohereError, CohereScorer
+
+__all__ = ["CohereError", "CohereScorer", "ColBERTScorer", "CrossEncoderScorer"]
