@@ -144,6 +144,21 @@ def test_eval_first_stage_only_and_query_subset(
     assert report["latency_vs_candidates"] == {}
 
 
+def test_eval_bm25_loads_no_dense_model(
+    beir: Path, tmp_path: Path, tiny_encoder: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ragrerank.qdrant import QdrantRetriever
+
+    def no_dense(self: object) -> None:
+        raise AssertionError("ragrerank eval --first-stage bm25 loaded the dense model")
+
+    monkeypatch.setattr(QdrantRetriever, "_dense_model", no_dense)
+    code, out, _ = run_eval(beir, tmp_path, tiny_encoder, "--first-stage", "bm25",
+                            "--latency-queries", "0")  # fmt: skip
+    assert code == 0
+    assert list(json.loads((out / "report.json").read_text())["systems"]) == ["first stage (bm25)"]
+
+
 def test_python_dash_m_ragrerank_eval(beir: Path, tmp_path: Path, tiny_encoder: str) -> None:
     """The installed entry point path: a fresh interpreter, ``python -m ragrerank eval``."""
     env = {
