@@ -220,6 +220,18 @@ def test_eval_bad_config_names_the_field(
     assert "bad.toml: reranker[0]: field 'backend' must be one of" in err and "'splade'" in err
 
 
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from importlib.metadata import version
+
+    import ragrerank
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out.strip() == f"ragrerank {version('ragrerank')}"
+    assert ragrerank.__version__ == version("ragrerank")
+
+
 def test_argparse_errors(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["eval", "--data", "x", "--out", "y", "--first-stage", "splade"])
