@@ -202,6 +202,21 @@ def test_eval_errors_exit_2_with_a_message(
     assert not out.exists()  # nothing half-written
 
 
+def test_eval_missing_model_folder_is_one_line(
+    beir: Path, tmp_path: Path, tiny_encoder: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "typo.toml"
+    config.write_text(
+        '[[reranker]]\nname = "ce"\nbackend = "cross-encoder"\nmodel = "./models/typo"\n'
+    )
+    code, out, _ = run_eval(beir, tmp_path, tiny_encoder, "--config", str(config),
+                            "--first-stage", "bm25", "--latency-queries", "0")  # fmt: skip
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ragrerank eval: error: model folder './models/typo' does not exist")
+    assert not out.exists()
+
+
 def test_eval_missing_data_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["eval", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "out")])
     assert code == 2
