@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from importlib import metadata as _metadata
+
 from .composers import CachedScorer, CascadeScorer, FusionScorer
 from .errors import InvalidScoresError, MissingDependencyError, RagRerankError, ScorerError
 from .evaluation import evaluate
@@ -29,7 +31,10 @@ from .types import (
     TraceEntry,
 )
 
-__version__ = "0.1.0"
+try:
+    __version__ = _metadata.version("ragrerank")
+except _metadata.PackageNotFoundError:  # a source tree that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "AssembledContext",

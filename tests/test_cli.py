@@ -144,6 +144,21 @@ def test_eval_first_stage_only_and_query_subset(
     assert report["latency_vs_candidates"] == {}
 
 
+def test_eval_bm25_loads_no_dense_model(
+    beir: Path, tmp_path: Path, tiny_encoder: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ragrerank.retrieval.qdrant import QdrantRetriever
+
+    def no_dense(self: object) -> None:
+        raise AssertionError("ragrerank eval --first-stage bm25 loaded the dense model")
+
+    monkeypatch.setattr(QdrantRetriever, "_dense_model", no_dense)
+    code, out, _ = run_eval(beir, tmp_path, tiny_encoder, "--first-stage", "bm25",
+                            "--latency-queries", "0")  # fmt: skip
+    assert code == 0
+    assert list(json.loads((out / "report.json").read_text())["systems"]) == ["first stage (bm25)"]
+
+
 def test_python_dash_m_ragrerank_eval(beir: Path, tmp_path: Path, tiny_encoder: str) -> None:
     """The installed entry point path: a fresh interpreter, ``python -m ragrerank eval``."""
     env = {
@@ -187,6 +202,21 @@ def test_eval_errors_exit_2_with_a_message(
     assert not out.exists()  # nothing half-written
 
 
+def test_eval_missing_model_folder_is_one_line(
+    beir: Path, tmp_path: Path, tiny_encoder: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "typo.toml"
+    config.write_text(
+        '[[reranker]]\nname = "ce"\nbackend = "cross-encoder"\nmodel = "./models/typo"\n'
+    )
+    code, out, _ = run_eval(beir, tmp_path, tiny_encoder, "--config", str(config),
+                            "--first-stage", "bm25", "--latency-queries", "0")  # fmt: skip
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ragrerank eval: error: model folder './models/typo' does not exist")
+    assert not out.exists()
+
+
 def test_eval_missing_data_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["eval", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "out")])
     assert code == 2
@@ -203,6 +233,18 @@ def test_eval_bad_config_names_the_field(
     assert code == 2
     err = capsys.readouterr().err
     assert "bad.toml: reranker[0]: field 'backend' must be one of" in err and "'splade'" in err
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from importlib.metadata import version
+
+    import ragrerank
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out.strip() == f"ragrerank {version('ragrerank')}"
+    assert ragrerank.__version__ == version("ragrerank")
 
 
 def test_argparse_errors(capsys: pytest.CaptureFixture[str]) -> None:

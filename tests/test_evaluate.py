@@ -140,6 +140,30 @@ def test_first_stage_run_is_ranked_and_keeps_scores(beir: Path, tmp_path: Path) 
     assert runs["q1"][0].text == "Aspirin Aspirin reduces the risk of heart attack."
 
 
+def test_bm25_first_stage_never_uses_a_dense_encoder(
+    beir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # It used to dense-encode the whole corpus (most of a SciFact run) for nothing.
+    spy = HashEmbedder()
+    runs = first_stage_run(beir, "test", "bm25", 6, tmp_path / "c", dense_model=spy,
+                           show_progress=False)  # fmt: skip
+    assert spy.calls == []
+    from ragrerank.retrieval.qdrant import QdrantRetriever
+
+    with QdrantRetriever(dense_model=HashEmbedder(), show_progress=False) as both:
+        both.index({"id": d, "text": f"{t} {x}"} for d, (t, x) in DOCS.items())
+        for q, text in QUERIES.items():
+            ref = [(c.id, c.score) for c in both.retrieve(text, top_n=6, mode="sparse")]
+            assert [(c.id, c.score) for c in runs[q]] == ref  # the same BM25 ranking
+    # The default dense model is not loaded either (the `ragrerank eval` path).
+    monkeypatch.setattr(QdrantRetriever, "_dense_model", _no_dense)
+    assert first_stage_run(beir, "test", "bm25", 6, tmp_path / "c2", show_progress=False) == runs
+
+
+def _no_dense(self: object) -> None:
+    raise AssertionError("a bm25 first stage loaded a dense model")
+
+
 def test_custom_slices_and_subset_of_queries(beir: Path, tmp_path: Path) -> None:
     report = evaluate(
         beir,

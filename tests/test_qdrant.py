@@ -127,6 +127,27 @@ def test_qdrant_sparse_scores_equal_bm25s_lucene() -> None:
             assert f"d{i}" not in got
 
 
+def test_bm25_only_retriever_stores_and_computes_no_dense_vectors() -> None:
+    full = make()
+    full.index(docs())
+    sparse = QdrantRetriever("bm25", dense_model=None, show_progress=False)
+    assert not sparse.has_dense
+    assert sparse.index(docs()).indexed == 6
+    assert sparse.index(docs()).unchanged == 6  # idempotent like the full retriever
+    info = sparse.client.get_collection("bm25")
+    assert "dense" not in (info.config.params.vectors or {})
+    query = "aspirin risk of heart attack prevention"
+    got = [(c.id, c.score) for c in sparse.retrieve(query, mode="sparse", top_n=6)]
+    assert got == [(c.id, c.score) for c in full.retrieve(query, mode="sparse", top_n=6)]
+    for mode in ("dense", "hybrid"):
+        with pytest.raises(ValueError, match="needs a dense model"):
+            sparse.retrieve(query, mode=mode)  # type: ignore[arg-type]
+    # Re-indexing a dense collection without a dense model would drop its dense vectors.
+    onto_full = QdrantRetriever("t", client=full.client, dense_model=None, show_progress=False)
+    with pytest.raises(ValueError, match="stores 'dense' vectors"):
+        onto_full.index(docs())
+
+
 # -- indexing --------------------------------------------------------------------------------
 
 

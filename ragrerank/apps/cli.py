@@ -13,7 +13,10 @@ __all__ = ["main"]
 
 
 def _parser() -> argparse.ArgumentParser:
+    from .. import __version__
+
     parser = argparse.ArgumentParser(prog="ragrerank", description="ragrerank command line")
+    parser.add_argument("--version", action="version", version=f"ragrerank {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     ev = sub.add_parser(
         "eval",

@@ -157,17 +157,21 @@ def first_stage_run(
 
     Results are cached as JSON under ``cache_dir`` keyed by the corpus content, split,
     stage, depth and dense model; the Qdrant index is kept there too (embedded, on disk),
-    so a rerun neither re-encodes the corpus nor re-queries known queries.
+    so a rerun neither re-encodes the corpus nor re-queries known queries. ``"bm25"``
+    builds a BM25-only index (its own, no dense model loaded; ``dense_model`` is ignored).
     """
     ds = _as_dataset(dataset, split)
     mode = _stage_mode(first_stage)
     _positive_int(depth, "depth")
     qids = _query_ids(ds, query_ids)
     cache = Path(cache_dir) if cache_dir is not None else _default_cache()
-    dense_model = dense_model if dense_model is not None else _default_dense_model()
-    model_id = (
-        str(dense_model) if isinstance(dense_model, (str, Path)) else type(dense_model).__name__
-    )
+    if mode == "sparse":  # BM25 only: no dense model is loaded, no corpus is dense-encoded
+        dense_model, model_id = None, "bm25-only"
+    else:
+        dense_model = dense_model if dense_model is not None else _default_dense_model()
+        model_id = (
+            str(dense_model) if isinstance(dense_model, (str, Path)) else type(dense_model).__name__
+        )
     corpus = _corpus_digest(ds)
     key = _digest([str(_CACHE_VERSION), corpus, ds.split, mode, str(depth), model_id])[:16]
     path = cache / "first_stage" / f"{ds.name}-{split}-{first_stage}-{depth}-{key}.json"

@@ -96,7 +96,8 @@ class QdrantRetriever:
     Args:
         collection_name: the collection (created on first `index`).
         dense_model: sentence-transformers model name/path, or a loaded
-            ``SentenceTransformer``; loaded once, on first use.
+            ``SentenceTransformer``; loaded once, on first use. ``None``: BM25 only (no
+            dense vectors are computed or stored; only ``mode="sparse"`` retrieves).
         bm25: the `BM25Encoder` (tokenizer and k1/b). Unless it sets
             ``avg_doc_length``, the average is measured on the documents of the first
             `index` call and stored in the collection metadata for later calls.
@@ -115,7 +116,7 @@ class QdrantRetriever:
         url: str | None = None,
         api_key: str | None = None,
         path: str | Path | None = None,
-        dense_model: str | Path | Any = DEFAULT_DENSE_MODEL,
+        dense_model: str | Path | Any | None = DEFAULT_DENSE_MODEL,
         bm25: BM25Encoder | None = None,
         colbert: MultiVectorEncoder | None = None,
         device: str | None = None,
@@ -154,9 +155,13 @@ class QdrantRetriever:
         self.batch_size = batch_size
         self.timeout = timeout
         self.show_progress = show_progress
-        if isinstance(dense_model, (str, Path)):
-            self.dense_model_name = str(dense_model)
+        self.dense_model_name: str | None
+        if dense_model is None:
+            self.dense_model_name = None
             self._dense: Any = None
+        elif isinstance(dense_model, (str, Path)):
+            self.dense_model_name = str(dense_model)
+            self._dense = None
         else:
             self.dense_model_name = type(dense_model).__name__
             self._dense = dense_model
@@ -185,7 +190,17 @@ class QdrantRetriever:
 
     # -- models -----------------------------------------------------------------------------
 
+    @property
+    def has_dense(self) -> bool:
+        """Whether this retriever computes dense vectors (``dense_model`` is not None)."""
+        return self.dense_model_name is not None
+
     def _dense_model(self) -> Any:
+        if self.dense_model_name is None:
+            raise ValueError(
+                "this retriever has no dense model (dense_model=None): it indexes and "
+                "retrieves BM25 only (mode='sparse')"
+            )
         if self._dense is None:
             with self._load_lock:
                 if self._dense is None:
@@ -250,7 +265,9 @@ class QdrantRetriever:
         m = _models()
         if self._avg_doc_length is None:
             self._avg_doc_length = self.bm25.mean_length(texts)
-        vectors = {DENSE: m.VectorParams(size=self.dense_dim, distance=m.Distance.COSINE)}
+        vectors = {}
+        if self.has_dense:
+            vectors[DENSE] = m.VectorParams(size=self.dense_dim, distance=m.Distance.COSINE)
         if self.colbert is not None:
             vectors[COLBERT] = m.VectorParams(
                 size=int(self.colbert.dim),
@@ -277,11 +294,20 @@ class QdrantRetriever:
         with self._client_lock:
             info = self.client.get_collection(self.collection_name)
         name = self.collection_name
-        vectors = info.config.params.vectors
-        if not isinstance(vectors, Mapping) or DENSE not in vectors:
+        vectors = info.config.params.vectors or {}
+        if not isinstance(vectors, Mapping):
+            raise ValueError(f"collection {name!r} has an unnamed vector, not {DENSE!r}")
+        if not self.has_dense:
+            if DENSE in vectors:
+                # Upserting without them would drop the stored dense vectors of changed points.
+                raise ValueError(
+                    f"collection {name!r} stores {DENSE!r} vectors; this retriever has none "
+                    "(dense_model=None): pass the collection's dense model, or use another "
+                    "collection for BM25 only"
+                )
+        elif DENSE not in vectors:
             raise ValueError(f"collection {name!r} has no named vector {DENSE!r}")
-        have, want = int(vectors[DENSE].size), self.dense_dim
-        if have != want:
+        elif (have := int(vectors[DENSE].size)) != (want := self.dense_dim):
             raise ValueError(
                 f"collection {name!r} stores {DENSE!r} vectors of size {have}, but dense model "
                 f"{self.dense_model_name!r} produces size {want}"
@@ -453,8 +479,8 @@ class QdrantRetriever:
         m = _models()
         labels = [label for label, _ in batch]
         texts = [d.text for _, d in batch]
-        dense = self._embed(texts, query=False)
-        for j, row in enumerate(dense):
+        dense = self._embed(texts, query=False) if self.has_dense else None
+        for j, row in enumerate([] if dense is None else dense):
             if not np.isfinite(row).all():
                 raise ValueError(f"{labels[j]}: the dense model returned NaN or infinity")
         sparse = self.bm25.encode_documents(texts, avg_doc_length=self._avg_doc_length)
@@ -462,9 +488,10 @@ class QdrantRetriever:
         points = []
         for j, (_, doc) in enumerate(batch):
             vector: dict[str, Any] = {
-                DENSE: dense[j].tolist(),
-                SPARSE: m.SparseVector(indices=sparse[j].indices, values=sparse[j].values),
+                SPARSE: m.SparseVector(indices=sparse[j].indices, values=sparse[j].values)
             }
+            if dense is not None:
+                vector[DENSE] = dense[j].tolist()
             if multi is not None:
                 vector[COLBERT] = multi[j]
             points.append(
@@ -547,6 +574,11 @@ class QdrantRetriever:
             raise ValueError(f"top_n must be a positive int, got {top_n!r}")
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        if mode != "sparse" and not self.has_dense:
+            raise ValueError(
+                f"mode={mode!r} needs a dense model; this retriever has none "
+                "(dense_model=None): use mode='sparse'"
+            )
         limit = top_n if prefetch_limit is None else prefetch_limit
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
             raise ValueError(f"prefetch_limit must be a positive int, got {prefetch_limit!r}")
