@@ -98,3 +98,41 @@ def test_every_subpackage_declares_its_all() -> None:
             continue
         missing += [f"{_module_name(init)}.{n}" for n in exported if not hasattr(module, n)]
     assert not missing, missing
+
+
+# Layers, bottom to top: a module imports only from its own layer's package or lower layers.
+# scorers and composers are peers that never import each other (composers wrap any scorer).
+LAYERS = {
+    "errors": 0,
+    "utils": 1,
+    "types": 2,
+    "normalize": 3,
+    "scorer": 4,
+    "reranker": 5,
+    "scorers": 6,
+    "composers": 6,
+    "retrieval": 7,
+    "rag": 8,
+    "evaluation": 9,
+    "train": 10,
+    "apps": 11,
+}
+
+
+def _area(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 and parts[1] in LAYERS else None
+
+
+def test_imports_only_run_down_the_layers() -> None:
+    upward = []
+    for where, line, target, _ in _imports():
+        if not where.startswith("ragrerank/"):
+            continue
+        source = _area(_module_name(ROOT / where))
+        dest = _area(target)
+        if source is None or dest is None or source == dest:
+            continue  # the package root re-exports everything; a layer may use itself
+        if LAYERS[dest] >= LAYERS[source]:
+            upward.append(f"{where}:{line}: {source} imports {target}")
+    assert not upward, "\n".join(upward)
