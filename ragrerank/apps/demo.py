@@ -24,9 +24,9 @@ from ..types import Candidate, RerankResult
 
 DEFAULT_MODEL = "cross-encoder/ms-marco-MiniLM-L-6-v2"
 TRAIN_HINT = (
-    "For a trained cross-encoder offline, train one (docs/training.md): "
-    "`ragrerank train cross-encoder --data ../shared/data/scifact --out models/ce-minilm-scifact`, "
-    'then `make demo ARGS="--model models/ce-minilm-scifact"`.'
+    "For a trained cross-encoder offline, run the three `ragrerank train cross-encoder` commands "
+    "in docs/training.md (SciFact, about 2.7 h on 2 CPU cores), "
+    'then `make demo ARGS="--model models/ce-minilm-scifact-deep"`.'
 )
 QUERY = "Does low-dose aspirin prevent heart attacks?"
 PASSAGES = [
