@@ -8,8 +8,7 @@ one line (e.g. ``llm = ChatOpenAI(model="gpt-4o-mini")``).
 from __future__ import annotations
 
 from _common import (
-    UNTRAINED_NOTE,
-    demo_cross_encoder,
+    choose_reranker,
     minilm,
     parse_args,
     scifact_slice,
@@ -25,10 +24,10 @@ from langchain_huggingface import HuggingFaceEmbeddings
 from langchain_qdrant import QdrantVectorStore
 
 from langchain_ragrerank import RagRerank
-from ragrerank import CrossEncoderScorer
 from ragrerank.retrieval.qdrant import point_id
 
 args = parse_args(__doc__ or "")
+RERANKER, RERANKER_NOTE = choose_reranker()
 ds = scifact_slice(args.smoke)
 k = 6 if args.smoke else 20
 timings: dict[str, float] = {}
@@ -47,9 +46,7 @@ with timed("index", timings):  # Qdrant point ids must be UUIDs or ints: uuid5 o
     )
 
 # 2. Retriever with reranking: fetch k, keep the best 3 by cross-encoder score.
-reranker = RagRerank(
-    CrossEncoderScorer(demo_cross_encoder(), device="cpu", max_length=256), top_n=3
-)
+reranker = RagRerank(RERANKER, top_n=3)
 retriever = ContextualCompressionRetriever(
     base_compressor=reranker, base_retriever=store.as_retriever(search_kwargs={"k": k})
 )
@@ -75,7 +72,7 @@ context = "\n\n".join(
 with timed("llm", timings):
     answer = chain.invoke({"context": context, "question": question})
 
-print(f"question: {question}\n\n{UNTRAINED_NOTE}\n\nvector search top 5:")
+print(f"question: {question}\n\n{RERANKER_NOTE}\n\nvector search top 5:")
 for d in before[:5]:
     print(f"  {d.metadata['doc_id']:>10}  {short(d.page_content, 70)}")
 print("after RagRerank (top 3):")

@@ -11,8 +11,7 @@ from __future__ import annotations
 import warnings
 
 from _common import (
-    UNTRAINED_NOTE,
-    demo_cross_encoder,
+    choose_reranker,
     minilm,
     parse_args,
     scifact_slice,
@@ -26,10 +25,10 @@ from llama_index.postprocessor.ragrerank import RagRerank
 from llama_index.vector_stores.qdrant import QdrantVectorStore
 from qdrant_client import QdrantClient
 
-from ragrerank import CrossEncoderScorer
 from ragrerank.retrieval.qdrant import point_id
 
 args = parse_args(__doc__ or "")
+RERANKER, RERANKER_NOTE = choose_reranker()
 ds = scifact_slice(args.smoke)
 k = 6 if args.smoke else 20
 timings: dict[str, float] = {}
@@ -55,7 +54,7 @@ with timed("index", timings):
     )
 
 # 2. Query engine: retrieve k, rerank with ragrerank, keep 3.
-rerank = RagRerank(CrossEncoderScorer(demo_cross_encoder(), device="cpu", max_length=256), top_n=3)
+rerank = RagRerank(RERANKER, top_n=3)
 engine = index.as_query_engine(similarity_top_k=k, node_postprocessors=[rerank])
 plain = index.as_retriever(similarity_top_k=k)
 
@@ -65,7 +64,7 @@ with timed("vector search", timings):
 with timed("search + rerank", timings):
     response = engine.query(question)
 
-print(f"question: {question}\n\n{UNTRAINED_NOTE}\n\nvector search top 5:")
+print(f"question: {question}\n\n{RERANKER_NOTE}\n\nvector search top 5:")
 for n in before[:5]:
     print(
         f"  {n.node.metadata['doc_id']:>10}  score={n.score:.3f}  {short(n.node.get_content(), 55)}"

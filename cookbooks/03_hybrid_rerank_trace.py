@@ -9,16 +9,15 @@ vectors stored in the same Qdrant collection, so you can see why the order chang
 from __future__ import annotations
 
 from _common import (
-    UNTRAINED_NOTE,
-    demo_cross_encoder,
     minilm,
     parse_args,
     scifact_slice,
     short,
     timed,
+    trained_cross_encoder,
 )
 
-from ragrerank import ColBERTScorer, CrossEncoderScorer, QdrantRetriever, Reranker
+from ragrerank import ColBERTScorer, QdrantRetriever, Reranker
 from ragrerank.retrieval.colbert_store import QdrantColBERTStore
 
 args = parse_args(__doc__ or "")
@@ -53,32 +52,37 @@ rank_in = {
 with timed("hybrid retrieve", timings):
     candidates = retriever.retrieve(query, top_n=top_n, mode="hybrid")
 
-# 3. Rerank with a cross-encoder (see the note printed below about this demo model).
-reranker = Reranker(CrossEncoderScorer(demo_cross_encoder(), device="cpu", max_length=256), top_k=5)
-reranker.scorer.warm_up()  # type: ignore[attr-defined]
-with timed("rerank", timings):
-    result = reranker.rerank(query, candidates)
+# 3. Rerank with a trained cross-encoder, when one loads here (see the note printed below).
+ce, ce_note = trained_cross_encoder()
+if ce is not None:
+    with timed("rerank", timings):
+        result = Reranker(ce, top_k=5).rerank(query, candidates)
 
 # 4. Rerank the same candidates by MaxSim, reading the stored vectors back from Qdrant.
-late = Reranker(ColBERTScorer(minilm(), store=QdrantColBERTStore(retriever.client, "scifact_demo")))
+late = Reranker(
+    ColBERTScorer(minilm(), store=QdrantColBERTStore(retriever.client, "scifact_demo")), top_k=5
+)
 late.scorer.warm_up()  # type: ignore[attr-defined]
 with timed("colbert rerank", timings):
     late_result = late.rerank(query, candidates)
 late_pos = {e.id: (e.score, e.final_position) for e in late_result.trace.entries}
 print(f"ColBERT document vectors: {late_result.trace.notes['vector_sources']}")
+if ce is None:
+    ce_note += "; the table shows the ColBERT rerank only"
+    result = late_result
+ce_pos = {e.id: (e.score, e.final_position) for e in result.trace.entries} if ce else {}
 
-print(f"\nquery {qid}: {query}\nrelevant: {sorted(relevant)}\n{UNTRAINED_NOTE}\n")
-print(
-    f"{'id':>10} {'dense':>5} {'bm25':>5} {'rrf':>4} {'rrf score':>9} {'CE score':>9} "
-    f"{'CE pos':>6} {'MaxSim':>7} {'pos':>4}  rel  text"
-)
+print(f"\nquery {qid}: {query}\nrelevant: {sorted(relevant)}\n{ce_note}\n")
+ce_head = f"{'CE score':>9} {'CE pos':>6} " if ce else ""
+print(f"{'id':>10} {'dense':>5} {'bm25':>5} {'rrf':>4} {'rrf score':>9} {ce_head}{'MaxSim':>7} {'pos':>4}  rel  text")  # fmt: skip
 for e in sorted(result.trace.entries, key=lambda e: e.final_position):
     dense_r, bm25_r = rank_in["dense"].get(e.id, "-"), rank_in["sparse"].get(e.id, "-")
     mark = " *" if e.id in relevant else "  "
     keep = "" if e.kept else " (cut by top_k)"
+    ce_cols = f"{ce_pos[e.id][0]:>9.3f} {ce_pos[e.id][1]:>6} " if ce else ""
     print(
         f"{e.id!s:>10} {dense_r!s:>5} {bm25_r!s:>5} {e.first_stage_rank:>4} "
-        f"{e.first_stage_score:>9.4f} {e.score:>9.3f} {e.final_position:>6} "
+        f"{e.first_stage_score:>9.4f} {ce_cols}"
         f"{late_pos[e.id][0]:>7.3f} {late_pos[e.id][1]:>4}  {mark}  "
         f"{short(candidates[e.index].text, 50)}{keep}"
     )

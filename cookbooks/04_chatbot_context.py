@@ -9,13 +9,12 @@ and cited; the prompt is printed for whatever LLM you use.
 
 from __future__ import annotations
 
-from _common import UNTRAINED_NOTE, demo_cross_encoder, minilm, parse_args, scifact_slice, short
+from _common import choose_reranker, minilm, parse_args, scifact_slice, short
 from sentence_transformers import SentenceTransformer
 
 from ragrerank import (
     Candidate,
     ContextAssembler,
-    CrossEncoderScorer,
     QdrantRetriever,
     RagPipeline,
     Reranker,
@@ -23,6 +22,7 @@ from ragrerank import (
 from ragrerank.rag.context import conversation_query
 
 args = parse_args(__doc__ or "")
+RERANKER, RERANKER_NOTE = choose_reranker()
 ds = scifact_slice(args.smoke, query_ids=("36",))  # 36: vitamin B12 deficiency & homocysteine
 
 dense = SentenceTransformer(minilm(), device="cpu")
@@ -50,7 +50,7 @@ conversation = [
 
 pipeline = RagPipeline(
     retriever,
-    Reranker(CrossEncoderScorer(demo_cross_encoder(), device="cpu", max_length=256)),
+    Reranker(RERANKER),
     ContextAssembler(max_tokens=900 if args.smoke else 1500, order="edges"),
     top_n=6 if args.smoke else 20,
     retrieve_kwargs={"mode": "hybrid"},
@@ -58,7 +58,7 @@ pipeline = RagPipeline(
 result = pipeline.run_chat(conversation, window=2)
 last_turn_only = conversation_query(conversation, window=1)
 
-print(f"{UNTRAINED_NOTE}\n")
+print(f"{RERANKER_NOTE}\n")
 print(f"query from the last 2 user turns:\n  {result.query!r}")
 print(f"(the last turn alone would be {last_turn_only!r})\n")
 print(

