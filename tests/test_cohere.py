@@ -32,7 +32,7 @@ from ragrerank import (
     Scorer,
     ScorerError,
 )
-from ragrerank.scorers.remote.cohere import ERROR_KINDS, parse_retry_after
+from ragrerank.scorers.remote import ERROR_KINDS, parse_retry_after
 from tests.cohere_server import FakeCohere, Fault, relevance
 from tests.conftest import SCIENCE_DOCS, KeywordScorer
 
@@ -450,7 +450,7 @@ def test_sync_client_is_created_once_and_keeps_its_connection(fake: FakeCohere) 
     scorer = make(fake)
     for _ in range(5):
         assert score(scorer, "sync", SCIENCE_DOCS).scores == expected(SCIENCE_DOCS)
-    assert scorer._sync_client() is scorer._sync_client()
+    assert scorer._clients.sync() is scorer._clients.sync()
     assert len({r.client_port for r in fake.rerank_requests}) == 1  # one keep-alive socket
     scorer.close()
     assert score(scorer, "sync", SCIENCE_DOCS).scores == expected(SCIENCE_DOCS)

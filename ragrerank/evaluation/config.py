@@ -189,7 +189,7 @@ def build_scorer(spec: RerankerSpec) -> Scorer:
 
             return ColBERTScorer(str(spec.model), **options)
         if spec.backend == "cohere":
-            from ..scorers.remote.cohere import CohereScorer
+            from ..scorers.remote import CohereScorer
 
             return CohereScorer(str(spec.model), **options)
         if spec.backend == "fusion":
