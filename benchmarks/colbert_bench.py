@@ -191,7 +191,7 @@ def quality(
     from tqdm.auto import tqdm
 
     from ragrerank import ColBERTScorer
-    from ragrerank.scorers.colbert.scorer import dequantize_vectors, maxsim_scores, quantize_vectors
+    from ragrerank.scorers.colbert import dequantize_vectors, maxsim_scores, quantize_vectors
 
     first = bm25_topk(corpus, queries, depth)
     union = sorted({d for hits in first.values() for d, _ in hits})

@@ -1,23 +1,22 @@
 """ColBERT late-interaction backend: documents encoded once, MaxSim at query time.
 
 Relevance is ``sum_i max_j q_i . d_j`` over the query's token vectors ``q_i`` and a
-document's token vectors ``d_j`` (all L2-normalized, so dot = cosine). Document vectors
-come, in this order, from the candidate's metadata, a vector store (e.g. Qdrant, see
-`ragrerank.retrieval.colbert_store`), the in-process cache, or are encoded on the fly and cached.
+document's token vectors ``d_j`` (all L2-normalized, so dot = cosine; `maxsim.py`). Document
+vectors come, in this order, from the candidate's metadata, a vector store (e.g. Qdrant, see
+`ragrerank.retrieval.colbert_store`), the in-process cache, or are encoded on the fly and
+cached (the cache, quantization and the store protocol: `vectors.py`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import string
 import threading
-from collections import OrderedDict
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -25,207 +24,23 @@ from ...errors import require
 from ...scorer import BaseScorer, validate_query
 from ...types import Candidate, ScoreOutput, check_text
 from ...utils.model_source import ModelSource, resolve_model
+from .maxsim import as_float32, maxsim_scores
+from .vectors import METADATA_KEY, DocumentVectorCache, DocumentVectorStore
 
 if TYPE_CHECKING:
     import torch
 
-__all__ = [
-    "METADATA_KEY",
-    "ColBERTScorer",
-    "DocumentVectorCache",
-    "DocumentVectorStore",
-    "dequantize_vectors",
-    "maxsim_scores",
-    "quantize_vectors",
-]
+__all__ = ["ColBERTScorer"]
 
 logger = logging.getLogger(__name__)
-
-METADATA_KEY = "colbert_vectors"
-"""Default `Candidate.metadata` key for a document's stored token vectors ``[n_tokens, dim]``."""
 
 _DTYPES = ("float32", "bfloat16", "float16")
 _ACTIVATIONS = {
     "torch.nn.modules.linear.Identity": "identity",
     "torch.nn.modules.activation.Tanh": "tanh",
 }
-# Pad/truncation budget for MaxSim: at most this many similarity entries per chunk.
-_MAXSIM_CHUNK_ELEMENTS = 1 << 24
 
 VectorSource = Literal["metadata", "store", "cache", "encoded"]
-
-
-# -- vectors ---------------------------------------------------------------------------------
-
-
-def maxsim_scores(
-    query: Any, documents: Sequence[Any], *, device: str | None = None
-) -> list[float]:
-    """MaxSim of one query against many documents, batched and padded in torch.
-
-    ``query`` is ``[n_query_tokens, dim]``; each document ``[n_tokens, dim]`` (numpy or torch).
-    A document with no vectors scores 0.0. Documents are grouped by length into padded
-    batches (masked), so there is no Python loop over documents in the arithmetic.
-    """
-    import torch
-
-    q = _as_array(query)
-    if q.ndim != 2:
-        raise ValueError(f"query vectors must be 2-D [n_tokens, dim], got shape {q.shape}")
-    docs = [_as_array(d) for d in documents]
-    for i, d in enumerate(docs):
-        if d.ndim != 2 or (d.shape[0] and d.shape[1] != q.shape[1]):
-            raise ValueError(
-                f"document {i}: vectors must be [n_tokens, {q.shape[1]}], got {d.shape}"
-            )
-    q_t = torch.from_numpy(q).to(device)
-    out = np.zeros(len(docs), dtype=np.float32)
-    order = sorted(
-        (i for i in range(len(docs)) if docs[i].shape[0]), key=lambda i: docs[i].shape[0]
-    )
-    start = 0
-    while start < len(order):
-        # Grow the chunk while the padded similarity tensor stays within budget.
-        stop = start + 1
-        while (
-            stop < len(order)
-            and (stop - start + 1) * docs[order[stop]].shape[0] * q.shape[0]
-            <= _MAXSIM_CHUNK_ELEMENTS
-        ):
-            stop += 1
-        idx = order[start:stop]
-        width = docs[idx[-1]].shape[0]
-        padded = np.zeros((len(idx), width, q.shape[1]), dtype=np.float32)
-        lengths = np.array([docs[i].shape[0] for i in idx])
-        for row, i in enumerate(idx):
-            padded[row, : lengths[row]] = docs[i]
-        d_t = torch.from_numpy(padded).to(device)
-        valid = (
-            torch.arange(width, device=d_t.device)[None, :]
-            < torch.from_numpy(lengths).to(d_t.device)[:, None]
-        )
-        # float32 even under a caller's autocast (e.g. a training loop's bf16 validation).
-        with torch.autocast(device_type=d_t.device.type, enabled=False):
-            sims = (d_t @ q_t.T).masked_fill(~valid[:, :, None], float("-inf"))
-        out[idx] = sims.amax(dim=1).sum(dim=1).cpu().numpy()
-        start = stop
-    return [float(x) for x in out]
-
-
-def _as_array(x: Any) -> np.ndarray:
-    if hasattr(x, "detach"):
-        x = x.detach().float().cpu().numpy()
-    return np.asarray(x, dtype=np.float32)
-
-
-def quantize_vectors(
-    vectors: np.ndarray, dtype: Literal["float32", "float16", "uint8"]
-) -> np.ndarray:
-    """Compress L2-normalized token vectors for storage.
-
-    ``uint8`` is symmetric scalar quantization of ``[-1, 1]``: ``round(x * 127) + 128``
-    (no per-vector scale to store, since normalized components lie in ``[-1, 1]``).
-    """
-    v = np.asarray(vectors, dtype=np.float32)
-    if dtype == "float32":
-        return v
-    if dtype == "float16":
-        return v.astype(np.float16)
-    if dtype == "uint8":
-        codes: np.ndarray = (np.clip(np.rint(v * 127.0), -127, 127) + 128).astype(np.uint8)
-        return codes
-    raise ValueError(f"dtype must be 'float32', 'float16' or 'uint8', got {dtype!r}")
-
-
-def dequantize_vectors(vectors: Any, dtype: Literal["float32", "float16", "uint8"]) -> np.ndarray:
-    """Inverse of `quantize_vectors` (float32 output)."""
-    v = np.asarray(vectors, dtype=np.float32)
-    if dtype == "uint8":
-        return (v - 128.0) / 127.0
-    if dtype in ("float32", "float16"):
-        return v
-    raise ValueError(f"dtype must be 'float32', 'float16' or 'uint8', got {dtype!r}")
-
-
-class DocumentVectorCache:
-    """Thread-safe LRU of document token vectors, bounded in bytes.
-
-    Keys are ``(model fingerprint, sha256 of the document text)``, so one cache can be
-    shared by several scorers. An entry larger than ``max_bytes`` is not stored.
-    """
-
-    def __init__(self, max_bytes: int = 256 * 2**20) -> None:
-        if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 0:
-            raise ValueError(f"max_bytes must be a non-negative int, got {max_bytes!r}")
-        self.max_bytes = max_bytes
-        self._data: OrderedDict[tuple[str, bytes], tuple[np.ndarray, bool]] = OrderedDict()
-        self._bytes = 0
-        self._lock = threading.Lock()
-        self.hits = 0
-        self.misses = 0
-
-    @staticmethod
-    def key(fingerprint: str, text: str) -> tuple[str, bytes]:
-        return fingerprint, hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
-
-    def get(self, key: tuple[str, bytes]) -> tuple[np.ndarray, bool] | None:
-        """Vectors and truncated flag for ``key``, or None."""
-        with self._lock:
-            entry = self._data.get(key)
-            if entry is None:
-                self.misses += 1
-                return None
-            self._data.move_to_end(key)
-            self.hits += 1
-            return entry
-
-    def put(self, key: tuple[str, bytes], vectors: np.ndarray, truncated: bool) -> None:
-        size = int(vectors.nbytes)
-        if size > self.max_bytes:
-            return
-        vectors = np.array(vectors, dtype=np.float32, copy=True)
-        vectors.setflags(write=False)
-        with self._lock:
-            old = self._data.pop(key, None)
-            if old is not None:
-                self._bytes -= int(old[0].nbytes)
-            self._data[key] = (vectors, truncated)
-            self._bytes += size
-            while self._bytes > self.max_bytes:
-                _, (evicted, _) = self._data.popitem(last=False)
-                self._bytes -= int(evicted.nbytes)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._data.clear()
-            self._bytes = 0
-
-    @property
-    def nbytes(self) -> int:
-        return self._bytes
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-
-@runtime_checkable
-class DocumentVectorStore(Protocol):
-    """Where stored document vectors live (e.g. `ragrerank.retrieval.colbert_store.QdrantColBERTStore`).
-
-    ``scores_on_server`` stores compute MaxSim themselves (`server_scores`); others return
-    vectors (`fetch_vectors`) and the scorer computes MaxSim in-process. Ids without stored
-    vectors are simply absent from the returned mapping.
-    """
-
-    scores_on_server: bool
-
-    def check(self, dim: int) -> None: ...
-
-    def fetch_vectors(self, ids: Sequence[Hashable]) -> Mapping[Hashable, np.ndarray]: ...
-
-    def server_scores(
-        self, query_vectors: np.ndarray, ids: Sequence[Hashable]
-    ) -> Mapping[Hashable, float]: ...
 
 
 # -- checkpoint formats -------------------------------------------------------------------
@@ -944,7 +759,7 @@ class ColBERTScorer(BaseScorer):
 
     def _check_vectors(self, raw: object, where: str) -> np.ndarray:
         try:
-            arr = _as_array(raw)  # torch tensors of any float dtype (bf16 too) via .float()
+            arr = as_float32(raw)  # torch tensors of any float dtype (bf16 too) via .float()
         except (TypeError, ValueError, RuntimeError):
             raise ValueError(
                 f"{where}: stored vectors must be a numeric array [n_tokens, dim]"
