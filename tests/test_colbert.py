@@ -678,13 +678,13 @@ def test_to_dict_from_dict_roundtrip(pylate_dir: str) -> None:
 def test_concurrent_first_use_loads_once(pylate_dir: str, monkeypatch: pytest.MonkeyPatch) -> None:
     s = ColBERTScorer(pylate_dir, device="cpu", cache_max_bytes=0)
     loads = []
-    original = s._load_sentence_transformers
+    original = s._load
 
     def counting(*args: Any) -> Any:
         loads.append(1)
         return original(*args)
 
-    monkeypatch.setattr(s, "_load_sentence_transformers", counting)
+    monkeypatch.setattr(s, "_load", counting)
     results: list[list[float]] = []
     threads = [
         threading.Thread(target=lambda: results.append(s.score(QUERY, TEXTS[:4]))) for _ in range(4)

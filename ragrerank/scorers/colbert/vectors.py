@@ -15,11 +15,14 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
+from .maxsim import as_float32
+
 __all__ = [
     "METADATA_KEY",
     "DocumentVectorCache",
     "DocumentVectorStore",
     "dequantize_vectors",
+    "check_vectors",
     "quantize_vectors",
 ]
 
@@ -54,6 +57,24 @@ def dequantize_vectors(vectors: Any, dtype: Literal["float32", "float16", "uint8
     if dtype in ("float32", "float16"):
         return v
     raise ValueError(f"dtype must be 'float32', 'float16' or 'uint8', got {dtype!r}")
+
+
+def check_vectors(raw: object, dim: int, where: str, model: str) -> np.ndarray:
+    """Stored vectors as float32 ``[n_tokens, dim]``, or a ValueError naming ``where``."""
+    try:
+        arr = as_float32(raw)  # torch tensors of any float dtype (bf16 too) via .float()
+    except (TypeError, ValueError, RuntimeError):
+        raise ValueError(
+            f"{where}: stored vectors must be a numeric array [n_tokens, dim]"
+        ) from None
+    if arr.ndim != 2 or (arr.shape[0] > 0 and arr.shape[1] != dim):
+        raise ValueError(
+            f"{where}: stored vectors have shape {arr.shape}, but {model} "
+            f"produces {dim}-dimensional token vectors ([n_tokens, {dim}])"
+        )
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{where}: stored vectors contain NaN or infinity")
+    return arr
 
 
 class DocumentVectorCache:
