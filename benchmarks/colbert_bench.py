@@ -131,7 +131,7 @@ def speed(
 
     scorer = ColBERTScorer(model_path, device="cpu")
     scorer.warm_up()
-    tok = scorer._tokenizer
+    tok = scorer._loaded()[0].tokenizer
     # 100 candidates of ~200 tokens: SciFact abstracts cut to 200 word pieces.
     docs, doc_ids = bench_documents(tok, corpus, candidates, tokens)
     n_tokens = [len(p) for p in tok(docs, add_special_tokens=False)["input_ids"]]
@@ -191,7 +191,7 @@ def quality(
     from tqdm.auto import tqdm
 
     from ragrerank import ColBERTScorer
-    from ragrerank.scorers.colbert.scorer import dequantize_vectors, maxsim_scores, quantize_vectors
+    from ragrerank.scorers.colbert import dequantize_vectors, maxsim_scores, quantize_vectors
 
     first = bm25_topk(corpus, queries, depth)
     union = sorted({d for hits in first.values() for d, _ in hits})

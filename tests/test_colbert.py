@@ -19,9 +19,9 @@ pytest.importorskip("transformers")
 from safetensors.torch import load_file, save_file  # noqa: E402
 from transformers import AutoModel, AutoTokenizer, BertModel  # noqa: E402
 
-import ragrerank.scorers.colbert.scorer as colbert_mod  # noqa: E402
+import ragrerank.scorers.colbert.maxsim as maxsim_mod  # noqa: E402
 from ragrerank import Candidate, ColBERTScorer, Reranker  # noqa: E402
-from ragrerank.scorers.colbert.scorer import (  # noqa: E402
+from ragrerank.scorers.colbert import (  # noqa: E402
     DocumentVectorCache,
     dequantize_vectors,
     maxsim_scores,
@@ -457,7 +457,7 @@ def _naive_maxsim(q: np.ndarray, docs: list[np.ndarray]) -> list[float]:
 
 @pytest.mark.parametrize("chunk", [1 << 24, 50])
 def test_maxsim_matches_naive_loop(monkeypatch: pytest.MonkeyPatch, chunk: int) -> None:
-    monkeypatch.setattr(colbert_mod, "_MAXSIM_CHUNK_ELEMENTS", chunk)  # forces many chunks
+    monkeypatch.setattr(maxsim_mod, "_MAXSIM_CHUNK_ELEMENTS", chunk)  # forces many chunks
     rng = np.random.default_rng(0)
     q = rng.normal(size=(5, 8)).astype(np.float32)
     docs = [rng.normal(size=(n, 8)).astype(np.float32) for n in (3, 0, 7, 1, 12, 0, 4)]
@@ -678,13 +678,13 @@ def test_to_dict_from_dict_roundtrip(pylate_dir: str) -> None:
 def test_concurrent_first_use_loads_once(pylate_dir: str, monkeypatch: pytest.MonkeyPatch) -> None:
     s = ColBERTScorer(pylate_dir, device="cpu", cache_max_bytes=0)
     loads = []
-    original = s._load_sentence_transformers
+    original = s._load
 
     def counting(*args: Any) -> Any:
         loads.append(1)
         return original(*args)
 
-    monkeypatch.setattr(s, "_load_sentence_transformers", counting)
+    monkeypatch.setattr(s, "_load", counting)
     results: list[list[float]] = []
     threads = [
         threading.Thread(target=lambda: results.append(s.score(QUERY, TEXTS[:4]))) for _ in range(4)

@@ -25,7 +25,7 @@ from ragrerank.retrieval.colbert_store import (
     upsert_colbert_vectors,
     validate_colbert_collection,
 )
-from ragrerank.scorers.colbert.scorer import dequantize_vectors, maxsim_scores, quantize_vectors
+from ragrerank.scorers.colbert import dequantize_vectors, maxsim_scores, quantize_vectors
 from tests.conftest import SCIENCE_DOCS, tiny_bert_config
 
 QUERY = "aspirin and heart attack prevention"

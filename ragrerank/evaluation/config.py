@@ -185,7 +185,7 @@ def build_scorer(spec: RerankerSpec) -> Scorer:
 
             return CrossEncoderScorer(str(spec.model), **options)
         if spec.backend == "colbert":
-            from ..scorers.colbert.scorer import ColBERTScorer
+            from ..scorers.colbert import ColBERTScorer
 
             return ColBERTScorer(str(spec.model), **options)
         if spec.backend == "cohere":

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from ..errors import require
-from ..scorers.colbert.scorer import ColBERTScorer, dequantize_vectors, quantize_vectors
+from ..scorers.colbert import ColBERTScorer, dequantize_vectors, quantize_vectors
 from .qdrant import point_id
 
 if TYPE_CHECKING:

@@ -3,8 +3,9 @@
 The model is saved in the sentence-transformers / PyLate layout (``modules.json``:
 Transformer at the root, ``1_Dense`` projection; ColBERT settings in
 ``config_sentence_transformers.json``), which `ragrerank.ColBERTScorer` loads. Training
-encodes through the scorer's own tokenization (markers, [MASK] query expansion,
-punctuation skiplist), so trained and served vectors are computed the same way.
+encodes through the scorer's own encoder (`ragrerank.scorers.colbert.encoder`: markers,
+[MASK] query expansion, punctuation skiplist), so trained and served vectors are computed
+the same way.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from .loop import Sample, TrainConfig, TrainResult, fill_negatives, fit, seed_ev
 if TYPE_CHECKING:
     import torch
 
-    from ..scorers.colbert.scorer import ColBERTScorer
+    from ..scorers.colbert import ColBERTScorer
 
 __all__ = ["init_colbert", "train_colbert"]
 
@@ -129,58 +130,38 @@ class ColBERTTask:
     """Trains the encoder and projection of a loaded `ColBERTScorer` in place."""
 
     def __init__(self, scorer: ColBERTScorer, temperature: float = 1.0) -> None:
-        scorer.warm_up()
-        if scorer._projection is None:
+        encoder = scorer._loaded()
+        checkpoint = encoder.checkpoint
+        projection = checkpoint.projection
+        if projection is None:
             raise ValueError(f"{scorer.model_name}: no projection to train")
         self.scorer = scorer
+        self.checkpoint = checkpoint
+        self.encoder = encoder
+        self.projection = projection
         self.temperature = temperature
         self.settings = json.loads(
             (Path(scorer.model_name) / "config_sentence_transformers.json").read_text()
         )
 
     def named_parameters(self) -> Any:
-        yield from self.scorer._model.named_parameters()
-        for name, p in self.scorer._projection.named_parameters():
+        yield from self.checkpoint.transformer.auto_model.named_parameters()
+        for name, p in self.projection.named_parameters():
             yield f"projection.{name}", p
 
     def train_mode(self, on: bool) -> None:
-        self.scorer._model.train(on)
-        self.scorer._projection.train(on)
+        self.checkpoint.model.train(on)
 
     def encode_queries(self, queries: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        """``[batch, tokens, dim]`` query vectors and a ``[batch, tokens]`` use mask."""
-        import torch
-
-        s = self.scorer
-        spec = s._spec
-        assert spec is not None
-        ids, _, _ = s._tokenize(queries, is_query=True)
-        attention = []
-        for i, seq in enumerate(ids):
-            attention.append([1] * len(seq))
-            if spec.query_expansion and len(seq) < spec.query_length:
-                extra = spec.query_length - len(seq)
-                ids[i] = seq + [s._tokenizer.mask_token_id] * extra
-                attention[i] = attention[i] + [1 if spec.attend_to_expansion else 0] * extra
-        vectors = s._forward(ids, attention)
-        use = torch.zeros(vectors.shape[:2], dtype=torch.bool)
-        for i, seq in enumerate(ids):
-            use[i, : len(seq)] = True  # expansion tokens are used even when not attended
-        return vectors, use
+        """``[batch, tokens, dim]`` query vectors and a ``[batch, tokens]`` use mask
+        (expansion tokens are used even when not attended)."""
+        features = self.encoder.features(queries, is_query=True)
+        return self.encoder.forward(features, is_query=True)
 
     def encode_documents(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """``[batch, tokens, dim]`` document vectors and the mask of kept tokens."""
-        import torch
-
-        s = self.scorer
-        spec = s._spec
-        assert spec is not None
-        ids, _, _ = s._tokenize(texts, is_query=False)
-        vectors = s._forward(ids, [[1] * len(x) for x in ids])
-        keep = torch.zeros(vectors.shape[:2], dtype=torch.bool)
-        for i, seq in enumerate(ids):
-            keep[i, : len(seq)] = torch.tensor([t not in spec.skiplist for t in seq])
-        return vectors, keep
+        features = self.encoder.features(texts, is_query=False)
+        return self.encoder.forward(features, is_query=False)
 
     def loss(self, samples: Sequence[Sample], loss: str) -> torch.Tensor:
         import torch.nn.functional as F
@@ -204,8 +185,8 @@ class ColBERTTask:
         return self.scorer.score(query, texts)
 
     def save(self, out: Path) -> None:
-        s = self.scorer
-        _save_colbert(out, s._model, s._tokenizer, s._projection, self.settings)
+        encoder = self.checkpoint.transformer.auto_model
+        _save_colbert(out, encoder, self.checkpoint.tokenizer, self.projection, self.settings)
 
 
 def maxsim_matrix(
@@ -243,7 +224,7 @@ def train_colbert(
     Documents are cut to ``config.max_length`` tokens, queries to ``query_length``.
     """
     require("torch", "local")
-    from ..scorers.colbert.scorer import ColBERTScorer
+    from ..scorers.colbert import ColBERTScorer
 
     config = config if config is not None else TrainConfig()
     if not temperature > 0:
@@ -275,7 +256,7 @@ def train_colbert(
         "kind": "colbert",
         "base_model": base,
         "dim": scorer.dim,
-        "num_layers": int(scorer._model.config.num_hidden_layers),
+        "num_layers": int(task.checkpoint.transformer.auto_model.config.num_hidden_layers),
         "parameters": sum(p.numel() for _, p in task.named_parameters()),
         "temperature": temperature,
         **dict(info or {}),
