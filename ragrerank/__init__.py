@@ -18,9 +18,9 @@ from .rag import (
 from .reranker import Reranker
 from .retrieval import BM25Encoder, IndexReport, QdrantColBERTStore, QdrantRetriever
 from .scorer import BaseScorer, DetailedScorer, Scorer
-from .scorers.colbert.scorer import ColBERTScorer
+from .scorers.colbert import ColBERTScorer
 from .scorers.cross_encoder import CrossEncoderScorer
-from .scorers.remote.cohere import CohereError, CohereScorer
+from .scorers.remote import CohereError, CohereScorer
 from .types import (
     Candidate,
     Document,

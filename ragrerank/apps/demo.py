@@ -18,7 +18,7 @@ import time
 
 from ..reranker import Reranker
 from ..scorer import Scorer
-from ..scorers.colbert.scorer import ColBERTScorer
+from ..scorers.colbert import ColBERTScorer
 from ..scorers.cross_encoder import CrossEncoderScorer
 from ..types import Candidate, RerankResult
 
