@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
-from ..errors import require
-from ..scorer import validate_query
-from ..types import Candidate, check_text, text_id
-from .bm25 import BM25Encoder, SparseTerms
+from ...errors import require
+from ...scorer import validate_query
+from ...types import Candidate, check_text, text_id
+from ..bm25 import BM25Encoder, SparseTerms
 
 if TYPE_CHECKING:
     from qdrant_client import QdrantClient, models
@@ -207,7 +207,7 @@ class QdrantRetriever:
                     require("sentence_transformers", "local")
                     from sentence_transformers import SentenceTransformer
 
-                    from ..utils.model_source import resolve_model
+                    from ...utils.model_source import resolve_model
 
                     ref, extra = resolve_model(self.dense_model_name).pretrained()
                     self._dense = SentenceTransformer(ref, device=self.device, **extra)
