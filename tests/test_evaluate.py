@@ -149,6 +149,7 @@ def test_bm25_first_stage_never_uses_a_dense_encoder(
                            show_progress=False)  # fmt: skip
     assert spy.calls == []
     from ragrerank.retrieval.qdrant import QdrantRetriever
+    from ragrerank.retrieval.qdrant.encoders import DenseEncoder
 
     with QdrantRetriever(dense_model=HashEmbedder(), show_progress=False) as both:
         both.index({"id": d, "text": f"{t} {x}"} for d, (t, x) in DOCS.items())
@@ -156,7 +157,7 @@ def test_bm25_first_stage_never_uses_a_dense_encoder(
             ref = [(c.id, c.score) for c in both.retrieve(text, top_n=6, mode="sparse")]
             assert [(c.id, c.score) for c in runs[q]] == ref  # the same BM25 ranking
     # The default dense model is not loaded either (the `ragrerank eval` path).
-    monkeypatch.setattr(QdrantRetriever, "_dense_model", _no_dense)
+    monkeypatch.setattr(DenseEncoder, "load", _no_dense)
     assert first_stage_run(beir, "test", "bm25", 6, tmp_path / "c2", show_progress=False) == runs
 
 
