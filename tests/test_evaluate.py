@@ -1,4 +1,4 @@
-"""ragrerank.evaluation.runner: metrics (hand-checked), caches, slices, report files, bad input."""
+"""ragrerank.evaluation: metrics (hand-checked), caches, slices, report files, bad input."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ pytest.importorskip("ir_measures")
 pytest.importorskip("qdrant_client")
 
 from ragrerank import BaseScorer, Candidate, ScoreOutput
-from ragrerank.evaluation.runner import evaluate, first_stage_run, query_length_bucket
+from ragrerank.evaluation.first_stage import first_stage_run
+from ragrerank.evaluation.metrics import query_length_bucket
+from ragrerank.evaluation.runner import evaluate
 from tests.conftest import KeywordScorer
 from tests.test_qdrant import HashEmbedder
 

@@ -30,9 +30,9 @@ _DECODER_SUFFIXES = ("ForCausalLM", "LMHeadModel", "ForConditionalGeneration")
 
 def default_base_model() -> str:
     """The offline all-MiniLM-L6-v2 weights when installed, else its hub name."""
-    from ..evaluation.runner import _default_dense_model
+    from ..evaluation.first_stage import default_dense_model
 
-    return _default_dense_model()
+    return default_dense_model()
 
 
 def check_encoder(model: str | Path | ModelSource) -> Any:

@@ -397,7 +397,7 @@ def _write_log(
     info: Mapping[str, Any] | None,
     start: float,
 ) -> None:
-    from ..evaluation.runner import machine_info
+    from ..evaluation.report import machine_info
 
     data = {
         **dict(info or {}),
@@ -423,10 +423,10 @@ def _write_log(
 
 def plot_training(log_path: str | Path, png_path: str | Path) -> Path:
     """Loss (smoothed) and validation nDCG@10 against steps, from a ``train_log.json``."""
-    from ..evaluation.runner import _pyplot
+    from ..evaluation.report import pyplot
 
     log = json.loads(Path(log_path).read_text(encoding="utf-8"))
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     losses = log.get("losses", [])
     if losses:
