@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import require
 from ..utils.model_source import ModelSource, resolve_model
+from .config import Sample, TrainConfig, TrainResult
 from .data import TrainingSet
-from .loop import Sample, TrainConfig, TrainResult, fill_negatives, fit, seed_everything
+from .loop import fill_negatives, fit, seed_everything
 
 if TYPE_CHECKING:
     import torch
