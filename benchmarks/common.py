@@ -41,12 +41,12 @@ def add_run_options(parser: argparse.ArgumentParser, quick: str) -> None:
 
 
 def machine(*packages: str) -> dict[str, Any]:
-    """`ragrerank.evaluation.runner.machine_info` plus the versions of ``packages``.
+    """`ragrerank.evaluation.report.machine_info` plus the versions of ``packages``.
 
     ``load_average_at_start`` repeats ``load_average`` under the key the first result
     files used.
     """
-    from ragrerank.evaluation.runner import machine_info
+    from ragrerank.evaluation.report import machine_info
 
     info = machine_info()
     info["load_average_at_start"] = info.get("load_average")
@@ -74,9 +74,9 @@ def fmt(x: float | None, spec: str = ".3f") -> str:
 
 def latency_stats(samples_ms: Sequence[float]) -> dict[str, Any]:
     """p50 / p95 / mean in ms (linear-interpolated percentiles) and the number of runs."""
-    from ragrerank.evaluation.runner import _percentiles
+    from ragrerank.evaluation.metrics import percentiles
 
-    stats = _percentiles(samples_ms)
+    stats = percentiles(samples_ms)
     if stats is None:
         raise ValueError("no latency samples")
     return {
@@ -186,9 +186,9 @@ def portable_command(command: str) -> str:
 
 def pyplot() -> Any:
     """matplotlib.pyplot on the Agg backend (no display)."""
-    from ragrerank.evaluation.runner import _pyplot
+    from ragrerank.evaluation.report import pyplot
 
-    return _pyplot()
+    return pyplot()
 
 
 def wrap(label: str, width: int = 28) -> str:

@@ -233,7 +233,7 @@ def main() -> None:
         "top_n": TOP_N,
         "index_report": report_idx.__dict__,
         "index_seconds": index_s,
-        "bm25": retriever._bm25_config(),
+        "bm25": retriever._schema.bm25_config(),
         "results": results,
         "reference": REFERENCE,
         "machine": mach,

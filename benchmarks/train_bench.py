@@ -258,7 +258,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from ragrerank.evaluation.datasets import load_beir
-    from ragrerank.evaluation.runner import evaluate, first_stage_run
+    from ragrerank.evaluation.first_stage import first_stage_run
+    from ragrerank.evaluation.runner import evaluate
 
     started = time.perf_counter()
     ds = load_beir("scifact", "test")

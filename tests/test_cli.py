@@ -147,12 +147,12 @@ def test_eval_first_stage_only_and_query_subset(
 def test_eval_bm25_loads_no_dense_model(
     beir: Path, tmp_path: Path, tiny_encoder: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ragrerank.retrieval.qdrant import QdrantRetriever
+    from ragrerank.retrieval.qdrant.encoders import DenseEncoder
 
     def no_dense(self: object) -> None:
         raise AssertionError("ragrerank eval --first-stage bm25 loaded the dense model")
 
-    monkeypatch.setattr(QdrantRetriever, "_dense_model", no_dense)
+    monkeypatch.setattr(DenseEncoder, "load", no_dense)
     code, out, _ = run_eval(beir, tmp_path, tiny_encoder, "--first-stage", "bm25",
                             "--latency-queries", "0")  # fmt: skip
     assert code == 0

@@ -1,4 +1,4 @@
-"""ragrerank.evaluation.runner: metrics (hand-checked), caches, slices, report files, bad input."""
+"""ragrerank.evaluation: metrics (hand-checked), caches, slices, report files, bad input."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ pytest.importorskip("ir_measures")
 pytest.importorskip("qdrant_client")
 
 from ragrerank import BaseScorer, Candidate, ScoreOutput
-from ragrerank.evaluation.runner import evaluate, first_stage_run, query_length_bucket
+from ragrerank.evaluation.first_stage import first_stage_run
+from ragrerank.evaluation.metrics import query_length_bucket
+from ragrerank.evaluation.runner import evaluate
 from tests.conftest import KeywordScorer
 from tests.test_qdrant import HashEmbedder
 
@@ -149,6 +151,7 @@ def test_bm25_first_stage_never_uses_a_dense_encoder(
                            show_progress=False)  # fmt: skip
     assert spy.calls == []
     from ragrerank.retrieval.qdrant import QdrantRetriever
+    from ragrerank.retrieval.qdrant.encoders import DenseEncoder
 
     with QdrantRetriever(dense_model=HashEmbedder(), show_progress=False) as both:
         both.index({"id": d, "text": f"{t} {x}"} for d, (t, x) in DOCS.items())
@@ -156,7 +159,7 @@ def test_bm25_first_stage_never_uses_a_dense_encoder(
             ref = [(c.id, c.score) for c in both.retrieve(text, top_n=6, mode="sparse")]
             assert [(c.id, c.score) for c in runs[q]] == ref  # the same BM25 ranking
     # The default dense model is not loaded either (the `ragrerank eval` path).
-    monkeypatch.setattr(QdrantRetriever, "_dense_model", _no_dense)
+    monkeypatch.setattr(DenseEncoder, "load", _no_dense)
     assert first_stage_run(beir, "test", "bm25", 6, tmp_path / "c2", show_progress=False) == runs
 
 

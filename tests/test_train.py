@@ -27,9 +27,11 @@ from ragrerank.train import (
     train_cross_encoder,
 )
 from ragrerank.train.colbert import init_colbert, train_colbert
+from ragrerank.train.config import Sample
 from ragrerank.train.cross_encoder import load_cross_encoder
 from ragrerank.train.distill import distill, teacher_scores
-from ragrerank.train.loop import Sample, fill_negatives, first_stage_ndcg10, fit
+from ragrerank.train.loop import fill_negatives, fit
+from ragrerank.train.validation import first_stage_ndcg10
 from tests.conftest import minilm_path, tiny_bert_config
 from tests.test_qdrant import HashEmbedder
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from .config import BACKENDS, RerankerSpec, build_scorer, load_config, load_rerankers
 from .datasets import BeirDataset, data_dir, load_beir
-from .runner import EvalReport, SystemResult, evaluate, first_stage_run
+from .first_stage import first_stage_run
+from .metrics import SystemResult
+from .report import EvalReport
+from .runner import evaluate
 
 __all__ = [
     "BACKENDS",

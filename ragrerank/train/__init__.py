@@ -6,6 +6,7 @@ for validation. ``ragrerank train ...`` is the command line.
 
 from __future__ import annotations
 
+from .config import Sample, TrainConfig, TrainResult
 from .cross_encoder import check_encoder, load_cross_encoder, train_cross_encoder
 from .data import (
     TrainingExample,
@@ -14,8 +15,10 @@ from .data import (
     load_jsonl_training,
     load_training_data,
 )
-from .loop import Sample, TrainConfig, TrainResult, fill_negatives, plot_training, validate
+from .log import plot_training
+from .loop import fill_negatives
 from .mining import mine_negatives
+from .validation import validate
 
 __all__ = [
     "Sample",

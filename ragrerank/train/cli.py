@@ -117,7 +117,7 @@ def _apply_quick(args: argparse.Namespace, argv: Sequence[str]) -> None:
 
 
 def _config(args: argparse.Namespace, loss: str) -> Any:
-    from .loop import TrainConfig
+    from .config import TrainConfig
 
     return TrainConfig(
         loss=loss,

@@ -21,9 +21,10 @@ from typing import TYPE_CHECKING, Any
 from ..errors import require
 from ..utils.jsonio import write_json
 from ..utils.model_source import resolve_model
+from .config import Sample, TrainConfig, TrainResult
 from .cross_encoder import check_encoder, default_base_model, group_loss, layer_overrides
 from .data import TrainingSet
-from .loop import Sample, TrainConfig, TrainResult, fill_negatives, fit, seed_everything
+from .loop import fill_negatives, fit, seed_everything
 
 if TYPE_CHECKING:
     import torch

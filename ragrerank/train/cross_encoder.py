@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import require
 from ..utils.model_source import ModelSource, resolve_model
+from .config import Sample, TrainConfig, TrainResult
 from .data import TrainingSet
-from .loop import Sample, TrainConfig, TrainResult, fill_negatives, fit, seed_everything
+from .loop import fill_negatives, fit, seed_everything
 
 if TYPE_CHECKING:
     import torch
@@ -30,9 +31,9 @@ _DECODER_SUFFIXES = ("ForCausalLM", "LMHeadModel", "ForConditionalGeneration")
 
 def default_base_model() -> str:
     """The offline all-MiniLM-L6-v2 weights when installed, else its hub name."""
-    from ..evaluation.runner import _default_dense_model
+    from ..evaluation.first_stage import default_dense_model
 
-    return _default_dense_model()
+    return default_dense_model()
 
 
 def check_encoder(model: str | Path | ModelSource) -> Any:

@@ -16,9 +16,10 @@ from typing import Any
 from ..scorer import Scorer, check_scores, fingerprint, score_output, scorer_name
 from ..types import Candidate
 from ..utils.jsonio import read_json, write_json
+from .config import TrainConfig, TrainResult
 from .data import TrainingSet
-from .loop import TrainConfig, TrainResult, ndcg10
 from .mining import default_cache
+from .validation import ndcg10
 
 __all__ = ["distill", "teacher_scores"]
 

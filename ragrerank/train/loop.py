@@ -1,138 +1,27 @@
-"""The training loop shared by every trainer: sampling, AdamW + warmup, bf16 autocast,
-validation nDCG@10 on held-out queries, best-checkpoint saving, log file and plot."""
+"""The training loop shared by every trainer (`fit`): negatives sampling, AdamW with
+linear warmup and decay, bf16 autocast, validation after each epoch (and every
+``eval_every`` steps) keeping the best checkpoint, the step and time budgets, progress and
+the log."""
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import random
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 
-from ..errors import require
-from ..utils.jsonio import write_json
+from .config import Sample, Task, TrainConfig, TrainResult
 from .data import TrainingExample, TrainingSet
+from .log import LOG_FILE, PLOT_FILE, plot_training, write_log
+from .validation import first_stage_ndcg10, validate
 
-if TYPE_CHECKING:
-    import torch
-
-__all__ = [
-    "Sample",
-    "TrainConfig",
-    "TrainResult",
-    "fill_negatives",
-    "first_stage_ndcg10",
-    "fit",
-    "ndcg10",
-    "plot_training",
-    "validate",
-]
+__all__ = ["fill_negatives", "fit", "seed_everything"]
 
 logger = logging.getLogger(__name__)
-
-LOG_FILE = "train_log.json"
-PLOT_FILE = "train_plot.png"
-LOSSES = ("listwise", "pairwise", "bce", "margin_mse")
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Settings shared by the trainers.
-
-    Args:
-        loss: ``"listwise"`` (softmax cross-entropy, positive vs. its negatives),
-            ``"pairwise"`` (logistic loss on positive-negative score differences),
-            ``"bce"`` (pointwise) or ``"margin_mse"`` (distillation, needs teacher scores).
-        epochs: passes over the training (query, positive) pairs.
-        batch_size: queries per optimizer step.
-        negatives: negatives per query and step, sampled from its mined list.
-        lr: peak learning rate (AdamW), reached after ``warmup`` x total steps, then linear
-            decay to 0 at the end (the end is re-estimated from ``time_budget_min``).
-        max_length: tokens per (query, document) pair; documents are truncated.
-        bf16: bfloat16 autocast (fast on CPUs with AMX / AVX-512 BF16); weights stay fp32.
-        eval_every: validate every N steps as well as after each epoch (0: epochs only).
-        max_steps: stop after this many steps.
-        time_budget_min: stop (and validate) when this much wall time has passed.
-        seed: seeds torch, numpy and the sampler; a rerun repeats the run.
-    """
-
-    loss: str = "listwise"
-    epochs: int = 1
-    batch_size: int = 16
-    negatives: int = 7
-    lr: float = 5e-5
-    weight_decay: float = 0.01
-    warmup: float = 0.1
-    max_length: int = 256
-    bf16: bool = True
-    eval_every: int = 0
-    max_steps: int | None = None
-    time_budget_min: float | None = None
-    grad_clip: float = 1.0
-    seed: int = 0
-    show_progress: bool = True
-
-    def __post_init__(self) -> None:
-        if self.loss not in LOSSES:
-            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
-        for name in ("epochs", "batch_size", "negatives", "max_length"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-        if self.max_length < 8:
-            raise ValueError(f"max_length must be >= 8, got {self.max_length}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr!r}")
-        if not 0 <= self.warmup < 1:
-            raise ValueError(f"warmup must be in [0, 1), got {self.warmup!r}")
-        if self.eval_every < 0:
-            raise ValueError(f"eval_every must be >= 0, got {self.eval_every!r}")
-        if self.max_steps is not None and self.max_steps < 1:
-            raise ValueError(f"max_steps must be >= 1, got {self.max_steps!r}")
-        if self.time_budget_min is not None and not self.time_budget_min > 0:
-            raise ValueError(f"time_budget_min must be > 0, got {self.time_budget_min!r}")
-
-
-@dataclass(frozen=True)
-class Sample:
-    """One query's training group: ``texts[0]`` is the positive, the rest negatives."""
-
-    query: str
-    texts: tuple[str, ...]
-    teacher: tuple[float, ...] | None = None
-
-
-class Task(Protocol):
-    """What a trainer plugs into `fit`."""
-
-    def named_parameters(self) -> Any: ...
-
-    def train_mode(self, on: bool) -> None: ...
-
-    def loss(self, samples: Sequence[Sample], loss: str) -> torch.Tensor: ...
-
-    def score(self, query: str, texts: Sequence[str]) -> list[float]: ...
-
-    def save(self, out: Path) -> None: ...
-
-
-@dataclass
-class TrainResult:
-    """What `fit` did; the same facts are in ``<out>/train_log.json``."""
-
-    out: Path
-    steps: int
-    wall_time_s: float
-    best_step: int | None
-    best_ndcg10: float | None
-    first_stage_ndcg10: float | None = None
-    losses: list[dict[str, float]] = field(default_factory=list)
-    validation: list[dict[str, float]] = field(default_factory=list)
-    stopped_by: str = "epochs"
 
 
 def seed_everything(seed: int) -> None:
@@ -191,42 +80,6 @@ def _sample(
         table = teacher[ex.query_id]
         scores = tuple(float(table[d]) for d in ids)
     return Sample(ex.query, tuple(data.text(d) for d in ids), scores)
-
-
-def ndcg10(val: TrainingSet, run: Mapping[str, Mapping[str, float]]) -> float:
-    """Mean nDCG@10 (ir_measures) of ``run`` (``{query id: {doc id: score}}``) on ``val``."""
-    ir_measures: Any = require("ir_measures", "eval")
-    measure = ir_measures.parse_measure("nDCG@10")
-    return float(ir_measures.calc_aggregate([measure], val.qrels(), run)[measure])
-
-
-def first_stage_ndcg10(val: TrainingSet) -> float | None:
-    """nDCG@10 of the first stage's own order over the validation candidates (what a
-    reranker must beat); None unless every validation query carries its mined ranking.
-    Candidates the first stage did not return (inserted positives) rank last, in the
-    relevance-blind order of `TrainingExample.ranked_candidate_ids`."""
-    if not val.examples or not all(ex.first_stage for ex in val.examples):
-        return None
-    run = {
-        ex.query_id: {d: -float(i) for i, d in enumerate(ex.ranked_candidate_ids())}
-        for ex in val.examples
-    }
-    return ndcg10(val, run)
-
-
-def validate(task: Task, val: TrainingSet, *, show_progress: bool = False) -> float:
-    """Mean nDCG@10 of ``task`` reranking each validation query's positives plus its
-    mined negatives (the positives are always among the candidates)."""
-    from tqdm.auto import tqdm
-
-    task.train_mode(False)
-    run: dict[str, dict[str, float]] = {}
-    for ex in tqdm(val.examples, desc="validation", unit="q", leave=False,
-                   disable=not show_progress):  # fmt: skip
-        ids = ex.candidate_ids()
-        scores = task.score(ex.query, [val.text(d) for d in ids])
-        run[ex.query_id] = dict(zip(ids, scores, strict=True))
-    return ndcg10(val, run)
 
 
 def fit(
@@ -302,7 +155,7 @@ def fit(
             " best, saved" if improved else "",
             val_seconds,
         )
-        _write_log(out, result, config, train, val, info, start)
+        write_log(out, result, config, train, val, info, start)
 
     if val is not None:
         result.first_stage_ndcg10 = first_stage_ndcg10(val)
@@ -362,7 +215,7 @@ def fit(
         task.save(out)
     result.steps = step
     result.wall_time_s = time.perf_counter() - start
-    _write_log(out, result, config, train, val, info, start)
+    write_log(out, result, config, train, val, info, start)
     plot_training(out / LOG_FILE, out / PLOT_FILE)
     return result
 
@@ -386,74 +239,3 @@ def _lr_factor(step: int, total: int, warmup: float) -> float:
     if step < warm:
         return (step + 1) / warm
     return max(0.0, (total - step) / max(1, total - warm))
-
-
-def _write_log(
-    out: Path,
-    result: TrainResult,
-    config: TrainConfig,
-    train: TrainingSet,
-    val: TrainingSet | None,
-    info: Mapping[str, Any] | None,
-    start: float,
-) -> None:
-    from ..evaluation.runner import machine_info
-
-    data = {
-        **dict(info or {}),
-        "config": asdict(config),
-        "train_source": train.source,
-        "train_queries": len(train.examples),
-        "train_pairs": sum(len(ex.positives) for ex in train.examples),
-        "skipped_without_positive": train.skipped,
-        "val_queries": 0 if val is None else len(val.examples),
-        "val_query_ids": [] if val is None else [ex.query_id for ex in val.examples],
-        "steps": result.steps or (result.losses[-1]["step"] if result.losses else 0),
-        "wall_time_s": round(result.wall_time_s or time.perf_counter() - start, 1),
-        "stopped_by": result.stopped_by,
-        "best_step": result.best_step,
-        "best_val_ndcg@10": result.best_ndcg10,
-        "first_stage_val_ndcg@10": result.first_stage_ndcg10,
-        "validation": result.validation,
-        "losses": result.losses,
-        "machine": machine_info(),
-    }
-    write_json(out / LOG_FILE, data, indent=1)
-
-
-def plot_training(log_path: str | Path, png_path: str | Path) -> Path:
-    """Loss (smoothed) and validation nDCG@10 against steps, from a ``train_log.json``."""
-    from ..evaluation.runner import _pyplot
-
-    log = json.loads(Path(log_path).read_text(encoding="utf-8"))
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4))
-    losses = log.get("losses", [])
-    if losses:
-        steps = [x["step"] for x in losses]
-        values = [x["loss"] for x in losses]
-        window = max(1, len(values) // 20)
-        smooth = [
-            sum(values[max(0, i - window + 1) : i + 1])
-            / len(values[max(0, i - window + 1) : i + 1])
-            for i in range(len(values))
-        ]
-        ax.plot(steps, values, color="tab:blue", alpha=0.25, linewidth=0.8)
-        ax.plot(steps, smooth, color="tab:blue", label="train loss")
-    ax.set_xlabel("step")
-    ax.set_ylabel(f"loss ({log.get('config', {}).get('loss', '')})", color="tab:blue")
-    val = log.get("validation", [])
-    if val:
-        ax2 = ax.twinx()
-        ax2.plot([x["step"] for x in val], [x["ndcg@10"] for x in val], "o-",
-                 color="tab:orange", label="val nDCG@10")  # fmt: skip
-        baseline = log.get("first_stage_val_ndcg@10")
-        if baseline is not None:
-            ax2.axhline(baseline, color="tab:gray", ls=":", label="first stage (val)")
-        ax2.set_ylabel("validation nDCG@10", color="tab:orange")
-    ax.set_title(f"{log.get('kind', 'training')}: {Path(log_path).parent.name}")
-    fig.tight_layout()
-    png = Path(png_path)
-    fig.savefig(png, dpi=110)
-    plt.close(fig)
-    return png

@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from ..evaluation.runner import first_stage_run
+from ..evaluation.first_stage import first_stage_run
 from ..utils.local_models import cache_dir
 from .data import TrainingExample, TrainingSet
 

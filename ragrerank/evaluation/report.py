@@ -1,0 +1,208 @@
+"""What `evaluate` writes: `EvalReport` as JSON, a markdown summary and two plots, and the
+machine description every result file carries (`machine_info`, also used by training logs
+and the benchmarks)."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import require
+from .metrics import SystemResult
+
+__all__ = ["EvalReport", "machine_info", "pyplot"]
+
+
+def machine_info() -> dict[str, Any]:
+    """CPU model, cores, load, Python/torch versions and the date: for result files."""
+    cpu = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    info: dict[str, Any] = {
+        "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "load_average": [round(x, 2) for x in os.getloadavg()]
+        if hasattr(os, "getloadavg")
+        else None,
+    }
+    try:
+        import torch
+
+        info["torch"] = torch.__version__
+        info["torch_threads"] = torch.get_num_threads()
+    except ImportError:
+        pass
+    return info
+
+
+@dataclass(frozen=True)
+class EvalReport:
+    """Everything `evaluate` measured; `write` saves JSON, markdown and plots."""
+
+    dataset: str
+    split: str
+    first_stage: str
+    candidates: int
+    n_queries: int
+    systems: dict[str, SystemResult]
+    slices: dict[str, dict[str, dict[str, Any]]]
+    latency_vs_candidates: dict[str, dict[str, float]]
+    per_query: dict[str, dict[str, float]]
+    machine: dict[str, Any]
+    elapsed_s: float = 0.0
+
+    @property
+    def first_stage_name(self) -> str:
+        return f"first stage ({self.first_stage})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self, **kwargs: Any) -> str:
+        return json.dumps(self.to_dict(), **kwargs)
+
+    def markdown(self) -> str:
+        """Markdown summary: metrics table, slices, latency, links to the plots."""
+        lines = [
+            f"# Evaluation: {self.dataset} ({self.split}), {self.n_queries} queries",
+            "",
+            f"First stage: {self.first_stage}, top {self.candidates} candidates reranked. "
+            "Metrics by ir_measures; lift@3 = nDCG@3 minus the first stage's; W/L/T = queries "
+            "whose nDCG@10 rose / fell / stayed vs the first stage; latency = scoring time "
+            "per query.",
+            "",
+            "| system | nDCG@10 | RR@10 | R@10 | R@100 | lift@3 | W/L/T | p50 ms | p95 ms |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for name, r in self.systems.items():
+            m = r.metrics
+            lat = r.latency_ms or {}
+            lines.append(
+                f"| {name} | {m['nDCG@10']:.4f} | {m['RR@10']:.4f} | {m['R@10']:.4f} | "
+                f"{m['R@100']:.4f} | {r.lift_at_3:+.4f} | {r.wins}/{r.losses}/{r.ties} | "
+                f"{_fmt(lat.get('p50'))} | {_fmt(lat.get('p95'))} |"
+            )
+        for slice_name, buckets in self.slices.items():
+            names = [n for n in self.systems if n != self.first_stage_name]
+            lines += [
+                "",
+                f"## By {slice_name}",
+                "",
+                "| bucket | queries | first-stage nDCG@10 | "
+                + " | ".join(f"{n} nDCG@10 / lift@3 / W-L" for n in names)
+                + " |",
+                "|---|---|---|" + "---|" * len(names),
+            ]
+            for bucket, b in buckets.items():
+                cells = [
+                    f"{b['systems'][n]['nDCG@10']:.4f} / {b['systems'][n]['lift_at_3']:+.4f} / "
+                    f"{b['systems'][n]['wins']}-{b['systems'][n]['losses']}"
+                    for n in names
+                ]
+                first = b["systems"][self.first_stage_name]["nDCG@10"]
+                lines.append(f"| {bucket} | {b['n']} | {first:.4f} | " + " | ".join(cells) + " |")
+        if self.latency_vs_candidates:
+            points = sorted({int(n) for v in self.latency_vs_candidates.values() for n in v})
+            lines += [
+                "",
+                "## Latency vs number of candidates (p50 ms per query)",
+                "",
+                "| reranker | " + " | ".join(str(n) for n in points) + " |",
+                "|---|" + "---|" * len(points),
+            ]
+            for name, v in self.latency_vs_candidates.items():
+                lines.append(
+                    f"| {name} | " + " | ".join(_fmt(v.get(str(n))) for n in points) + " |"
+                )
+        m = self.machine
+        lines += [
+            "",
+            "![lift by slice](lift_by_slice.png) ![latency](latency_vs_candidates.png)",
+            "",
+            f"Machine: {m.get('cpu')} ({m.get('cores')} cores, load {m.get('load_average')}), "
+            f"torch {m.get('torch')}, Python {m.get('python')}, {m.get('date_utc')} UTC. "
+            f"Wall time {self.elapsed_s:.0f} s.",
+            "",
+        ]
+        return "\n".join(lines)
+
+    def write(self, out_dir: str | Path) -> dict[str, Path]:
+        """Write ``report.json``, ``summary.md`` and the two PNG plots; return their paths."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        paths = {
+            "json": out / "report.json",
+            "markdown": out / "summary.md",
+            "lift_plot": out / "lift_by_slice.png",
+            "latency_plot": out / "latency_vs_candidates.png",
+        }
+        paths["json"].write_text(self.to_json(indent=2), encoding="utf-8")
+        paths["markdown"].write_text(self.markdown(), encoding="utf-8")
+        self._plot_lift(paths["lift_plot"])
+        self._plot_latency(paths["latency_plot"])
+        return paths
+
+    def _plot_lift(self, path: Path) -> None:
+        plt = pyplot()
+        names = [n for n in self.systems if n != self.first_stage_name]
+        n_slices = max(1, len(self.slices))
+        fig, axes = plt.subplots(1, n_slices, figsize=(6 * n_slices, 4), squeeze=False)
+        for ax, (slice_name, buckets) in zip(axes[0], self.slices.items(), strict=False):
+            labels = list(buckets)
+            width = 0.8 / max(1, len(names))
+            for k, name in enumerate(names):
+                values = [buckets[b]["systems"][name]["lift_at_3"] for b in labels]
+                xs = [i + (k - (len(names) - 1) / 2) * width for i in range(len(labels))]
+                ax.bar(xs, values, width, label=name)
+            ax.axhline(0, color="black", linewidth=0.8)
+            ax.set_xticks(range(len(labels)), [f"{b}\n(n={buckets[b]['n']})" for b in labels])
+            ax.set_ylabel("nDCG@3 lift vs first stage")
+            ax.set_title(f"Lift@3 by {slice_name}")
+            if names:
+                ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+
+    def _plot_latency(self, path: Path) -> None:
+        plt = pyplot()
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for name, points in self.latency_vs_candidates.items():
+            xs = sorted(int(n) for n in points)
+            ax.plot(xs, [points[str(n)] for n in xs], marker="o", label=name)
+        ax.set_xlabel("candidates per query")
+        ax.set_ylabel("p50 ms per query")
+        ax.set_title("Reranking latency vs number of candidates")
+        if self.latency_vs_candidates:
+            ax.legend(fontsize=8)
+        else:
+            ax.text(0.5, 0.5, "no rerankers timed", ha="center", transform=ax.transAxes)
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+
+
+def _fmt(x: float | None) -> str:
+    return "-" if x is None else f"{x:.1f}"
+
+
+def pyplot() -> Any:
+    """matplotlib.pyplot on the Agg backend (no display); needs the ``eval`` extra."""
+    matplotlib: Any = require("matplotlib", "eval")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt

@@ -1,0 +1,27 @@
+"""First-stage retrieval on Qdrant: dense, BM25 sparse and hybrid (RRF), optional ColBERT.
+
+One collection holds per document a dense vector ``"dense"`` (a sentence-transformers
+bi-encoder), a sparse BM25 vector ``"bm25"`` (weights from `ragrerank.retrieval.bm25`, IDF applied
+by Qdrant) and, when a multivector encoder is given, a ColBERT multivector ``"colbert"``.
+Results are `Candidate` objects ready for `Reranker.rerank`.
+
+`QdrantRetriever` (`.retriever`) composes `.encoders` (the dense model), `.schema` (vector
+names, point ids, collection creation and checks), `.indexing` and `.search`.
+"""
+
+from __future__ import annotations
+
+from .encoders import MultiVectorEncoder
+from .indexing import IndexReport
+from .retriever import DEFAULT_DENSE_MODEL, QdrantRetriever
+from .schema import point_id
+from .search import RetrievalMode
+
+__all__ = [
+    "DEFAULT_DENSE_MODEL",
+    "IndexReport",
+    "MultiVectorEncoder",
+    "QdrantRetriever",
+    "RetrievalMode",
+    "point_id",
+]
