@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ragrerank import CrossEncoderScorer
-from ragrerank.scorers.cross_encoder import _cls_only_forward
+from ragrerank.scorers.cross_encoder.scorer import _cls_only_forward
 from tests.numerics import bf16_score_bound, fp32_head_inputs
 
 QUERY = "does aspirin prevent heart attacks in older adults?"

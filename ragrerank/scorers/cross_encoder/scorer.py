@@ -9,10 +9,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import UntrainedHeadError, require
-from ..scorer import BaseScorer, validate_query
-from ..types import Candidate, ScoreOutput
-from ..utils.model_source import ModelSource, resolve_model
+from ...errors import UntrainedHeadError, require
+from ...scorer import BaseScorer, validate_query
+from ...types import Candidate, ScoreOutput
+from ...utils.model_source import ModelSource, resolve_model
 
 if TYPE_CHECKING:
     import torch
