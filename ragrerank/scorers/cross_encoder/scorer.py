@@ -1,18 +1,24 @@
-"""Local cross-encoder backend (any transformers sequence-classification reranker)."""
+"""`CrossEncoderScorer`: its options, tokenization with document-only truncation, token-length
+sorted batches and scoring. Loading: `loading`; the faster forward: `fast_forward`.
+
+Ours, not ``sentence_transformers.CrossEncoder.predict`` (equal scores within 1e-4 in fp32):
+- truncation: predict cuts ``longest_first`` (a longer query too), uncounted; we cut documents, counted.
+- batching: predict sorts by characters and tokenizes each batch; we tokenize once, sort by tokens.
+- forward: predict runs the full model; cls_only is 1.12x at equal scores (docs/benchmarks.md).
+- padding: ``tokenizer.pad`` follows ``padding_side``; absolute positions need right padding.
+"""
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ...errors import UntrainedHeadError, require
 from ...scorer import BaseScorer, validate_query
 from ...types import Candidate, ScoreOutput
-from ...utils.model_source import ModelSource, resolve_model
+from .loading import DTYPES, LoadedModel, load_model
 
 if TYPE_CHECKING:
     import torch
@@ -20,45 +26,6 @@ if TYPE_CHECKING:
 __all__ = ["CrossEncoderScorer"]
 
 logger = logging.getLogger(__name__)
-
-_DTYPES = ("float32", "bfloat16", "float16")
-
-
-def _read_st_max_length(source: ModelSource) -> int | None:
-    """``max_seq_length`` from a sentence-transformers config, if the model has one."""
-    cfg = source.find("sentence_bert_config.json")
-    if cfg is not None:
-        value = json.loads(cfg.read_text()).get("max_seq_length")
-        return int(value) if isinstance(value, int) else None
-    return None
-
-
-def _check_head(model: Any, info: Mapping[str, Any], name: str, allow: bool) -> None:
-    """Raise `UntrainedHeadError` (or warn, with ``allow``) when ``from_pretrained`` had to
-    initialise weights at random because the checkpoint lacks them."""
-    missing = sorted(str(k) for k in info.get("missing_keys") or ())
-    if not missing:
-        return
-    prefix = f"{getattr(model, 'base_model_prefix', '')}."
-    head_only = all(not k.startswith(prefix) or ".pooler." in k for k in missing)
-    what = (
-        "it looks like a base or bi-encoder (embedding) model, not a cross-encoder"
-        if head_only
-        else "the checkpoint is incomplete or of another architecture"
-    )
-    shown = ", ".join(missing[:6]) + (f" (+{len(missing) - 6} more)" if len(missing) > 6 else "")
-    message = (
-        f"{name} has no weights for {shown}: they would be initialised at random, so the "
-        f"scores would be noise; {what}"
-    )
-    if allow:
-        logger.warning("%s (allow_untrained_head=True: scoring with them anyway)", message)
-        return
-    raise UntrainedHeadError(
-        f"{message}. Pass a trained cross-encoder (or one fine-tuned with `ragrerank train "
-        "cross-encoder`), or allow_untrained_head=True to score with random weights anyway",
-        missing=missing,
-    )
 
 
 class CrossEncoderScorer(BaseScorer):
@@ -122,8 +89,8 @@ class CrossEncoderScorer(BaseScorer):
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         if max_length is not None and (isinstance(max_length, bool) or max_length < 2):
             raise ValueError(f"max_length must be an int >= 2, got {max_length!r}")
-        if dtype is not None and dtype not in _DTYPES:
-            raise ValueError(f"dtype must be one of {_DTYPES} or None, got {dtype!r}")
+        if dtype is not None and dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {DTYPES} or None, got {dtype!r}")
         self.model_name = str(model)
         self.device = device
         self.batch_size = batch_size
@@ -137,8 +104,8 @@ class CrossEncoderScorer(BaseScorer):
         self.trust_remote_code = trust_remote_code
         self.allow_pickle_weights = allow_pickle_weights
         self.revision = revision
-        self._model: Any = None
-        self._tokenizer: Any = None
+        self._loaded: LoadedModel | None = None
+        self._forward: Any = None  # None: the model's own forward
         self._load_lock = threading.Lock()
         self._tok_lock = threading.Lock()
         self._warned_truncation = False
@@ -189,77 +156,48 @@ class CrossEncoderScorer(BaseScorer):
 
     def warm_up(self) -> None:
         """Load tokenizer and model now (otherwise on first use). Idempotent and thread-safe."""
-        if self._model is not None:
-            return
-        with self._load_lock:
-            if self._model is not None:
-                return
-            require("transformers", "local")
-            import torch
-            from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        self._ready()
 
-            source = resolve_model(self.model_name, self.revision)
-            device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
-            ref, extra = source.pretrained()
-            tokenizer = AutoTokenizer.from_pretrained(
-                ref, revision=self.revision, trust_remote_code=self.trust_remote_code, **extra
-            )
-            model, info = AutoModelForSequenceClassification.from_pretrained(
-                ref,
-                **extra,
-                revision=self.revision,
-                trust_remote_code=self.trust_remote_code,
-                use_safetensors=None if self.allow_pickle_weights else True,
-                output_loading_info=True,
-            )
-            _check_head(model, info, self.model_name, self.allow_untrained_head)
-            num_labels = int(model.config.num_labels)
-            if num_labels > 1 and self.label is None:
-                raise ValueError(
-                    f"{self.model_name} has {num_labels} output labels; pass label=<index> "
-                    "to choose the relevance logit"
-                )
-            if self.label is not None and not 0 <= self.label < num_labels:
-                raise ValueError(f"label={self.label} out of range for {num_labels} labels")
-            if self.dtype is not None:
-                if self.dtype != "float32" and self.float32_head:
-                    _float32_head(model, getattr(torch, self.dtype))
-                else:
-                    model = model.to(getattr(torch, self.dtype))
-            model.to(device).eval()
-            declared = [
-                _read_st_max_length(source),
-                getattr(model.config, "max_position_embeddings", None),
-                tokenizer.model_max_length if tokenizer.model_max_length < 100_000 else None,
-            ]
-            # An explicit max_length wins; otherwise the tightest limit the checkpoint declares.
-            resolved = self.max_length
-            if resolved is None:
-                resolved = min([x for x in declared if isinstance(x, int) and x > 0] or [512])
-            self._max_len = int(resolved)
-            self._specials = int(tokenizer.num_special_tokens_to_add(pair=True))
-            self._device = device
-            self._tokenizer = tokenizer
-            self._forward = _cls_only_forward(model) if self.cls_only else None
-            if self.cls_only and self._forward is None:
-                logger.info("%s: cls_only is not supported for this architecture", self.name)
-            if self.torch_compile:
-                self._forward = _compiled(self._forward or model, self.name)
-            self._model = model
+    def _ready(self) -> LoadedModel:
+        if self._loaded is None:
+            with self._load_lock:
+                if self._loaded is None:
+                    loaded = load_model(
+                        self.model_name,
+                        revision=self.revision,
+                        device=self.device,
+                        dtype=self.dtype,
+                        float32_head=self.float32_head,
+                        label=self.label,
+                        max_length=self.max_length,
+                        allow_untrained_head=self.allow_untrained_head,
+                        trust_remote_code=self.trust_remote_code,
+                        allow_pickle_weights=self.allow_pickle_weights,
+                    )
+                    from .fast_forward import fast_forward
+
+                    self._forward = fast_forward(
+                        loaded.model,
+                        cls_only=self.cls_only,
+                        torch_compile=self.torch_compile,
+                        name=self.name,
+                    )
+                    self._loaded = loaded
+        return self._loaded
 
     # -- scoring -----------------------------------------------------------------------------
 
     def token_count(self, query: str, documents: Sequence[str]) -> list[int]:
         """Untruncated token count of each (query, document) pair, special tokens included."""
-        self.warm_up()
-        q_len, d_lens = self._lengths(query, list(documents))
-        return [q_len + d + self._specials for d in d_lens]
+        loaded = self._ready()
+        q_len, d_lens = self._lengths(loaded.tokenizer, query, list(documents))
+        return [q_len + d + loaded.specials for d in d_lens]
 
-    def _lengths(self, query: str, texts: list[str]) -> tuple[int, list[int]]:
+    def _lengths(self, tokenizer: Any, query: str, texts: list[str]) -> tuple[int, list[int]]:
         with self._tok_lock:
-            q = self._tokenizer(query, add_special_tokens=False, verbose=False)["input_ids"]
+            q = tokenizer(query, add_special_tokens=False, verbose=False)["input_ids"]
             d = (
-                self._tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]
+                tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]
                 if texts
                 else []
             )
@@ -269,15 +207,16 @@ class CrossEncoderScorer(BaseScorer):
         validate_query(query)
         if not candidates:
             return ScoreOutput([])
-        self.warm_up()
+        loaded = self._ready()
         import torch
 
         texts = [c.text for c in candidates]
-        q_len, d_lens = self._lengths(query, texts)
-        budget = self._max_len - self._specials - q_len
+        max_len, tokenizer = loaded.max_length, loaded.tokenizer
+        q_len, d_lens = self._lengths(tokenizer, query, texts)
+        budget = max_len - loaded.specials - q_len
         if budget < 1:
             raise ValueError(
-                f"query is {q_len} tokens; max_length={self._max_len} leaves no room for documents"
+                f"query is {q_len} tokens; max_length={max_len} leaves no room for documents"
             )
         truncated = frozenset(i for i, n in enumerate(d_lens) if n > budget)
         if truncated and not self._warned_truncation:
@@ -288,170 +227,36 @@ class CrossEncoderScorer(BaseScorer):
                 self.name,
                 len(truncated),
                 len(texts),
-                self._max_len,
+                max_len,
             )
         with self._tok_lock:
-            enc = self._tokenizer(
-                [query] * len(texts), texts, truncation="only_second", max_length=self._max_len
+            enc = tokenizer(
+                [query] * len(texts), texts, truncation="only_second", max_length=max_len
             )
         keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc]
         order = sorted(range(len(texts)), key=lambda i: len(enc["input_ids"][i]))
+        forward = self._forward or loaded.model
+        column = 0 if self.label is None else self.label
         scores = [0.0] * len(texts)
         with torch.inference_mode():
             for start in range(0, len(order), self.batch_size):
                 idx = order[start : start + self.batch_size]
-                batch = self._pad({k: [enc[k][i] for i in idx] for k in keys})
-                forward = self._forward or self._model
-                logits = forward(**batch).logits
-                col = logits[:, 0 if self.label is None else self.label].float().cpu().tolist()
+                batch = _pad(loaded, {k: [enc[k][i] for i in idx] for k in keys})
+                col = forward(**batch).logits[:, column].float().cpu().tolist()
                 for i, s in zip(idx, col, strict=True):
                     scores[i] = float(s)
         return ScoreOutput(scores, truncated=truncated)
 
-    def _pad(self, features: dict[str, list[list[int]]]) -> dict[str, torch.Tensor]:
-        import torch
 
-        width = max(len(x) for x in features["input_ids"])
-        pad_id = self._tokenizer.pad_token_id or 0
-        out = {}
-        for key, rows in features.items():
-            fill = pad_id if key == "input_ids" else 0
-            padded = [row + [fill] * (width - len(row)) for row in rows]
-            out[key] = torch.tensor(padded, dtype=torch.long, device=self._device)
-        return out
-
-
-def _compiled(forward: Any, name: str) -> Any:
-    """``torch.compile(forward, dynamic=True)``, falling back to ``forward`` for good if
-    compiling fails (compilation happens, and fails, on the first calls)."""
+def _pad(loaded: LoadedModel, features: dict[str, list[list[int]]]) -> dict[str, torch.Tensor]:
+    """Right-pad each row to the batch's longest, as tensors on the model's device."""
     import torch
 
-    fn: list[Any] = [torch.compile(forward, dynamic=True)]
-
-    def call(**batch: Any) -> Any:
-        current = fn[0]
-        if current is forward:
-            return forward(**batch)
-        try:
-            return current(**batch)
-        except Exception as exc:  # inductor/C++ toolchain errors surface here
-            logger.warning("%s: torch.compile failed, using the eager forward: %s", name, exc)
-            fn[0] = forward
-            return forward(**batch)
-
-    return call
-
-
-def _float32_head(model: Any, dtype: Any) -> int:
-    """Cast ``model`` to ``dtype`` except ``model.classifier`` and a BERT pooler, which keep
-    the checkpoint's float32 weights (never rounded through ``dtype``) and cast their floating
-    inputs up (forward pre-hooks); returns how many head modules were kept in float32."""
-    import torch
-
-    def cast_up(_: torch.nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...]:
-        return tuple(a.float() if torch.is_tensor(a) and a.is_floating_point() else a for a in args)
-
-    found = (
-        getattr(getattr(model, "bert", None), "pooler", None),
-        getattr(model, "classifier", None),
-    )
-    heads = [h for h in found if isinstance(h, torch.nn.Module)]
-    saved = [{k: v.detach().float().clone() for k, v in h.state_dict().items()} for h in heads]
-    model.to(dtype)
-    for head, state in zip(heads, saved, strict=True):
-        head.float()
-        head.load_state_dict(state)
-        head.register_forward_pre_hook(cast_up)
-    return len(heads)
-
-
-def _cls_only_forward(model: Any) -> Any:
-    """A forward equal to ``model``'s whose last layer computes only the [CLS] row.
-
-    Supported: BERT sequence classifiers (absolute positions, encoder only). Returns
-    None for anything else. The returned callable shares ``model``'s weights.
-    """
-    import copy
-
-    import torch
-    from transformers.modeling_outputs import SequenceClassifierOutput
-
-    config = model.config
-    bert = getattr(model, "bert", None)
-    if (
-        getattr(config, "model_type", None) != "bert"
-        or getattr(config, "position_embedding_type", "absolute") != "absolute"
-        or getattr(config, "is_decoder", False)
-        or bert is None
-        or getattr(bert, "pooler", None) is None
-        or not hasattr(model, "classifier")
-    ):
-        return None
-    layers = list(bert.encoder.layer)
-    body = copy.copy(bert)  # shallow: shares every parameter with ``model``
-    body._modules = dict(bert._modules)
-    encoder = copy.copy(bert.encoder)
-    encoder._modules = dict(bert.encoder._modules)
-    encoder.layer = torch.nn.ModuleList([*layers[:-1], _ClsOnlyLayer(layers[-1])])
-    body.encoder = encoder
-    classifier, dropout = model.classifier, model.dropout
-
-    def forward(**batch: torch.Tensor) -> SequenceClassifierOutput:
-        pooled = body(**batch).pooler_output  # the pooler reads row 0: the CLS row
-        return SequenceClassifierOutput(logits=classifier(dropout(pooled)))
-
-    return forward
-
-
-def _cls_mask(mask: torch.Tensor | None) -> torch.Tensor | None:
-    """The CLS query row of an attention mask in any layout transformers passes."""
-    if mask is None:
-        return None
-    if mask.dim() == 4:
-        return mask[:, :, :1, :]
-    if mask.dim() == 2:  # [batch, keys] of 1/0
-        return mask[:, None, None, :].bool()
-    raise ValueError(f"unexpected attention mask shape {tuple(mask.shape)}")
-
-
-def _cls_only_layer_type() -> type:
-    import torch
-
-    class ClsOnlyLayer(torch.nn.Module):
-        """A BERT layer whose output is only the CLS row: keys/values from every token."""
-
-        def __init__(self, layer: Any) -> None:
-            super().__init__()
-            self.layer = layer
-
-        def forward(
-            self,
-            hidden_states: torch.Tensor,
-            attention_mask: torch.Tensor | None = None,
-            *_: Any,
-            **__: Any,
-        ) -> torch.Tensor:
-            att = self.layer.attention
-            heads = att.self.num_attention_heads
-            b, h = hidden_states.shape[0], hidden_states.shape[2]
-            cls = hidden_states[:, :1]
-
-            def split(x: torch.Tensor) -> torch.Tensor:
-                return x.view(b, x.shape[1], heads, h // heads).transpose(1, 2)
-
-            q = split(att.self.query(cls))
-            k = split(att.self.key(hidden_states))
-            v = split(att.self.value(hidden_states))
-            mask = _cls_mask(attention_mask)
-            if mask is not None and mask.dtype != torch.bool:
-                mask = mask.to(q.dtype)
-            ctx = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-            ctx = ctx.transpose(1, 2).reshape(b, 1, h)
-            attended = att.output(ctx, cls)
-            return self.layer.output(self.layer.intermediate(attended), attended)  # type: ignore[no-any-return]
-
-    return ClsOnlyLayer
-
-
-def _ClsOnlyLayer(layer: Any) -> Any:
-    return _cls_only_layer_type()(layer)
+    width = max(len(x) for x in features["input_ids"])
+    pad_id = loaded.tokenizer.pad_token_id or 0
+    out = {}
+    for key, rows in features.items():
+        fill = pad_id if key == "input_ids" else 0
+        padded = [row + [fill] * (width - len(row)) for row in rows]
+        out[key] = torch.tensor(padded, dtype=torch.long, device=loaded.device)
+    return out
