@@ -51,7 +51,7 @@ def fp32_head_inputs(
 
     scorer = CrossEncoderScorer(path, dtype="float32")
     scorer.warm_up()
-    model = scorer._model
+    model = scorer._loaded.model
     seen: list[Any] = []
     hook = model.classifier.register_forward_pre_hook(lambda _m, a: seen.append(a[0].detach()))
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ragrerank import CrossEncoderScorer
-from ragrerank.scorers.cross_encoder import _cls_only_forward
+from ragrerank.scorers.cross_encoder.fast_forward import cls_only_forward
 from tests.numerics import bf16_score_bound, fp32_head_inputs
 
 QUERY = "does aspirin prevent heart attacks in older adults?"
@@ -58,7 +58,7 @@ def test_unknown_architecture_falls_back_to_full_forward() -> None:
     config = DistilBertConfig(
         vocab_size=100, dim=32, n_layers=1, n_heads=2, hidden_dim=64, num_labels=1
     )
-    assert _cls_only_forward(DistilBertForSequenceClassification(config)) is None
+    assert cls_only_forward(DistilBertForSequenceClassification(config)) is None
 
 
 def test_option_in_config_round_trip(tiny_ce: str) -> None:

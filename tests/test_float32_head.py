@@ -43,7 +43,7 @@ def test_float32_head_is_the_checkpoints_head_on_bf16_features(
     fast = CrossEncoderScorer(path, dtype="bfloat16", cls_only=cls_only)
     assert fast.float32_head  # on by default
     fast.warm_up()
-    model = fast._model
+    model = fast._loaded.model
     assert model.bert.encoder.layer[0].attention.self.query.weight.dtype == torch.bfloat16
     # The head's weights are the checkpoint's, bit for bit (not rounded through bf16).
     ours, theirs = _head_params(model), _head_params(ref)
@@ -77,7 +77,7 @@ def test_bf16_head_rounds_scores_into_ties_on_the_tiny_model(tiny_ce: str) -> No
 def test_float32_dtype_is_untouched_and_option_round_trips(tiny_ce: str) -> None:
     scorer = CrossEncoderScorer(tiny_ce, dtype="float32")
     scorer.warm_up()
-    assert not scorer._model.classifier._forward_pre_hooks  # nothing to cast up
+    assert not scorer._loaded.model.classifier._forward_pre_hooks  # nothing to cast up
     off = CrossEncoderScorer(tiny_ce, dtype="bfloat16", float32_head=False)
     again = CrossEncoderScorer.from_dict(off.to_dict())
     assert again.float32_head is False

@@ -136,7 +136,7 @@ def test_a_hub_name_reads_the_settings_its_folder_has(tiny_ce: str, tmp_path: Pa
     for model in (str(folder), "ragrerank-test/tiny-ce-st"):
         scorer = CrossEncoderScorer(model)
         scorer.warm_up()
-        assert scorer._max_len == 128, model
+        assert scorer._loaded.max_length == 128, model
 
 
 def test_hub_timeout_setting(monkeypatch: pytest.MonkeyPatch) -> None:

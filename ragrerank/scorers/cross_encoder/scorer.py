@@ -1,0 +1,262 @@
+"""`CrossEncoderScorer`: its options, tokenization with document-only truncation, token-length
+sorted batches and scoring. Loading: `loading`; the faster forward: `fast_forward`.
+
+Ours, not ``sentence_transformers.CrossEncoder.predict`` (equal scores within 1e-4 in fp32):
+- truncation: predict cuts ``longest_first`` (a longer query too), uncounted; we cut documents, counted.
+- batching: predict sorts by characters and tokenizes each batch; we tokenize once, sort by tokens.
+- forward: predict runs the full model; cls_only is 1.12x at equal scores (docs/benchmarks.md).
+- padding: ``tokenizer.pad`` follows ``padding_side``; absolute positions need right padding.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ...scorer import BaseScorer, validate_query
+from ...types import Candidate, ScoreOutput
+from .loading import DTYPES, LoadedModel, load_model
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["CrossEncoderScorer"]
+
+logger = logging.getLogger(__name__)
+
+
+class CrossEncoderScorer(BaseScorer):
+    """Score (query, document) pairs jointly with a transformers cross-encoder.
+
+    Scores are the raw logits (identity activation), equal to
+    ``sentence_transformers.CrossEncoder(model).predict(pairs, activation_fn=identity)``.
+    Pairs are batched by length to minimise padding; documents (never the query) are
+    truncated to ``max_length`` and every truncation is counted in the trace.
+
+    The model loads on first use (or `warm_up`) and is reused for every call.
+
+    Args:
+        model: hub name or local folder (which is which, and the errors for a missing
+            folder or an uncached name: `ragrerank.utils.model_source`).
+        device: ``"cpu"``, ``"cuda"``...; default: CUDA when available.
+        batch_size: pairs per forward pass.
+        max_length: tokens per pair; default: the model's limit.
+        dtype: ``"float32"`` (default), ``"bfloat16"`` (much faster on AMX CPUs) or ``"float16"``.
+        cls_only: in BERT-style classifiers only the [CLS] row of the last layer feeds the
+            head, so compute just that row's attention and feed-forward there (same scores
+            within float tolerance, ~1/7 less compute for 6 layers). Ignored (full forward)
+            for architectures it does not know.
+        float32_head: with a reduced ``dtype``, keep the classification head (``classifier``
+            and BERT's pooler) in float32, its input cast up. The head sees one row per pair,
+            so this costs nothing measurable, but it keeps the scores themselves from being
+            rounded to 8 mantissa bits: in bfloat16 a logit near 5 moves in steps of 0.03,
+            which ties and reorders close candidates.
+        torch_compile: run the forward through ``torch.compile(dynamic=True)`` (inductor; on
+            CPU it needs a C++ compiler). The first calls compile (tens of seconds). On a
+            2-core AVX-512 CPU in bf16 later calls used ~7% less CPU time in isolation, but
+            showed no wall-time gain in an interleaved benchmark: measure before relying on
+            it. If compilation fails the eager forward is used from then on (with a warning).
+        label: which logit to use for multi-label heads (required when ``num_labels > 1``).
+        allow_untrained_head: load a checkpoint that lacks classification-head weights
+            (a base or bi-encoder model) with a random head and a warning, instead of
+            raising `UntrainedHeadError`.
+        trust_remote_code: run code shipped with the checkpoint (off by default).
+        allow_pickle_weights: also accept ``.bin`` (pickle) weights; safetensors only by default.
+        revision: hub revision to pin.
+    """
+
+    def __init__(
+        self,
+        model: str | Path,
+        *,
+        device: str | None = None,
+        batch_size: int = 32,
+        max_length: int | None = None,
+        dtype: str | None = None,
+        cls_only: bool = True,
+        float32_head: bool = True,
+        torch_compile: bool = False,
+        label: int | None = None,
+        allow_untrained_head: bool = False,
+        trust_remote_code: bool = False,
+        allow_pickle_weights: bool = False,
+        revision: str | None = None,
+    ) -> None:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        if max_length is not None and (isinstance(max_length, bool) or max_length < 2):
+            raise ValueError(f"max_length must be an int >= 2, got {max_length!r}")
+        if dtype is not None and dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {DTYPES} or None, got {dtype!r}")
+        self.model_name = str(model)
+        self.device = device
+        self.batch_size = batch_size
+        self.max_length = max_length
+        self.dtype = dtype
+        self.cls_only = bool(cls_only)
+        self.float32_head = bool(float32_head)
+        self.torch_compile = bool(torch_compile)
+        self.label = label
+        self.allow_untrained_head = bool(allow_untrained_head)
+        self.trust_remote_code = trust_remote_code
+        self.allow_pickle_weights = allow_pickle_weights
+        self.revision = revision
+        self._loaded: LoadedModel | None = None
+        self._forward: Any = None  # None: the model's own forward
+        self._load_lock = threading.Lock()
+        self._tok_lock = threading.Lock()
+        self._warned_truncation = False
+
+    # -- config ------------------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return f"CrossEncoderScorer({self.model_name})"
+
+    def __repr__(self) -> str:
+        return (
+            f"CrossEncoderScorer(model={self.model_name!r}, device={self.device!r}, "
+            f"dtype={self.dtype!r}, cls_only={self.cls_only}, float32_head={self.float32_head}, "
+            f"torch_compile={self.torch_compile}, "
+            f"batch_size={self.batch_size}, max_length={self.max_length})"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Serializable constructor arguments (see `from_dict`)."""
+        return {
+            "type": "ragrerank.CrossEncoderScorer",
+            "init_parameters": {
+                "model": self.model_name,
+                "device": self.device,
+                "batch_size": self.batch_size,
+                "max_length": self.max_length,
+                "dtype": self.dtype,
+                "cls_only": self.cls_only,
+                "float32_head": self.float32_head,
+                "torch_compile": self.torch_compile,
+                "label": self.label,
+                "allow_untrained_head": self.allow_untrained_head,
+                "trust_remote_code": self.trust_remote_code,
+                "allow_pickle_weights": self.allow_pickle_weights,
+                "revision": self.revision,
+            },
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CrossEncoderScorer:
+        """Rebuild a scorer from `to_dict` output."""
+        if data.get("type") != "ragrerank.CrossEncoderScorer":
+            raise ValueError(f"not a CrossEncoderScorer config: type={data.get('type')!r}")
+        return cls(**data["init_parameters"])
+
+    # -- loading -----------------------------------------------------------------------------
+
+    def warm_up(self) -> None:
+        """Load tokenizer and model now (otherwise on first use). Idempotent and thread-safe."""
+        self._ready()
+
+    def _ready(self) -> LoadedModel:
+        if self._loaded is None:
+            with self._load_lock:
+                if self._loaded is None:
+                    loaded = load_model(
+                        self.model_name,
+                        revision=self.revision,
+                        device=self.device,
+                        dtype=self.dtype,
+                        float32_head=self.float32_head,
+                        label=self.label,
+                        max_length=self.max_length,
+                        allow_untrained_head=self.allow_untrained_head,
+                        trust_remote_code=self.trust_remote_code,
+                        allow_pickle_weights=self.allow_pickle_weights,
+                    )
+                    from .fast_forward import fast_forward
+
+                    self._forward = fast_forward(
+                        loaded.model,
+                        cls_only=self.cls_only,
+                        torch_compile=self.torch_compile,
+                        name=self.name,
+                    )
+                    self._loaded = loaded
+        return self._loaded
+
+    # -- scoring -----------------------------------------------------------------------------
+
+    def token_count(self, query: str, documents: Sequence[str]) -> list[int]:
+        """Untruncated token count of each (query, document) pair, special tokens included."""
+        loaded = self._ready()
+        q_len, d_lens = self._lengths(loaded.tokenizer, query, list(documents))
+        return [q_len + d + loaded.specials for d in d_lens]
+
+    def _lengths(self, tokenizer: Any, query: str, texts: list[str]) -> tuple[int, list[int]]:
+        with self._tok_lock:
+            q = tokenizer(query, add_special_tokens=False, verbose=False)["input_ids"]
+            d = (
+                tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]
+                if texts
+                else []
+            )
+        return len(q), [len(x) for x in d]
+
+    def score_candidates(self, query: str, candidates: Sequence[Candidate]) -> ScoreOutput:
+        validate_query(query)
+        if not candidates:
+            return ScoreOutput([])
+        loaded = self._ready()
+        import torch
+
+        texts = [c.text for c in candidates]
+        max_len, tokenizer = loaded.max_length, loaded.tokenizer
+        q_len, d_lens = self._lengths(tokenizer, query, texts)
+        budget = max_len - loaded.specials - q_len
+        if budget < 1:
+            raise ValueError(
+                f"query is {q_len} tokens; max_length={max_len} leaves no room for documents"
+            )
+        truncated = frozenset(i for i, n in enumerate(d_lens) if n > budget)
+        if truncated and not self._warned_truncation:
+            self._warned_truncation = True
+            logger.warning(
+                "%s: %d of %d documents exceed max_length=%d and were truncated "
+                "(counted in each trace; warned once per scorer)",
+                self.name,
+                len(truncated),
+                len(texts),
+                max_len,
+            )
+        with self._tok_lock:
+            enc = tokenizer(
+                [query] * len(texts), texts, truncation="only_second", max_length=max_len
+            )
+        keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc]
+        order = sorted(range(len(texts)), key=lambda i: len(enc["input_ids"][i]))
+        forward = self._forward or loaded.model
+        column = 0 if self.label is None else self.label
+        scores = [0.0] * len(texts)
+        with torch.inference_mode():
+            for start in range(0, len(order), self.batch_size):
+                idx = order[start : start + self.batch_size]
+                batch = _pad(loaded, {k: [enc[k][i] for i in idx] for k in keys})
+                col = forward(**batch).logits[:, column].float().cpu().tolist()
+                for i, s in zip(idx, col, strict=True):
+                    scores[i] = float(s)
+        return ScoreOutput(scores, truncated=truncated)
+
+
+def _pad(loaded: LoadedModel, features: dict[str, list[list[int]]]) -> dict[str, torch.Tensor]:
+    """Right-pad each row to the batch's longest, as tensors on the model's device."""
+    import torch
+
+    width = max(len(x) for x in features["input_ids"])
+    pad_id = loaded.tokenizer.pad_token_id or 0
+    out = {}
+    for key, rows in features.items():
+        fill = pad_id if key == "input_ids" else 0
+        padded = [row + [fill] * (width - len(row)) for row in rows]
+        out[key] = torch.tensor(padded, dtype=torch.long, device=loaded.device)
+    return out
