@@ -131,7 +131,7 @@ def speed(
 
     scorer = ColBERTScorer(model_path, device="cpu")
     scorer.warm_up()
-    tok = scorer._loaded()[0].tokenizer
+    tok = scorer._loaded().checkpoint.transformer.tokenizer
     # 100 candidates of ~200 tokens: SciFact abstracts cut to 200 word pieces.
     docs, doc_ids = bench_documents(tok, corpus, candidates, tokens)
     n_tokens = [len(p) for p in tok(docs, add_special_tokens=False)["input_ids"]]
