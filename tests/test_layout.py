@@ -136,3 +136,25 @@ def test_imports_only_run_down_the_layers() -> None:
         if LAYERS[dest] >= LAYERS[source]:
             upward.append(f"{where}:{line}: {source} imports {target}")
     assert not upward, "\n".join(upward)
+
+
+MODULE_LINES, CLASS_LINES = 400, 300
+
+
+def test_modules_and_classes_stay_small_or_say_why() -> None:
+    """No module over ~400 lines, no class over ~300, unless its docstring gives a ``Size:``
+    reason (one class, one job: a big class usually holds two)."""
+    too_big = []
+    for path in sorted((ROOT / "ragrerank").rglob("*.py")):
+        text = path.read_text()
+        tree = ast.parse(text)
+        where = path.relative_to(ROOT)
+        lines = len(text.splitlines())
+        if lines > MODULE_LINES and "Size:" not in (ast.get_docstring(tree) or ""):
+            too_big.append(f"{where}: {lines} lines")
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef) and node.end_lineno is not None:
+                size = node.end_lineno - node.lineno + 1
+                if size > CLASS_LINES and "Size:" not in (ast.get_docstring(node) or ""):
+                    too_big.append(f"{where}: class {node.name} {size} lines")
+    assert not too_big, "\n".join(too_big)
