@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from .bm25 import BM25Encoder, SparseTerms
 from .colbert_store import QdrantColBERTStore, colbert_query, ensure_colbert_collection
-from .qdrant import IndexReport, QdrantRetriever, RetrievalMode, point_id
+from .qdrant import CollectionOptions, IndexReport, QdrantRetriever, RetrievalMode, point_id
 
 __all__ = [
     "BM25Encoder",
+    "CollectionOptions",
     "IndexReport",
     "QdrantColBERTStore",
     "QdrantRetriever",

@@ -16,7 +16,8 @@ import numpy as np
 
 from ..errors import require
 from ..scorers.colbert import ColBERTScorer, dequantize_vectors, quantize_vectors
-from .qdrant import point_id
+from .qdrant import CollectionOptions, point_id
+from .qdrant.options import warn_if_embedded
 
 if TYPE_CHECKING:
     from qdrant_client import QdrantClient
@@ -46,10 +47,16 @@ def _models() -> Any:
 
 
 def colbert_vector_params(
-    dim: int, *, distance: Distance = "cosine", datatype: Datatype = "float32"
+    dim: int,
+    *,
+    distance: Distance = "cosine",
+    datatype: Datatype = "float32",
+    collection: CollectionOptions | None = None,
 ) -> qm.VectorParams:
-    """Multivector params: MAX_SIM comparator, no HNSW graph (reranking needs none)."""
+    """Multivector params: MAX_SIM comparator, no HNSW graph (reranking needs none), and
+    ``collection``'s ColBERT on-disk and quantization settings."""
     models = _models()
+    extra = (collection or CollectionOptions()).vector_params("colbert")
     if distance not in ("cosine", "dot"):
         raise ValueError(f"distance must be 'cosine' or 'dot', got {distance!r}")
     if datatype not in ("float32", "float16", "uint8"):
@@ -65,6 +72,7 @@ def colbert_vector_params(
         ),
         datatype=getattr(models.Datatype, datatype.upper()),
         hnsw_config=models.HnswConfigDiff(m=0),
+        **extra,
     )
     return params
 
@@ -107,19 +115,35 @@ def ensure_colbert_collection(
     vector_name: str = COLBERT_VECTOR_NAME,
     distance: Distance = "cosine",
     datatype: Datatype = "float32",
+    collection: CollectionOptions | None = None,
     timeout: int = 30,
 ) -> bool:
     """Create the collection with a ColBERT multivector, or validate an existing one.
 
     Returns True when it was created. An existing collection is only checked (see
-    `validate_colbert_collection`), never changed.
+    `validate_colbert_collection`, and against the set fields of ``collection``), never
+    changed. ``collection`` may set sharding, replication, on-disk payload and the ColBERT
+    on-disk and quantization fields (a dense-vector field raises `ValueError`).
     """
+    options = _options(collection)
+    warn_if_embedded(client, options)
     if client.collection_exists(collection_name):
         validate_colbert_collection(client, collection_name, dim, vector_name=vector_name)
+        options.check(client.get_collection(collection_name), collection_name, dense=None,
+                      colbert=vector_name)  # fmt: skip
         return False
-    params = colbert_vector_params(dim, distance=distance, datatype=datatype)
-    client.create_collection(collection_name, vectors_config={vector_name: params}, timeout=timeout)
+    params = colbert_vector_params(dim, distance=distance, datatype=datatype, collection=options)
+    client.create_collection(collection_name, vectors_config={vector_name: params},
+                             **options.collection_params(), timeout=timeout)  # fmt: skip
     return True
+
+
+def _options(collection: CollectionOptions | None) -> CollectionOptions:
+    options = CollectionOptions() if collection is None else collection
+    if not isinstance(options, CollectionOptions):
+        raise TypeError(f"collection must be a CollectionOptions, got {collection!r}")
+    options.require_vectors(dense=False, colbert=True, where="a ColBERT store collection")
+    return options
 
 
 def _datatype(params: qm.VectorParams) -> Datatype:
@@ -211,6 +235,8 @@ class QdrantColBERTStore:
         mode: ``"fetch"`` or ``"query"``.
         timeout: seconds for each Qdrant request.
         batch_size: ids per retrieve request.
+        collection: `CollectionOptions` the existing collection must match (checked by
+            `check`; the store never creates or changes the collection).
     """
 
     def __init__(
@@ -222,6 +248,7 @@ class QdrantColBERTStore:
         mode: Literal["fetch", "query"] = "fetch",
         timeout: int = 10,
         batch_size: int = 256,
+        collection: CollectionOptions | None = None,
     ) -> None:
         if mode not in ("fetch", "query"):
             raise ValueError(f"mode must be 'fetch' or 'query', got {mode!r}")
@@ -233,6 +260,7 @@ class QdrantColBERTStore:
         self.mode = mode
         self.timeout = timeout
         self.batch_size = batch_size
+        self.options = _options(collection)
         self._datatype: Datatype | None = None
 
     def __repr__(self) -> str:
@@ -250,6 +278,9 @@ class QdrantColBERTStore:
         params = validate_colbert_collection(
             self.client, self.collection_name, dim, vector_name=self.vector_name
         )
+        if self.options.set_fields():
+            info = self.client.get_collection(self.collection_name)
+            self.options.check(info, self.collection_name, dense=None, colbert=self.vector_name)
         self._datatype = _datatype(params)
         if self.mode == "query" and self._datatype == "uint8":
             raise ValueError(

@@ -6,21 +6,25 @@ by Qdrant) and, when a multivector encoder is given, a ColBERT multivector ``"co
 Results are `Candidate` objects ready for `Reranker.rerank`.
 
 `QdrantRetriever` (`.retriever`) composes `.encoders` (the dense model), `.schema` (vector
-names, point ids, collection creation and checks), `.indexing` and `.search`.
+names, point ids, collection creation and checks), `.indexing` and `.search`; `.options`
+holds `CollectionOptions` (sharding, replication, on-disk storage, quantization, HNSW).
 """
 
 from __future__ import annotations
 
 from .encoders import MultiVectorEncoder
 from .indexing import IndexReport
+from .options import CollectionOptions, Quantization
 from .retriever import DEFAULT_DENSE_MODEL, QdrantRetriever
 from .schema import point_id
 from .search import RetrievalMode
 
 __all__ = [
     "DEFAULT_DENSE_MODEL",
+    "CollectionOptions",
     "IndexReport",
     "MultiVectorEncoder",
+    "Quantization",
     "QdrantRetriever",
     "RetrievalMode",
     "point_id",

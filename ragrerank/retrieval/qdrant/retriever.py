@@ -23,6 +23,7 @@ from ..bm25 import BM25Encoder
 from . import indexing, schema, search
 from .encoders import DenseEncoder, MultiVectorEncoder
 from .indexing import IndexReport, Labeled
+from .options import CollectionOptions, warn_if_embedded
 from .schema import point_id
 from .search import RetrievalMode
 
@@ -42,7 +43,7 @@ class QdrantRetriever:
     Connection: pass a ready ``client``, or ``url`` (+ ``api_key``) for a server, or
     ``path`` for a persistent embedded store; default is embedded in-memory.
 
-    Size: just over 300 lines because the public surface is wide (index, retrieve and their
+    Size: about 320 lines because the public surface is wide (index, retrieve and their
     batch and async twins, each with its docstring); the work lives in the schema, indexing
     and search modules beside it.
 
@@ -55,6 +56,8 @@ class QdrantRetriever:
             ``avg_doc_length``, the average is measured on the documents of the first
             `index` call and stored in the collection metadata for later calls.
         colbert: optional `MultiVectorEncoder`; its vectors are stored as ``"colbert"``.
+        collection: `CollectionOptions` for a server or cluster (shards, replicas, on-disk
+            storage, quantization, HNSW); default: Qdrant's defaults.
         device: device for the dense model.
         batch_size: documents per encode/upsert batch.
         timeout: seconds for every Qdrant call (and the server client).
@@ -72,6 +75,7 @@ class QdrantRetriever:
         dense_model: str | Path | Any | None = DEFAULT_DENSE_MODEL,
         bm25: BM25Encoder | None = None,
         colbert: MultiVectorEncoder | None = None,
+        collection: CollectionOptions | None = None,
         device: str | None = None,
         batch_size: int = 64,
         timeout: int = 60,
@@ -89,6 +93,11 @@ class QdrantRetriever:
             raise TypeError("colbert must have .dim and .encode_documents(texts)")
         if not collection_name:
             raise ValueError("collection_name must not be empty")
+        options = CollectionOptions() if collection is None else collection
+        if not isinstance(options, CollectionOptions):
+            raise TypeError(f"collection must be a CollectionOptions, got {collection!r}")
+        options.require_vectors(dense=dense_model is not None, colbert=colbert is not None,
+                                where="this retriever")  # fmt: skip
         require("qdrant_client", "qdrant")
         from qdrant_client import QdrantClient
 
@@ -100,8 +109,10 @@ class QdrantRetriever:
                 client = QdrantClient(path=str(path))
             else:
                 client = QdrantClient(":memory:")
+        warn_if_embedded(client, options)
         self.client = client
         self.collection_name = collection_name
+        self.options = options
         self.bm25 = BM25Encoder() if bm25 is None else bm25
         self.colbert = colbert
         self.device = device
@@ -110,7 +121,7 @@ class QdrantRetriever:
         self.show_progress = show_progress
         self._dense = None if dense_model is None else DenseEncoder(dense_model, device=device)
         self.dense_model_name = None if self._dense is None else self._dense.name
-        self._schema = schema.CollectionSchema(self._dense, colbert, self.bm25)
+        self._schema = schema.CollectionSchema(self._dense, colbert, self.bm25, options)
         self._client_lock = threading.RLock()
 
     def __repr__(self) -> str:  # never shows the API key

@@ -12,11 +12,14 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Hashable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...errors import require
 from ..bm25 import BM25Encoder
 from .encoders import DenseEncoder, MultiVectorEncoder
+
+if TYPE_CHECKING:
+    from .options import CollectionOptions
 
 __all__ = [
     "COLBERT",
@@ -66,10 +69,12 @@ class CollectionSchema:
         dense: DenseEncoder | None,
         colbert: MultiVectorEncoder | None,
         bm25: BM25Encoder,
+        options: CollectionOptions,
     ) -> None:
         self.dense = dense
         self.colbert = colbert
         self.bm25 = bm25
+        self.options = options
         self.reset()
 
     def reset(self) -> None:
@@ -97,23 +102,29 @@ class CollectionSchema:
             self.avg_doc_length = self.bm25.mean_length(texts)
         vectors = {}
         if self.dense is not None:
-            vectors[DENSE] = m.VectorParams(size=self.dense.dim, distance=m.Distance.COSINE)
+            vectors[DENSE] = m.VectorParams(
+                size=self.dense.dim,
+                distance=m.Distance.COSINE,
+                **self.options.vector_params("dense"),
+            )
         if self.colbert is not None:
             vectors[COLBERT] = m.VectorParams(
                 size=int(self.colbert.dim),
                 distance=m.Distance.COSINE,
                 multivector_config=m.MultiVectorConfig(comparator=m.MultiVectorComparator.MAX_SIM),
+                **self.options.vector_params("colbert"),
             )
         dense_model = None if self.dense is None else self.dense.name
         return {
             "vectors_config": vectors,
             "sparse_vectors_config": {SPARSE: m.SparseVectorParams(modifier=m.Modifier.IDF)},
             "metadata": {_META_KEY: {"dense_model": dense_model, "bm25": self.bm25_config()}},
+            **self.options.collection_params(),
         }
 
     def check(self, info: Any, name: str) -> None:
         """Raise `ValueError` unless collection ``name`` (its ``get_collection`` ``info``)
-        fits these models; adopt its stored average document length when there is none."""
+        fits these models and the set `CollectionOptions`; adopt its stored average document length when there is none."""
         vectors = info.config.params.vectors or {}
         if not isinstance(vectors, Mapping):
             raise ValueError(f"collection {name!r} has an unnamed vector, not {DENSE!r}")
@@ -148,6 +159,12 @@ class CollectionSchema:
         if SPARSE not in sparse or sparse[SPARSE].modifier != qdrant_models().Modifier.IDF:
             raise ValueError(f"collection {name!r} has no sparse vector {SPARSE!r} with IDF")
         self._check_bm25(info, name)
+        self.options.check(
+            info,
+            name,
+            dense=None if self.dense is None else DENSE,
+            colbert=None if self.colbert is None else COLBERT,
+        )
         self.checked = True
 
     def _check_bm25(self, info: Any, name: str) -> None:
