@@ -16,7 +16,13 @@ from .rag import (
     RagPipeline,
 )
 from .reranker import Reranker
-from .retrieval import BM25Encoder, IndexReport, QdrantColBERTStore, QdrantRetriever
+from .retrieval import (
+    BM25Encoder,
+    CollectionOptions,
+    IndexReport,
+    QdrantColBERTStore,
+    QdrantRetriever,
+)
 from .scorer import BaseScorer, DetailedScorer, Scorer
 from .scorers.colbert import ColBERTScorer
 from .scorers.cross_encoder import CrossEncoderScorer
@@ -44,6 +50,7 @@ __all__ = [
     "Candidate",
     "CascadeScorer",
     "ChatContextSelector",
+    "CollectionOptions",
     "ContextAssembler",
     "CohereError",
     "CohereScorer",
