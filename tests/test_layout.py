@@ -24,7 +24,10 @@ PUBLIC_BEFORE = [
     "ScoreOutput", "ScoreTrace", "Scorer", "ScorerError", "TraceEntry", "__version__",
     "normalize_scores",
 ]  # fmt: skip
-PUBLIC_ADDED = ["CachedScorer", "CascadeScorer", "FusionScorer", "QdrantColBERTStore", "evaluate"]
+PUBLIC_ADDED = [
+    "CachedScorer", "CascadeScorer", "FusionScorer", "QdrantColBERTStore", "RemoteRerankError",
+    "RemoteRerankScorer", "evaluate",
+]  # fmt: skip
 
 
 def _module_name(path: Path) -> str:

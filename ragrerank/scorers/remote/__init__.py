@@ -1,4 +1,6 @@
-"""Remote reranking APIs: Cohere today, on one shared layer every remote backend reuses.
+"""Remote reranking APIs on one shared layer every remote backend reuses: Cohere (its SDK)
+and `RemoteRerankScorer` (TEI, Jina, vLLM, Voyage, Infinity, Cohere-compatible servers over
+plain HTTP, one small adapter per protocol in protocols.py).
 
 * `RemoteScorer` (scorer.py): the base class; options, key, clients, the per-call
   `Deadline`, batching, the retry loop (sync and async), errors and trace notes.
@@ -43,6 +45,8 @@ from .errors import (
     status_failure,
     transport_failure,
 )
+from .protocols import PROTOCOLS, Protocol, Reply, RequestOptions
+from .rerank_api import RemoteRerankError, RemoteRerankScorer
 from .retry import Deadline, Failure, GiveUp, RetryPolicy, parse_retry_after
 from .scorer import RemoteScorer
 
@@ -59,8 +63,14 @@ __all__ = [
     "GiveUp",
     "HttpClients",
     "MalformedResponse",
+    "PROTOCOLS",
+    "Protocol",
     "RemoteError",
+    "RemoteRerankError",
+    "RemoteRerankScorer",
     "RemoteScorer",
+    "Reply",
+    "RequestOptions",
     "RetryPolicy",
     "arun_batches",
     "indexed_scores",
