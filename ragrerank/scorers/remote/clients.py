@@ -8,13 +8,16 @@ import asyncio
 import os
 import threading
 import weakref
+from abc import ABC, abstractmethod
 from collections.abc import Callable
+from types import TracebackType
 from typing import Any, Generic, TypeVar
 
-__all__ = ["ApiKey", "HttpClients"]
+__all__ = ["ApiKey", "Closable", "HttpClients"]
 
 S = TypeVar("S")
 A = TypeVar("A")
+C = TypeVar("C", bound="Closable")
 
 
 class ApiKey:
@@ -117,3 +120,32 @@ class HttpClients(Generic[S, A]):
             pair = self._async.pop(asyncio.get_running_loop(), None)
         if pair is not None:
             await pair[1].aclose()
+
+
+class Closable(ABC):
+    """``with`` / ``async with`` for an object holding `HttpClients`: the sync client is
+    closed on leaving ``with``; ``async with`` closes the loop's async client and the sync
+    one. The object stays usable afterwards (a later call opens new clients)."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    @abstractmethod
+    async def aclose(self) -> None: ...
+
+    def __enter__(self: C) -> C:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    async def __aenter__(self: C) -> C:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+        self.close()

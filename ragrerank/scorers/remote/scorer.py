@@ -13,28 +13,26 @@ import threading
 import time
 from abc import abstractmethod
 from collections.abc import Sequence
-from types import TracebackType
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 from ...scorer import BaseScorer, validate_query
 from ...types import Candidate, ScoreOutput
 from .batching import Batch, BatchResult, arun_batches, run_batches, split
-from .clients import ApiKey, HttpClients
+from .clients import ApiKey, Closable, HttpClients
 from .errors import MalformedResponse, RemoteError, transport_failure
 from .retry import Deadline, Failure, GiveUp, RetryPolicy, check_positive
 
 __all__ = ["RemoteScorer"]
 
-_S = TypeVar("_S", bound="RemoteScorer")
 
-
-class RemoteScorer(BaseScorer):
+class RemoteScorer(Closable, BaseScorer):
     """Scores from a remote rerank service, one request per batch of documents, retried
     per `RetryPolicy` within the call's `Deadline`; failures raise ``error_class`` (a
     `RemoteError`, so a `Reranker` with a ``fallback`` fails open).
 
     Subclasses set the class attributes and implement `_request`, `_send`, `_asend` and
-    `_parse`; `_make_client`, `_classify` and `_notes` may be overridden.
+    `_parse`; `_make_client`, `_classify` and `_notes` may be overridden. ``with`` /
+    ``async with`` close the clients at the end (`Closable`).
     """
 
     # Class attributes of a backend, or set per instance before ``super().__init__`` by
@@ -144,23 +142,6 @@ class RemoteScorer(BaseScorer):
     async def aclose(self) -> None:
         """Close the current event loop's async client (a later call opens a new one)."""
         await self._clients.aclose()
-
-    def __enter__(self: _S) -> _S:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
-    async def __aenter__(self: _S) -> _S:
-        return self
-
-    async def __aexit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
-        self.close()
 
     # -- scoring -----------------------------------------------------------------------------
 
