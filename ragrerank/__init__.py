@@ -26,7 +26,7 @@ from .retrieval import (
 from .scorer import BaseScorer, DetailedScorer, Scorer
 from .scorers.colbert import ColBERTScorer
 from .scorers.cross_encoder import CrossEncoderScorer
-from .scorers.remote import CohereError, CohereScorer
+from .scorers.remote import CohereError, CohereScorer, RemoteRerankError, RemoteRerankScorer
 from .types import (
     Candidate,
     Document,
@@ -67,6 +67,8 @@ __all__ = [
     "QdrantRetriever",
     "RagPipeline",
     "RagRerankError",
+    "RemoteRerankError",
+    "RemoteRerankScorer",
     "RerankResult",
     "RerankedItem",
     "Reranker",

@@ -18,7 +18,7 @@ import threading
 import time
 import traceback
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -28,17 +28,24 @@ from ragrerank import (
     CohereError,
     CohereScorer,
     Reranker,
-    ScoreOutput,
     Scorer,
     ScorerError,
 )
 from ragrerank.scorers.remote import ERROR_KINDS, parse_retry_after
-from tests.cohere_server import FakeCohere, Fault, relevance
+from tests.cohere_server import FakeCohere, Fault
 from tests.conftest import SCIENCE_DOCS, KeywordScorer
+from tests.remote_helpers import (
+    MODES,
+    QUERY,
+    docs_sent,
+    expected,
+    forbid_threads,
+    many_docs,
+    rerank,
+    score,
+)
 
 KEY = "sk-test-7f3a9c1e-DO-NOT-LEAK-5b2d8e4f"
-QUERY = "aspirin heart attack risk"
-MODES = ["sync", "async"]
 
 
 _OPEN: list[CohereScorer] = []
@@ -66,45 +73,6 @@ def make(fake: FakeCohere, **options: Any) -> CohereScorer:
     scorer = CohereScorer(**kwargs)
     _OPEN.append(scorer)  # its sync client is closed after the test
     return scorer
-
-
-def run_async(scorer: Any, coro: Any) -> Any:
-    """Run on a fresh event loop, closing the scorer's client for that loop before it ends."""
-
-    async def main() -> Any:
-        try:
-            return await coro
-        finally:
-            if isinstance(scorer, CohereScorer):
-                await scorer.aclose()
-
-    return asyncio.run(main())
-
-
-def score(scorer: CohereScorer, mode: str, docs: Sequence[str], query: str = QUERY) -> ScoreOutput:
-    candidates = [Candidate(text=d) for d in docs]
-    if mode == "sync":
-        return scorer.score_candidates(query, candidates)
-    return run_async(scorer, scorer.ascore_candidates(query, candidates))
-
-
-def rerank(reranker: Reranker, mode: str, docs: Sequence[str], query: str = QUERY) -> Any:
-    if mode == "sync":
-        return reranker.rerank(query, docs)
-    return run_async(reranker.scorer, reranker.arerank(query, docs))
-
-
-def expected(docs: Sequence[str], query: str = QUERY) -> list[float]:
-    return [relevance(query, d) for d in docs]
-
-
-def docs_sent(fake: FakeCohere) -> Counter[str]:
-    """Every document the server answered for with 200, counted."""
-    return Counter(d for r in fake.rerank_requests if r.status == 200 for d in r.body["documents"])
-
-
-def many_docs(n: int) -> list[str]:
-    return [f"{SCIENCE_DOCS[i % len(SCIENCE_DOCS)]} (copy {i})" for i in range(n)]
 
 
 # -- normal answers ---------------------------------------------------------------------------
@@ -460,11 +428,7 @@ def test_sync_client_is_created_once_and_keeps_its_connection(fake: FakeCohere) 
 async def test_async_client_is_reused_within_a_loop_and_never_uses_threads(
     fake: FakeCohere, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def no_threads(*args: object, **kwargs: object) -> None:
-        raise AssertionError("the async path must not run in a worker thread")
-
-    monkeypatch.setattr(asyncio, "to_thread", no_threads)
-    monkeypatch.setattr(asyncio.get_running_loop(), "run_in_executor", no_threads)
+    forbid_threads(monkeypatch)
     scorer = make(fake)
     for _ in range(5):
         out = await scorer.ascore_candidates(QUERY, [Candidate(d) for d in SCIENCE_DOCS])

@@ -4,7 +4,8 @@
   directory, exactly as written (line numbers in tracebacks are the markdown file's). Hub
   names resolve offline through the session's seeded hub cache (`hub_models` plus the names
   below); the Cohere blocks reach the local fake API through ``CO_API_KEY`` / ``CO_API_URL``,
-  as a user's shell would set them. Where a block's comment claims something checkable, a
+  as a user's shell would set them, and docs/remote.md's a keyless fake TEI through
+  ``TEI_URL``. Where a block's comment claims something checkable, a
   check below (matched by a unique substring of the block) inspects its variables.
 * Every python block must define what it uses (checked statically, so also for a block that
   does not run).
@@ -36,7 +37,7 @@ from typing import Any
 
 import pytest
 
-from tests.cohere_server import FakeCohere
+from tests.cohere_server import FakeCohere, FakeRerankServer
 from tests.hub_cache import hub_cache, seed_hub_model
 
 if sys.version_info >= (3, 11):
@@ -181,12 +182,19 @@ def cohere_fake() -> Iterator[FakeCohere]:
         yield server
 
 
+@pytest.fixture(scope="session")
+def tei_fake() -> Iterator[FakeRerankServer]:
+    with FakeRerankServer(api_key=None, api="tei") as server:
+        yield server
+
+
 @pytest.fixture
 def snippet_env(
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
     snippet_models: Path,
     cohere_fake: FakeCohere,
+    tei_fake: FakeRerankServer,
 ) -> Iterator[Path]:
     """A fresh working directory with `models/`, the user's environment variables set, and
     LlamaIndex's global `Settings` restored afterwards."""
@@ -195,6 +203,8 @@ def snippet_env(
     monkeypatch.setenv("RAGRERANK_CACHE", str(tmp_path / ".cache" / "ragrerank"))
     monkeypatch.setenv("CO_API_KEY", COHERE_KEY)
     monkeypatch.setenv("CO_API_URL", cohere_fake.url)
+    monkeypatch.setenv("TEI_URL", tei_fake.url)
+    monkeypatch.delenv("TEI_API_KEY", raising=False)
     # LlamaIndex's HuggingFaceEmbedding looks up hub names in its own cache folder
     monkeypatch.setenv("LLAMA_INDEX_CACHE_DIR", str(hub_cache()))
     import llama_index.core
@@ -205,6 +215,7 @@ def snippet_env(
         str(Path(llama_index.core.__file__).parent / "_static" / "tiktoken_cache"),
     )
     cohere_fake.reset()
+    tei_fake.reset()
     from llama_index.core import Settings
 
     saved = dict(vars(Settings))
@@ -221,12 +232,13 @@ def run_block(block: Block) -> dict[str, Any]:
     try:
         exec(compile(code, str(block.path), "exec"), ns)
     finally:  # close what holds connections (to the fake Cohere) or files (Qdrant path=)
-        from ragrerank import CohereScorer, QdrantRetriever, Reranker
+        from ragrerank import QdrantRetriever, Reranker
+        from ragrerank.scorers.remote import RemoteScorer
 
         values = list(ns.values())
         values += [v.scorer for v in values if isinstance(v, Reranker)]
         for value in values:
-            if isinstance(value, (CohereScorer, QdrantRetriever)):
+            if isinstance(value, (RemoteScorer, QdrantRetriever)):
                 value.close()
     return ns
 
@@ -457,6 +469,15 @@ def _cohere_doc(ctx: Ctx) -> None:
     assert (notes["requests"], notes["attempts"], notes["retries"]) == (1, 1, 0)
     assert notes["billed_search_units"] == ctx.ns["cohere"].billed_search_units > 0
     assert "fallback" not in ctx.ns["result"].trace.notes
+
+
+@check("docs/remote.md", 'api="tei"')
+def _remote_doc(ctx: Ctx) -> None:
+    """The fake TEI scored it (no fallback): the two aspirin passages, best first."""
+    notes = ctx.ns["result"].trace.notes
+    assert "fallback" not in notes
+    assert (notes["remote"]["api"], notes["remote"]["server_truncation"]) == ("tei", "possible")
+    assert set(ctx.out.splitlines()[0].strip("[]").split(", ")) == {"0", "2"}
 
 
 def printed_literals(ctx: Ctx) -> list[Any]:

@@ -26,7 +26,7 @@ PUBLIC_BEFORE = [
 ]  # fmt: skip
 PUBLIC_ADDED = [
     "CachedScorer", "CascadeScorer", "CollectionOptions", "FusionScorer", "QdrantColBERTStore",
-    "evaluate",
+    "RemoteRerankError", "RemoteRerankScorer", "evaluate",
 ]  # fmt: skip
 
 

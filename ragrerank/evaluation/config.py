@@ -3,10 +3,16 @@
 ```toml
 [[reranker]]
 name = "ce-bf16"                     # display name (unique)
-backend = "cross-encoder"            # "cross-encoder" | "colbert" | "cohere" | "cascade" | "fusion"
+backend = "cross-encoder"            # "cross-encoder" | "colbert" | "cohere" | "remote" | "cascade" | "fusion"
 model = "models/ce-minilm-scifact"   # hub name, path, "@minilm" or "@minilm-ce"
 optional = true                      # a local folder: skip (logged) when it is missing
 options = { dtype = "bfloat16" }     # keyword arguments of the backend's constructor
+
+[[reranker]]
+name = "tei"
+backend = "remote"                   # RemoteRerankScorer: 'model' is the server's base URL,
+model = "http://localhost:8080"      # the rerank model (if any) goes in options
+options = { api = "tei", max_documents_per_request = 32 }   # api: tei | jina | voyage | cohere
 
 [[reranker]]
 name = "cascade"
@@ -46,7 +52,7 @@ __all__ = ["BACKENDS", "RerankerSpec", "build_scorer", "load_config", "load_rera
 
 logger = logging.getLogger(__name__)
 
-BACKENDS = ("cross-encoder", "colbert", "cohere", "cascade", "fusion")
+BACKENDS = ("cross-encoder", "colbert", "cohere", "remote", "cascade", "fusion")
 _KEYS = {"name", "backend", "model", "options", "optional", "cheap", "expensive", "members"}
 _COMPOSITE = {"cascade": ("cheap", "expensive"), "fusion": ("members",)}
 
@@ -132,6 +138,8 @@ def _parse(entry: object, where: str, base: Path | None, nested: bool = False) -
         return RerankerSpec(name, backend, None, dict(options), optional, members=specs)
     if not isinstance(model, str) or not model.strip():
         raise ValueError(f"{where}: field 'model' must be a non-empty string")
+    if backend == "remote":  # the server's base URL, never a path
+        return RerankerSpec(name, backend, model, dict(options), optional)
     return RerankerSpec(name, backend, _resolve_model(model, base), dict(options), optional)
 
 
@@ -171,7 +179,7 @@ def _missing(spec: RerankerSpec) -> str | None:
     for part in spec.parts():
         if found := _missing(part):
             return found
-    if spec.model is not None and not Path(spec.model).exists():
+    if spec.backend != "remote" and spec.model is not None and not Path(spec.model).exists():
         return spec.model
     return None
 
@@ -192,6 +200,10 @@ def build_scorer(spec: RerankerSpec) -> Scorer:
             from ..scorers.remote import CohereScorer
 
             return CohereScorer(str(spec.model), **options)
+        if spec.backend == "remote":
+            from ..scorers.remote import RemoteRerankScorer
+
+            return RemoteRerankScorer(str(spec.model), **options)
         if spec.backend == "fusion":
             from ..composers.fusion import FusionScorer
 

@@ -1,4 +1,6 @@
-"""Remote reranking APIs: Cohere today, on one shared layer every remote backend reuses.
+"""Remote reranking APIs on one shared layer every remote backend reuses: Cohere (its SDK)
+and `RemoteRerankScorer` (TEI, Jina, vLLM, Voyage, Infinity, Cohere-compatible servers over
+plain HTTP, one small adapter per protocol in protocols.py).
 
 * `RemoteScorer` (scorer.py): the base class; options, key, clients, the per-call
   `Deadline`, batching, the retry loop (sync and async), errors and trace notes.
@@ -9,8 +11,9 @@
   ``Reranker(fallback=...)`` treats them all alike.
 * `split`, `run_batches`, `arun_batches`, `indexed_scores` (batching.py): requests of at
   most N documents, bounded concurrency, answers checked index by index.
-* `ApiKey`, `HttpClients` (clients.py): the key kept out of every text, lazily created,
-  reused, closable httpx-based clients.
+* `ApiKey`, `HttpClients`, `Closable` (clients.py): the key kept out of every text (or
+  none, for a keyless server), lazily created, reused, closable httpx-based clients, and
+  ``with`` / ``async with`` on every remote scorer.
 
 A new backend subclasses `RemoteScorer`, sets ``service``, ``key_env``, ``url_env``,
 ``notes_key`` and ``error_class`` (a `RemoteError` subclass), and implements:
@@ -27,12 +30,16 @@ A new backend subclasses `RemoteScorer`, sets ``service``, ``key_env``, ``url_en
   `MalformedResponse` for a body that is not JSON or not of the service's shape), with
   `indexed_scores` for the batch's scores, into a `BatchResult`. ``_notes`` adds entries to
   the call's trace notes; ``to_dict`` adds the backend's options to ``_init_parameters()``.
+
+A backend that talks to several services (`RemoteRerankScorer`) sets the first two per
+instance before calling ``super().__init__``; ``key_required = False`` lets it run without
+a key, and the default ``_make_client`` then sends no ``Authorization`` header.
 """
 
 from __future__ import annotations
 
 from .batching import Batch, BatchResult, arun_batches, indexed_scores, run_batches, split
-from .clients import ApiKey, HttpClients
+from .clients import ApiKey, Closable, HttpClients
 from .cohere import CohereError, CohereScorer
 from .errors import (
     AUTH_STATUSES,
@@ -43,6 +50,8 @@ from .errors import (
     status_failure,
     transport_failure,
 )
+from .protocols import PROTOCOLS, Protocol, Reply, RequestOptions
+from .rerank_api import RemoteRerankError, RemoteRerankScorer
 from .retry import Deadline, Failure, GiveUp, RetryPolicy, parse_retry_after
 from .scorer import RemoteScorer
 
@@ -51,6 +60,7 @@ __all__ = [
     "ApiKey",
     "Batch",
     "BatchResult",
+    "Closable",
     "CohereError",
     "CohereScorer",
     "Deadline",
@@ -59,8 +69,14 @@ __all__ = [
     "GiveUp",
     "HttpClients",
     "MalformedResponse",
+    "PROTOCOLS",
+    "Protocol",
     "RemoteError",
+    "RemoteRerankError",
+    "RemoteRerankScorer",
     "RemoteScorer",
+    "Reply",
+    "RequestOptions",
     "RetryPolicy",
     "arun_batches",
     "indexed_scores",

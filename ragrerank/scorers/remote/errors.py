@@ -67,10 +67,19 @@ class MalformedResponse(Exception):
     """
 
 
+_MESSAGE_FIELDS = ("message", "error", "detail")
+
+
 def server_message(body: object) -> str:
-    """The server's error text from a JSON body (its ``message``) or a plain one, shortened."""
-    if isinstance(body, Mapping) and "message" in body:
-        text = str(body["message"])
+    """The server's error text from a JSON body or a plain one, shortened: ``message``
+    (Cohere, vLLM), ``error`` (TEI; an OpenAI-style ``{"error": {"message"}}`` too) or
+    ``detail`` (FastAPI servers: Jina, Voyage, Infinity)."""
+    field = (
+        next((k for k in _MESSAGE_FIELDS if k in body), None) if isinstance(body, Mapping) else None
+    )
+    if isinstance(body, Mapping) and field is not None:
+        value = body[field]
+        text = server_message(value) if isinstance(value, Mapping) else str(value)
     elif isinstance(body, str):
         text = body
     else:

@@ -18,35 +18,40 @@ from typing import Any, ClassVar
 from ...scorer import BaseScorer, validate_query
 from ...types import Candidate, ScoreOutput
 from .batching import Batch, BatchResult, arun_batches, run_batches, split
-from .clients import ApiKey, HttpClients
+from .clients import ApiKey, Closable, HttpClients
 from .errors import MalformedResponse, RemoteError, transport_failure
 from .retry import Deadline, Failure, GiveUp, RetryPolicy, check_positive
 
 __all__ = ["RemoteScorer"]
 
 
-class RemoteScorer(BaseScorer):
+class RemoteScorer(Closable, BaseScorer):
     """Scores from a remote rerank service, one request per batch of documents, retried
     per `RetryPolicy` within the call's `Deadline`; failures raise ``error_class`` (a
     `RemoteError`, so a `Reranker` with a ``fallback`` fails open).
 
     Subclasses set the class attributes and implement `_request`, `_send`, `_asend` and
-    `_parse`; `_make_client`, `_classify` and `_notes` may be overridden.
+    `_parse`; `_make_client`, `_classify` and `_notes` may be overridden. ``with`` /
+    ``async with`` close the clients at the end (`Closable`).
     """
 
-    service: ClassVar[str]
+    # Class attributes of a backend, or set per instance before ``super().__init__`` by
+    # one that speaks several services (`RemoteRerankScorer`).
+    service: str
     """The service's name in messages, e.g. ``"Cohere"``."""
-    key_env: ClassVar[str]
+    key_env: str
     """Environment variable with the API key."""
-    url_env: ClassVar[str | None] = None
+    key_required: bool = True
+    """``False``: no key is fine (a keyless local server); nothing is sent then."""
+    url_env: str | None = None
     """Environment variable with the default ``base_url``."""
-    notes_key: ClassVar[str]
+    notes_key: str
     """Key of this backend's entry in `ScoreOutput.notes`."""
     error_class: ClassVar[type[RemoteError]] = RemoteError
 
     def __init__(
         self,
-        model: str,
+        model: str | None,
         *,
         api_key: str | None,
         base_url: str | None,
@@ -59,7 +64,7 @@ class RemoteScorer(BaseScorer):
         max_documents_per_request: int,
         max_concurrency: int,
     ) -> None:
-        if not isinstance(model, str) or not model.strip():
+        if model is not None and (not isinstance(model, str) or not model.strip()):
             raise ValueError(f"model must be a non-empty str, got {model!r}")
         check_positive("timeout", timeout)
         if total_timeout is not None:
@@ -67,7 +72,9 @@ class RemoteScorer(BaseScorer):
         self.retry = RetryPolicy(max_attempts, backoff_base, backoff_max, max_retry_after)
         check_positive("max_documents_per_request", max_documents_per_request, integer=True)
         check_positive("max_concurrency", max_concurrency, integer=True)
-        self._key = ApiKey(api_key, env=self.key_env, service=self.service)
+        self._key = ApiKey(
+            api_key, env=self.key_env, service=self.service, required=self.key_required
+        )
         url = base_url if base_url is not None or self.url_env is None else os.getenv(self.url_env)
         if url is not None and not url.startswith(("http://", "https://")):
             raise ValueError(f"base_url must start with http:// or https://, got {url!r}")
@@ -244,10 +251,11 @@ class RemoteScorer(BaseScorer):
     ) -> RemoteError:
         where = f"request {batch.number}/{batch.total}: documents {batch.start}-{batch.stop - 1}"
         tries = f"{attempts} attempt{'s' if attempts != 1 else ''}"
+        model = "" if self.model is None else f", model {self.model!r}"
         # Only the detail carries text from the server or the network stack; redact it.
         message = (
             f"{self.service} rerank failed ({failure.kind}): {self._key.redact(failure.detail)}"
-            f"{'; ' + note if note else ''} [{where}, {tries}, model {self.model!r}]"
+            f"{'; ' + note if note else ''} [{where}, {tries}{model}]"
         )
         return self.error_class(
             message, kind=failure.kind, attempts=attempts, status_code=failure.status
@@ -278,7 +286,9 @@ class RemoteScorer(BaseScorer):
 
     def _make_client(self, http: Any, *, asynchronous: bool) -> Any:
         """The backend's client on our ``httpx.Client`` / ``httpx.AsyncClient`` ``http``;
-        plain-HTTP backends use ``http`` itself, SDK backends wrap it."""
+        plain-HTTP backends use ``http`` itself, sending the key (if any) as
+        ``Authorization: Bearer``; SDK backends wrap it."""
+        http.headers.update(self._key.bearer())
         return http
 
     @abstractmethod
