@@ -6,24 +6,24 @@ kills it at the end. What one run on this machine saw is in ``benchmarks/results
 
 Never install Infinity into the project's venv (it pins numpy<2 and sentence-transformers<4)::
 
-    python3 -m venv /tmp/infinity-venv
+    python3 -m venv .cache/infinity-venv
     # PyPI's torch for linux x86_64 pulls ~2.4 GB of CUDA wheels; install a CPU torch first
-    /tmp/infinity-venv/bin/pip install /opt/wheels/torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl
-    /tmp/infinity-venv/bin/pip install "infinity-emb[server,torch]==0.0.78" "torch==2.13.0+cpu"
+    .cache/infinity-venv/bin/pip install /opt/wheels/torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl
+    .cache/infinity-venv/bin/pip install "infinity-emb[server,torch]==0.0.78" "torch==2.13.0+cpu"
 
 Local model folders only (nothing from the Hugging Face hub), then the check, from the repo root::
 
-    .venv/bin/python -m benchmarks.infinity_check --build-models /tmp/infinity-models
-    .venv/bin/python -m benchmarks.infinity_check --serve /tmp/infinity-venv/bin/infinity_emb \\
-        --models /tmp/infinity-models --json benchmarks/results/infinity.json
+    .venv/bin/python -m benchmarks.infinity_check --build-models .cache/infinity-models
+    .venv/bin/python -m benchmarks.infinity_check --serve .cache/infinity-venv/bin/infinity_emb \\
+        --models .cache/infinity-models --json benchmarks/results/infinity.json
 
 or against a server started by hand::
 
-    DO_NOT_TRACK=1 HF_HUB_OFFLINE=1 /tmp/infinity-venv/bin/infinity_emb v2 \\
-        --model-id /tmp/infinity-models/tiny-ce --served-model-name tiny-ce \\
+    DO_NOT_TRACK=1 HF_HUB_OFFLINE=1 .cache/infinity-venv/bin/infinity_emb v2 \\
+        --model-id .cache/infinity-models/tiny-ce --served-model-name tiny-ce \\
         --engine torch --device cpu --host 127.0.0.1 --port 7997
     RAGRERANK_INFINITY_URL=http://127.0.0.1:7997 .venv/bin/python -m benchmarks.infinity_check \\
-        --models /tmp/infinity-models --only tiny-ce
+        --models .cache/infinity-models --only tiny-ce
 """
 
 from __future__ import annotations
