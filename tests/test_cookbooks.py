@@ -56,6 +56,11 @@ EXPECTED: dict[str, list[str | tuple[str, ...]]] = {
         RERANKER_LINE,
         "timings (ms):",
     ],
+    "06_remote_tei.py": [
+        "8 candidates in 2 requests of 4",
+        "3 attempt(s)",
+        "'used': 'first_stage', 'kind': 'server_error'",
+    ],
     "05_cohere_with_fallback.py": [
         "trace.notes['fallback']",
         "malformed_response",
