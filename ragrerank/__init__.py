@@ -26,6 +26,7 @@ from .retrieval import (
 from .scorer import BaseScorer, DetailedScorer, Scorer
 from .scorers.colbert import ColBERTScorer
 from .scorers.cross_encoder import CrossEncoderScorer
+from .scorers.generative import GenerativeScorer
 from .scorers.remote import CohereError, CohereScorer, RemoteRerankError, RemoteRerankScorer
 from .types import (
     Candidate,
@@ -56,6 +57,7 @@ __all__ = [
     "CohereScorer",
     "ColBERTScorer",
     "CrossEncoderScorer",
+    "GenerativeScorer",
     "DetailedScorer",
     "Document",
     "FusionScorer",

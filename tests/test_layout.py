@@ -25,7 +25,7 @@ PUBLIC_BEFORE = [
     "normalize_scores",
 ]  # fmt: skip
 PUBLIC_ADDED = [
-    "CachedScorer", "CascadeScorer", "CollectionOptions", "FusionScorer", "QdrantColBERTStore",
+    "CachedScorer", "CascadeScorer", "CollectionOptions", "FusionScorer", "GenerativeScorer", "QdrantColBERTStore",
     "RemoteRerankError", "RemoteRerankScorer", "evaluate",
 ]  # fmt: skip
 

@@ -3,7 +3,7 @@
 ```toml
 [[reranker]]
 name = "ce-bf16"                     # display name (unique)
-backend = "cross-encoder"            # "cross-encoder" | "colbert" | "cohere" | "remote" | "cascade" | "fusion"
+backend = "cross-encoder"            # "cross-encoder" | "generative" | "colbert" | "cohere" | "remote" | "cascade" | "fusion"
 model = "models/ce-minilm-scifact"   # hub name, path, "@minilm" or "@minilm-ce"
 optional = true                      # a local folder: skip (logged) when it is missing
 options = { dtype = "bfloat16" }     # keyword arguments of the backend's constructor
@@ -52,7 +52,7 @@ __all__ = ["BACKENDS", "RerankerSpec", "build_scorer", "load_config", "load_rera
 
 logger = logging.getLogger(__name__)
 
-BACKENDS = ("cross-encoder", "colbert", "cohere", "remote", "cascade", "fusion")
+BACKENDS = ("cross-encoder", "generative", "colbert", "cohere", "remote", "cascade", "fusion")
 _KEYS = {"name", "backend", "model", "options", "optional", "cheap", "expensive", "members"}
 _COMPOSITE = {"cascade": ("cheap", "expensive"), "fusion": ("members",)}
 
@@ -192,6 +192,10 @@ def build_scorer(spec: RerankerSpec) -> Scorer:
             from ..scorers.cross_encoder import CrossEncoderScorer
 
             return CrossEncoderScorer(str(spec.model), **options)
+        if spec.backend == "generative":
+            from ..scorers.generative import GenerativeScorer
+
+            return GenerativeScorer(str(spec.model), **options)
         if spec.backend == "colbert":
             from ..scorers.colbert import ColBERTScorer
 

@@ -2,6 +2,7 @@
 
 - ``cross_encoder``: local sequence-classification rerankers (transformers / sentence-transformers).
 - ``colbert``: ColBERT late interaction over stored document vectors.
+- ``generative``: local yes/no-token rerankers (decoder-only and MonoT5-style).
 - ``remote``: hosted rerank APIs (Cohere).
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 from .colbert import ColBERTScorer
 from .cross_encoder import CrossEncoderScorer
+from .generative import GenerativeScorer
 from .remote import CohereError, CohereScorer
 
-__all__ = ["CohereError", "CohereScorer", "ColBERTScorer", "CrossEncoderScorer"]
+__all__ = ["CohereError", "CohereScorer", "ColBERTScorer", "CrossEncoderScorer", "GenerativeScorer"]

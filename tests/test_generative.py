@@ -1,0 +1,186 @@
+"""GenerativeScorer on tiny random Qwen2 and T5 models built here (offline)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from ragrerank import GenerativeScorer
+from ragrerank.evaluation.config import RerankerSpec, build_scorer
+from ragrerank.types import Candidate
+
+TOKENS = ["yes", "no", "true", "false", "▁true", "▁false"]
+DOCS = ["a cat sat on the mat", "no", "the quick brown fox jumps over the lazy dog twice", "yes?"]
+
+
+def _tokenizer() -> object:
+    from tokenizers.pre_tokenizers import ByteLevel
+    from transformers import Qwen2Tokenizer
+
+    merges = [("y", "e"), ("ye", "s"), ("n", "o"), ("t", "r"), ("tr", "u"), ("tru", "e")]
+    merges += [("f", "a"), ("fa", "l"), ("fal", "s"), ("fals", "e")]
+    vocab = {c: i for i, c in enumerate(sorted(ByteLevel.alphabet()))}
+    for a, b in merges:
+        vocab[a + b] = len(vocab)
+    vocab["<|endoftext|>"] = len(vocab)
+    return Qwen2Tokenizer(
+        vocab=vocab, merges=merges, unk_token=None, pad_token="<|endoftext|>",
+        eos_token="<|endoftext|>",
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def qwen(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object, object]:
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    torch.manual_seed(0)
+    tok = _tokenizer()
+    cfg = Qwen2Config(
+        vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
+        tie_word_embeddings=False, architectures=["Qwen2ForCausalLM"],
+    )  # fmt: skip
+    model = Qwen2ForCausalLM(cfg).eval()
+    folder = tmp_path_factory.mktemp("qwen")
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder, model, tok
+
+
+@pytest.fixture(scope="module")
+def t5(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object, object]:
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    torch.manual_seed(1)
+    tok = _tokenizer()
+    cfg = T5Config(
+        vocab_size=len(tok), d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4,
+        decoder_start_token_id=tok.pad_token_id, pad_token_id=tok.pad_token_id,
+        eos_token_id=tok.eos_token_id, architectures=["T5ForConditionalGeneration"],
+    )  # fmt: skip
+    model = T5ForConditionalGeneration(cfg).eval()
+    folder = tmp_path_factory.mktemp("t5")
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder, model, tok
+
+
+def _cands(texts: list[str]) -> list[Candidate]:
+    return [Candidate(t) for t in texts]
+
+
+def test_decoder_scores_equal_reference_logits(qwen: tuple[Path, object, object]) -> None:
+    folder, model, tok = qwen
+    scorer = GenerativeScorer(folder, device="cpu", batch_size=3)
+    out = scorer.score_candidates("what sat", _cands(DOCS))
+    yes, no = tok.convert_tokens_to_ids("yes"), tok.convert_tokens_to_ids("no")
+    for doc, got in zip(DOCS, out.scores, strict=True):
+        ids = []
+        tmpl = scorer._template
+        assert tmpl is not None
+        head, d, tail = tmpl.encode(
+            lambda ps: [tok(p, add_special_tokens=False)["input_ids"] for p in ps],
+            {**scorer._values, "query": "what sat", "document": doc},
+        )
+        ids = head + d + tail
+        with torch.no_grad():
+            logits = model(torch.tensor([ids])).logits[0, -1]  # type: ignore[operator]
+        assert got == pytest.approx(float(logits[yes] - logits[no]), abs=1e-4)
+    one = [
+        GenerativeScorer(folder, device="cpu").score_candidates("what sat", _cands([d])).scores[0]
+        for d in DOCS
+    ]
+    assert out.scores == pytest.approx(one, abs=1e-4)
+    assert not out.truncated
+
+
+def test_parity_with_sentence_transformers_cross_encoder(qwen: tuple[Path, object, object]) -> None:
+    from sentence_transformers import CrossEncoder
+
+    folder = qwen[0]
+    ce = CrossEncoder(str(folder), device="cpu", local_files_only=True)
+    pairs = [("what sat", d) for d in DOCS]
+    ref = ce.predict(pairs, activation_fn=torch.nn.Identity(), batch_size=2)
+    ours = GenerativeScorer(folder, device="cpu", template="{query}{document}")
+    assert ours.score_candidates("what sat", _cands(DOCS)).scores == pytest.approx(
+        [float(x) for x in ref], abs=1e-4
+    )
+
+
+def test_monot5_scores_equal_reference(t5: tuple[Path, object, object]) -> None:
+    folder, model, tok = t5
+    scorer = GenerativeScorer(
+        folder, device="cpu", true_token="true", false_token="false", batch_size=3
+    )
+    out = scorer.score_candidates("what sat", _cands(DOCS))
+    t, f = tok.convert_tokens_to_ids("true"), tok.convert_tokens_to_ids("false")
+    for doc, got in zip(DOCS, out.scores, strict=True):
+        ids = tok(f"Query: what sat Document: {doc} Relevant:", add_special_tokens=False)[
+            "input_ids"
+        ]
+        ids = [*ids, tok.eos_token_id]
+        with torch.no_grad():
+            logits = model(  # type: ignore[operator]
+                input_ids=torch.tensor([ids]), decoder_input_ids=torch.tensor([[tok.pad_token_id]])
+            ).logits[0, 0]
+        ref = torch.log_softmax(logits[[t, f]], dim=-1)[0]
+        assert got == pytest.approx(float(ref), abs=1e-4)
+        assert got <= 0
+
+
+def test_document_only_truncation_counted(qwen: tuple[Path, object, object]) -> None:
+    folder = qwen[0]
+    scorer = GenerativeScorer(
+        folder, device="cpu", template="Q {query} D {document} A", max_length=30
+    )
+    out = scorer.score_candidates("what sat", _cands(["short", "long " * 40]))
+    assert out.truncated == frozenset({1})
+    with pytest.raises(ValueError, match="no room"):
+        scorer.score_candidates("what " * 40, _cands(["x"]))
+
+
+def test_folder_settings_read_and_overridable(
+    qwen: tuple[Path, object, object], tmp_path: Path
+) -> None:
+    import shutil
+
+    folder = tmp_path / "m"
+    shutil.copytree(qwen[0], folder)
+    (folder / "generative_reranker.json").write_text(
+        json.dumps(
+            {"template": "{document} vs {query}", "true_token": "true", "false_token": "false"}
+        )
+    )
+    shipped = GenerativeScorer(folder, device="cpu")
+    assert shipped.prompt("q", "d") == "d vs q"
+    a = shipped.score_candidates("what", _cands(DOCS)).scores
+    b = (
+        GenerativeScorer(folder, device="cpu", true_token="yes", false_token="no")
+        .score_candidates("what", _cands(DOCS))
+        .scores
+    )
+    assert a != pytest.approx(b, abs=1e-4)
+    over = GenerativeScorer(folder, device="cpu", template="{query}|{document}")
+    assert over.prompt("q", "d") == "q|d"
+
+
+def test_bad_inputs(qwen: tuple[Path, object, object]) -> None:
+    with pytest.raises(ValueError, match="non-empty"):
+        GenerativeScorer(qwen[0], template="")
+    with pytest.raises(ValueError, match="document"):
+        GenerativeScorer(qwen[0], template="{query} only")
+    with pytest.raises(ValueError, match="single token"):
+        GenerativeScorer(qwen[0], device="cpu", true_token="zzzz").warm_up()
+
+
+def test_round_trip_and_config_backend(qwen: tuple[Path, object, object]) -> None:
+    scorer = GenerativeScorer(
+        qwen[0], template="{query} {document}", dtype="bfloat16", batch_size=4
+    )
+    again = GenerativeScorer.from_dict(json.loads(json.dumps(scorer.to_dict())))
+    assert again.to_dict() == scorer.to_dict()
+    built = build_scorer(RerankerSpec("g", "generative", str(qwen[0]), {"batch_size": 2}))
+    assert isinstance(built, GenerativeScorer) and built.batch_size == 2
