@@ -235,8 +235,10 @@ def _left_pad(rows: list[list[int]], pad: int, device: str) -> tuple[Any, Any]:
     width = max(len(r) for r in rows)
     ids = [[pad] * (width - len(r)) + r for r in rows]
     mask = [[0] * (width - len(r)) + [1] * len(r) for r in rows]
-    as_tensor = lambda x: torch.tensor(x, dtype=torch.long, device=device)  # noqa: E731
-    return as_tensor(ids), as_tensor(mask)
+    return (
+        torch.tensor(ids, dtype=torch.long, device=device),
+        torch.tensor(mask, dtype=torch.long, device=device),
+    )
 
 
 def _decoder(loaded: LoadedGenerative, rows: list[list[int]]) -> list[float]:
