@@ -92,7 +92,7 @@ def load_generative(
         model = AutoModelForSeq2SeqLM.from_pretrained(ref, **model_kwargs).to(device).eval()
         seq2seq = True
     elif arch.endswith("ForCausalLM"):
-        require("sentence_transformers", "train")
+        require("sentence_transformers", "local")
         from sentence_transformers import CrossEncoder
         from sentence_transformers.base.modules import Transformer
         from sentence_transformers.cross_encoder.modules import LogitScore
