@@ -26,6 +26,7 @@ from .retrieval import (
 from .scorer import BaseScorer, DetailedScorer, Scorer
 from .scorers.colbert import ColBERTScorer
 from .scorers.cross_encoder import CrossEncoderScorer
+from .scorers.llm import ListwiseLLMScorer
 from .scorers.remote import CohereError, CohereScorer, RemoteRerankError, RemoteRerankScorer
 from .types import (
     Candidate,
@@ -61,6 +62,7 @@ __all__ = [
     "FusionScorer",
     "IndexReport",
     "InvalidScoresError",
+    "ListwiseLLMScorer",
     "MissingDependencyError",
     "PipelineResult",
     "QdrantColBERTStore",

@@ -25,8 +25,8 @@ PUBLIC_BEFORE = [
     "normalize_scores",
 ]  # fmt: skip
 PUBLIC_ADDED = [
-    "CachedScorer", "CascadeScorer", "CollectionOptions", "FusionScorer", "QdrantColBERTStore",
-    "RemoteRerankError", "RemoteRerankScorer", "evaluate",
+    "CachedScorer", "CascadeScorer", "CollectionOptions", "FusionScorer", "ListwiseLLMScorer",
+    "QdrantColBERTStore",     "RemoteRerankError", "RemoteRerankScorer", "evaluate",
 ]  # fmt: skip
 
 

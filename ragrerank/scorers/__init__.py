@@ -3,12 +3,20 @@
 - ``cross_encoder``: local sequence-classification rerankers (transformers / sentence-transformers).
 - ``colbert``: ColBERT late interaction over stored document vectors.
 - ``remote``: hosted rerank APIs (Cohere).
+- ``llm``: listwise re-ranking by a LangChain chat model.
 """
 
 from __future__ import annotations
 
 from .colbert import ColBERTScorer
 from .cross_encoder import CrossEncoderScorer
+from .llm import ListwiseLLMScorer
 from .remote import CohereError, CohereScorer
 
-__all__ = ["CohereError", "CohereScorer", "ColBERTScorer", "CrossEncoderScorer"]
+__all__ = [
+    "CohereError",
+    "CohereScorer",
+    "ColBERTScorer",
+    "CrossEncoderScorer",
+    "ListwiseLLMScorer",
+]
