@@ -27,6 +27,7 @@ from .scorer import BaseScorer, DetailedScorer, Scorer
 from .scorers.colbert import ColBERTScorer
 from .scorers.cross_encoder import CrossEncoderScorer
 from .scorers.generative import GenerativeScorer
+from .scorers.llm import ListwiseLLMScorer
 from .scorers.remote import CohereError, CohereScorer, RemoteRerankError, RemoteRerankScorer
 from .types import (
     Candidate,
@@ -63,6 +64,7 @@ __all__ = [
     "FusionScorer",
     "IndexReport",
     "InvalidScoresError",
+    "ListwiseLLMScorer",
     "MissingDependencyError",
     "PipelineResult",
     "QdrantColBERTStore",

@@ -25,8 +25,8 @@ PUBLIC_BEFORE = [
     "normalize_scores",
 ]  # fmt: skip
 PUBLIC_ADDED = [
-    "CachedScorer", "CascadeScorer", "CollectionOptions", "FusionScorer", "GenerativeScorer", "QdrantColBERTStore",
-    "RemoteRerankError", "RemoteRerankScorer", "evaluate",
+    "CachedScorer", "CascadeScorer", "CollectionOptions", "FusionScorer", "GenerativeScorer",
+    "ListwiseLLMScorer", "QdrantColBERTStore", "RemoteRerankError", "RemoteRerankScorer", "evaluate",
 ]  # fmt: skip
 
 

@@ -15,6 +15,14 @@ model = "http://localhost:8080"      # the rerank model (if any) goes in options
 options = { api = "tei", max_documents_per_request = 32 }   # api: tei | jina | voyage | cohere
 
 [[reranker]]
+name = "gpt-listwise"
+backend = "listwise-llm"             # ListwiseLLMScorer over langchain_openai.ChatOpenAI:
+model = "gpt-4o-mini"                # 'model' is the chat model's name; provider, base_url
+options = { provider = "openai", base_url = "http://localhost:8000/v1", window = 20, step = 10 }
+# provider: only "openai" (any OpenAI-compatible server; the key comes from OPENAI_API_KEY);
+# every other option is a ListwiseLLMScorer keyword. Build other LLMs in Python.
+
+[[reranker]]
 name = "cascade"
 backend = "cascade"
 options = { keep = 30 }
@@ -52,7 +60,17 @@ __all__ = ["BACKENDS", "RerankerSpec", "build_scorer", "load_config", "load_rera
 
 logger = logging.getLogger(__name__)
 
-BACKENDS = ("cross-encoder", "generative", "colbert", "cohere", "remote", "cascade", "fusion")
+BACKENDS = (
+    "cross-encoder",
+    "generative",
+    "colbert",
+    "cohere",
+    "remote",
+    "listwise-llm",
+    "cascade",
+    "fusion",
+)
+_NOT_A_PATH = {"remote", "listwise-llm"}  # 'model' is a URL or an API model name
 _KEYS = {"name", "backend", "model", "options", "optional", "cheap", "expensive", "members"}
 _COMPOSITE = {"cascade": ("cheap", "expensive"), "fusion": ("members",)}
 
@@ -138,7 +156,7 @@ def _parse(entry: object, where: str, base: Path | None, nested: bool = False) -
         return RerankerSpec(name, backend, None, dict(options), optional, members=specs)
     if not isinstance(model, str) or not model.strip():
         raise ValueError(f"{where}: field 'model' must be a non-empty string")
-    if backend == "remote":  # the server's base URL, never a path
+    if backend in _NOT_A_PATH:
         return RerankerSpec(name, backend, model, dict(options), optional)
     return RerankerSpec(name, backend, _resolve_model(model, base), dict(options), optional)
 
@@ -179,7 +197,7 @@ def _missing(spec: RerankerSpec) -> str | None:
     for part in spec.parts():
         if found := _missing(part):
             return found
-    if spec.backend != "remote" and spec.model is not None and not Path(spec.model).exists():
+    if spec.backend not in _NOT_A_PATH and spec.model is not None and not Path(spec.model).exists():
         return spec.model
     return None
 
@@ -208,6 +226,8 @@ def build_scorer(spec: RerankerSpec) -> Scorer:
             from ..scorers.remote import RemoteRerankScorer
 
             return RemoteRerankScorer(str(spec.model), **options)
+        if spec.backend == "listwise-llm":
+            return _listwise_llm(str(spec.model), options)
         if spec.backend == "fusion":
             from ..composers.fusion import FusionScorer
 
@@ -218,6 +238,22 @@ def build_scorer(spec: RerankerSpec) -> Scorer:
         return CascadeScorer(build_scorer(spec.cheap), build_scorer(spec.expensive), **options)
     except TypeError as exc:
         raise ValueError(f"reranker {spec.name!r}: bad options {sorted(options)}: {exc}") from None
+
+
+def _listwise_llm(model: str, options: dict[str, Any]) -> Scorer:
+    """A `ListwiseLLMScorer` over ``langchain_openai.ChatOpenAI`` (imported lazily)."""
+    from ..errors import require
+    from ..scorers.llm import ListwiseLLMScorer
+
+    provider = options.pop("provider", "openai")
+    if provider != "openai":
+        raise ValueError(f"listwise-llm: provider must be 'openai', got {provider!r}")
+    client: dict[str, Any] = {"model": model, "temperature": 0}
+    for key in ("base_url", "timeout", "max_retries"):
+        if key in options:
+            client[key] = options.pop(key)
+    openai: Any = require("langchain_openai", "llm-openai")
+    return ListwiseLLMScorer(openai.ChatOpenAI(**client), **options)
 
 
 def load_rerankers(path: str | Path) -> dict[str, Scorer]:
