@@ -66,6 +66,16 @@ EXPECTED: dict[str, list[str | tuple[str, ...]]] = {
         "malformed_response",
         "billed search units",
     ],
+    "07_llm_listwise.py": [
+        "the 'LLM' is a stand-in",
+        "NOT an LLM's ranking",
+        RERANKER_LINE,
+        "keeps 10 for the LLM (CascadeScorer keep=10); window=6, step=3: 3 windows",
+        "true top 3 first",
+        "cascade: 10 survivors, 6 pruned",
+        "LLM accounting (trace.notes['listwise_llm']): 3 requests over 3 windows",
+        "timings (ms):",
+    ],
 }
 
 

@@ -339,6 +339,8 @@ def test_cascade_prunes_then_the_llm_orders_the_survivors() -> None:
     assert len(llm.prompts) == 1 and len(_LINE.findall(llm.prompts[0])) == 10
     survivors = {d: rel[d] for d in range(10)}
     assert [i.id for i in result.items] == true_order(survivors)
+    notes = result.trace.notes  # the expensive scorer's accounting survives the cascade
+    assert notes["listwise_llm"]["requests"] == 1 and notes["cascade_pruned"] == 30
 
 
 def test_config_backend_builds_chat_openai(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -32,7 +32,8 @@ class CascadeScorer(BaseScorer):
     Every candidate still gets a score, so no document is lost: survivors get the
     expensive score; pruned candidates get scores strictly below the lowest survivor,
     in their cheap-pass order (``lowest - 1``, ``lowest - 2``, ...). Pruned scores are
-    therefore ranks, not model scores; the output notes count survivors and pruned.
+    therefore ranks, not model scores; the output notes count survivors and pruned, on top
+    of both scorers' own notes (the expensive one's win a clash), e.g. ``listwise_llm``.
     """
 
     def __init__(self, cheap: Scorer, expensive: Scorer, *, keep: int | float = 30) -> None:
@@ -80,8 +81,10 @@ class CascadeScorer(BaseScorer):
         if k == n:
             out = score_output(self.expensive, query, candidates)
             scores = check_scores(out.scores, n, "expensive scorer")
-            return ScoreOutput(scores, out.truncated, {"cascade_survivors": n, "cascade_pruned": 0})
-        cheap = check_scores(score_output(self.cheap, query, candidates).scores, n, "cheap scorer")
+            notes = {**out.notes, "cascade_survivors": n, "cascade_pruned": 0}
+            return ScoreOutput(scores, out.truncated, notes)
+        cheap_out = score_output(self.cheap, query, candidates)
+        cheap = check_scores(cheap_out.scores, n, "cheap scorer")
         order = score_order(cheap)
         kept, pruned = order[:k], order[k:]
         out = score_output(self.expensive, query, [candidates[i] for i in kept])
@@ -93,4 +96,5 @@ class CascadeScorer(BaseScorer):
         for rank, i in enumerate(pruned, 1):
             scores[i] = floor - float(rank)
         truncated = frozenset(kept[j] for j in out.truncated)
-        return ScoreOutput(scores, truncated, {"cascade_survivors": k, "cascade_pruned": n - k})
+        notes = {**cheap_out.notes, **out.notes, "cascade_survivors": k, "cascade_pruned": n - k}
+        return ScoreOutput(scores, truncated, notes)
