@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -255,3 +256,36 @@ def test_unsupported_architecture_is_named(
     with pytest.raises(ValueError, match=r"'Qwen2ForSequenceClassification' is neither") as info:
         GenerativeScorer(folder, device="cpu").warm_up()
     assert "CrossEncoderScorer" in str(info.value)
+
+
+def test_empty_strings_are_values_not_defaults(qwen: tuple[Path, object, object]) -> None:
+    # `x or default` used to swap an explicit "" instruction for the web-search default and
+    # an explicit "" answer token for "yes"/"no".
+    scorer = GenerativeScorer(qwen[0], device="cpu", template="[{instruction}] {query} {document}")
+    assert GenerativeScorer(qwen[0], device="cpu", instruction="").prompt("q", "d") != ""
+    assert (
+        GenerativeScorer(
+            qwen[0], device="cpu", template="[{instruction}] {query} {document}", instruction=""
+        ).prompt("q", "d")
+        == "[] q d"
+    )
+    assert scorer.prompt("q", "d").startswith("[Given a web search query")
+    for name in ("true_token", "false_token"):
+        with pytest.raises(ValueError, match=f"{name} must be a non-empty string"):
+            GenerativeScorer(qwen[0], device="cpu", **{name: ""}).warm_up()
+
+
+def test_non_int_max_length_is_refused(qwen: tuple[Path, object, object]) -> None:
+    for bad in (31.5, "30", True):
+        with pytest.raises(ValueError, match="max_length"):
+            GenerativeScorer(qwen[0], max_length=bad)  # type: ignore[arg-type]
+
+
+def test_missing_transformers_names_the_extra(
+    qwen: tuple[Path, object, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ragrerank import MissingDependencyError
+
+    monkeypatch.setitem(sys.modules, "transformers", None)
+    with pytest.raises(MissingDependencyError, match=r"ragrerank\[local\]"):
+        GenerativeScorer(qwen[0], device="cpu").warm_up()
