@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
+import shutil
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -145,8 +151,6 @@ def test_document_only_truncation_counted(qwen: tuple[Path, object, object]) -> 
 def test_folder_settings_read_and_overridable(
     qwen: tuple[Path, object, object], tmp_path: Path
 ) -> None:
-    import shutil
-
     folder = tmp_path / "m"
     shutil.copytree(qwen[0], folder)
     (folder / "generative_reranker.json").write_text(
@@ -184,3 +188,104 @@ def test_round_trip_and_config_backend(qwen: tuple[Path, object, object]) -> Non
     assert again.to_dict() == scorer.to_dict()
     built = build_scorer(RerankerSpec("g", "generative", str(qwen[0]), {"batch_size": 2}))
     assert isinstance(built, GenerativeScorer) and built.batch_size == 2
+
+
+def test_bfloat16_scores_are_finite_plain_floats(qwen: tuple[Path, object, object]) -> None:
+    # Kernel-independent facts only: bf16 rank agreement with float32 is not promised.
+    scorer = GenerativeScorer(qwen[0], device="cpu", dtype="bfloat16", batch_size=3)
+    out = scorer.score_candidates("what sat", _cands(DOCS))
+    assert len(out.scores) == len(DOCS)
+    assert all(type(s) is float and math.isfinite(s) for s in out.scores)
+    assert scorer._loaded is not None
+    lm = scorer._loaded.model[0].model
+    # the LM head is vocabulary-sized and not kept in float32 (module header); scores upcast
+    assert lm.lm_head.weight.dtype == torch.bfloat16
+    assert lm.model.embed_tokens.weight.dtype == torch.bfloat16
+
+
+def test_loaded_once_and_threads_match_sequential(
+    qwen: tuple[Path, object, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ragrerank.scorers.generative import scorer as module
+
+    calls = 0
+    original = module.load_generative
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        time.sleep(0.05)  # widen the window for a second load
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, "load_generative", counting)
+    scorer = GenerativeScorer(qwen[0], device="cpu", batch_size=2)
+    assert calls == 0  # lazy
+    queries = [f"what {w}" for w in ("sat", "fox", "mat", "dog")] * 2
+    with ThreadPoolExecutor(8) as pool:
+        threaded = list(pool.map(lambda q: scorer.score(q, DOCS), queries))
+    assert calls == 1
+    sequential = [scorer.score(q, DOCS) for q in queries]
+    for got, want in zip(threaded, sequential, strict=True):
+        assert got == pytest.approx(want, abs=1e-6)
+
+
+def test_pickle_weights_refused_unless_allowed(
+    qwen: tuple[Path, object, object], tmp_path: Path
+) -> None:
+    folder, model, _ = qwen
+    pickled = tmp_path / "pickled"
+    shutil.copytree(folder, pickled)
+    (pickled / "model.safetensors").unlink()
+    torch.save(model.state_dict(), pickled / "pytorch_model.bin")  # type: ignore[attr-defined]
+    assert not list(pickled.glob("*.safetensors"))
+    with pytest.raises(OSError):
+        GenerativeScorer(pickled, device="cpu").warm_up()
+    ok = GenerativeScorer(pickled, device="cpu", allow_pickle_weights=True)
+    ref = GenerativeScorer(folder, device="cpu").score("what sat", DOCS)
+    assert ok.score("what sat", DOCS) == pytest.approx(ref, abs=1e-5)
+
+
+def test_unsupported_architecture_is_named(
+    qwen: tuple[Path, object, object], tmp_path: Path
+) -> None:
+    folder = tmp_path / "classifier"
+    shutil.copytree(qwen[0], folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["architectures"] = ["Qwen2ForSequenceClassification"]
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=r"'Qwen2ForSequenceClassification' is neither") as info:
+        GenerativeScorer(folder, device="cpu").warm_up()
+    assert "CrossEncoderScorer" in str(info.value)
+
+
+def test_empty_strings_are_values_not_defaults(qwen: tuple[Path, object, object]) -> None:
+    # `x or default` used to swap an explicit "" instruction for the web-search default and
+    # an explicit "" answer token for "yes"/"no".
+    scorer = GenerativeScorer(qwen[0], device="cpu", template="[{instruction}] {query} {document}")
+    assert GenerativeScorer(qwen[0], device="cpu", instruction="").prompt("q", "d") != ""
+    assert (
+        GenerativeScorer(
+            qwen[0], device="cpu", template="[{instruction}] {query} {document}", instruction=""
+        ).prompt("q", "d")
+        == "[] q d"
+    )
+    assert scorer.prompt("q", "d").startswith("[Given a web search query")
+    for name in ("true_token", "false_token"):
+        with pytest.raises(ValueError, match=f"{name} must be a non-empty string"):
+            GenerativeScorer(qwen[0], device="cpu", **{name: ""}).warm_up()
+
+
+def test_non_int_max_length_is_refused(qwen: tuple[Path, object, object]) -> None:
+    for bad in (31.5, "30", True):
+        with pytest.raises(ValueError, match="max_length"):
+            GenerativeScorer(qwen[0], max_length=bad)  # type: ignore[arg-type]
+
+
+def test_missing_transformers_names_the_extra(
+    qwen: tuple[Path, object, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ragrerank import MissingDependencyError
+
+    monkeypatch.setitem(sys.modules, "transformers", None)
+    with pytest.raises(MissingDependencyError, match=r"ragrerank\[local\]"):
+        GenerativeScorer(qwen[0], device="cpu").warm_up()

@@ -21,6 +21,7 @@ from ragrerank import (
     Candidate,
     InvalidScoresError,
     Reranker,
+    RerankResult,
     ScoreOutput,
     Scorer,
     ScorerError,
@@ -379,6 +380,19 @@ def test_output_is_an_intact_subset(
         score_threshold=threshold,  # type: ignore[arg-type]
     )
     result = reranker.rerank("query", docs)
+    assert_intact_subset(result, docs, before, scores, top_k=top_k, threshold=threshold)
+
+
+def assert_intact_subset(
+    result: RerankResult,
+    docs: Sequence[str | Candidate],
+    before: Sequence[str | Candidate],
+    scores: Sequence[float],
+    *,
+    top_k: int | None,
+    threshold: float | None,
+) -> None:
+    """The contract's properties of one `Reranker` output (shared with the scorer tests)."""
     assert docs == before  # inputs untouched
     indices = [i.index for i in result]
     assert len(set(indices)) == len(indices)  # no duplicates

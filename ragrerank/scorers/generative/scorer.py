@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ...errors import require
 from ...scorer import BaseScorer, validate_query
 from ...types import Candidate, ScoreOutput
 from ...utils.model_source import resolve_model
@@ -63,7 +64,9 @@ class GenerativeScorer(BaseScorer):
     ) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-        if max_length is not None and (isinstance(max_length, bool) or max_length < 2):
+        if max_length is not None and (
+            isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 2
+        ):
             raise ValueError(f"max_length must be an int >= 2, got {max_length!r}")
         if dtype is not None and dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {DTYPES} or None, got {dtype!r}")
@@ -129,6 +132,7 @@ class GenerativeScorer(BaseScorer):
     def _load(self) -> None:
         source = resolve_model(self.model_name, self.revision)
         shipped = read_folder(source)
+        require("transformers", "local")  # a bare ImportError would not name the extra
         from transformers import AutoConfig
 
         ref, extra = source.pretrained()
@@ -144,11 +148,12 @@ class GenerativeScorer(BaseScorer):
         defaults = (
             (SEQ2SEQ_TEMPLATE, "▁true", "▁false") if seq2seq else (DECODER_TEMPLATE, "yes", "no")
         )
-        template = Template.parse(self.template or shipped.get("template") or defaults[0])
+        # `is None`, not `or`: an explicit "" instruction is a value, "" tokens are refused
+        template = Template.parse(_first(self.template, shipped.get("template"), defaults[0]))
         loaded = load_generative(
             source,
-            true_token=self.true_token or shipped.get("true_token") or defaults[1],
-            false_token=self.false_token or shipped.get("false_token") or defaults[2],
+            true_token=_first(self.true_token, shipped.get("true_token"), defaults[1]),
+            false_token=_first(self.false_token, shipped.get("false_token"), defaults[2]),
             device=self.device,
             dtype=self.dtype,
             max_length=self.max_length,
@@ -156,7 +161,7 @@ class GenerativeScorer(BaseScorer):
             allow_pickle_weights=self.allow_pickle_weights,
             revision=self.revision,
         )
-        instruction = self.instruction or shipped.get("instruction") or DEFAULT_INSTRUCTION
+        instruction = _first(self.instruction, shipped.get("instruction"), DEFAULT_INSTRUCTION)
         self._template, self._values = template, {"instruction": instruction}
         self._loaded = loaded
 
@@ -227,6 +232,11 @@ class GenerativeScorer(BaseScorer):
                     scores[i] = float(s)
         notes = {"truncated": len(truncated)} if truncated else {}
         return ScoreOutput(scores, truncated=truncated, notes=notes)
+
+
+def _first(*values: str | None) -> str:
+    """The first value that is not None (the last is the default)."""
+    return next(v for v in values if v is not None)
 
 
 def _left_pad(rows: list[list[int]], pad: int, device: str) -> tuple[Any, Any]:
