@@ -156,24 +156,6 @@ def check(file: str, anchor: str) -> Callable[[Check], Check]:
 # -- the environment a block runs in ---------------------------------------------------------
 
 
-def _tiny_qwen(folder: Path) -> Path:
-    import torch
-    from transformers import Qwen2Config, Qwen2ForCausalLM
-
-    from tests.test_generative import _tokenizer
-
-    torch.manual_seed(0)
-    tok: Any = _tokenizer()
-    config = Qwen2Config(
-        vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
-        tie_word_embeddings=False, architectures=["Qwen2ForCausalLM"],
-    )  # fmt: skip
-    Qwen2ForCausalLM(config).save_pretrained(folder)
-    tok.save_pretrained(folder)
-    return folder
-
-
 @pytest.fixture(scope="session")
 def snippet_models(
     tmp_path_factory: pytest.TempPathFactory,
@@ -184,11 +166,12 @@ def snippet_models(
     """Stand-ins for what the docs load: more hub names, and the `models/` folders that
     `ragrerank train` writes (MiniLM with a seeded head, an untrained MiniLM ColBERT)."""
     from ragrerank.train.colbert import init_colbert
+    from tests.test_generative import build_tiny_qwen
 
     # An LLM tokenizer for exact token budgets (docs/context.md): MiniLM's stands in.
     seed_hub_model("meta-llama/Llama-3.1-8B-Instruct", minilm)
     # A generative reranker (docs/llm.md): a tiny random Qwen2 stands in for Qwen3-Reranker.
-    seed_hub_model("Qwen/Qwen3-Reranker-0.6B", _tiny_qwen(tmp_path_factory.mktemp("qwen")))
+    seed_hub_model("Qwen/Qwen3-Reranker-0.6B", build_tiny_qwen(tmp_path_factory.mktemp("qwen"))[0])
     models = tmp_path_factory.mktemp("snippet_models") / "models"
     models.mkdir()
     shutil.copytree(minilm_ce, models / "ce-minilm-scifact")

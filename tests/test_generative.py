@@ -38,22 +38,26 @@ def _tokenizer() -> object:
     )  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def qwen(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object, object]:
+def build_tiny_qwen(folder: Path) -> tuple[Path, Any, Any]:
+    """Save a 2-layer random Qwen2 causal LM with a byte-level tokenizer to ``folder``."""
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
     torch.manual_seed(0)
-    tok = _tokenizer()
+    tok: Any = _tokenizer()
     cfg = Qwen2Config(
         vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
         tie_word_embeddings=False, architectures=["Qwen2ForCausalLM"],
     )  # fmt: skip
     model = Qwen2ForCausalLM(cfg).eval()
-    folder = tmp_path_factory.mktemp("qwen")
     model.save_pretrained(folder)
     tok.save_pretrained(folder)
     return folder, model, tok
+
+
+@pytest.fixture(scope="module")
+def qwen(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object, object]:
+    return build_tiny_qwen(tmp_path_factory.mktemp("qwen"))
 
 
 @pytest.fixture(scope="module")
