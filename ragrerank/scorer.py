@@ -7,8 +7,8 @@ import hashlib
 import json
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
 
 from .errors import InvalidScoresError
 from .types import Candidate, ScoreOutput, check_text
@@ -20,6 +20,7 @@ __all__ = [
     "Scorer",
     "ascore_output",
     "check_scores",
+    "config_parameters",
     "fingerprint",
     "score_order",
     "score_output",
@@ -52,6 +53,14 @@ def scorer_name(scorer: object) -> str:
     """A scorer's display name: its ``name`` attribute when it is a str, else its class name."""
     name = getattr(scorer, "name", None)
     return name if isinstance(name, str) else type(scorer).__name__
+
+
+def config_parameters(data: Mapping[str, Any], kind: str) -> dict[str, Any]:
+    """The ``init_parameters`` of a `to_dict` config of scorer class ``kind``; a config of
+    another type is a ``ValueError`` naming it (every ``from_dict`` starts here)."""
+    if data.get("type") != f"ragrerank.{kind}":
+        raise ValueError(f"not a {kind} config: type={data.get('type')!r}")
+    return dict(data["init_parameters"])
 
 
 def score_order(scores: Sequence[float]) -> list[int]:

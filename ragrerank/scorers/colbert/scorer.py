@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ...scorer import BaseScorer, validate_query
+from ...scorer import BaseScorer, config_parameters, validate_query
 from ...types import Candidate, ScoreOutput, check_text
 from .checkpoints import Checkpoint, LoadOptions, load_checkpoint
 from .encoder import ColBERTEncoder
@@ -161,9 +161,7 @@ class ColBERTScorer(BaseScorer):
         cls, data: Mapping[str, Any], *, store: DocumentVectorStore | None = None
     ) -> ColBERTScorer:
         """Rebuild a scorer from `to_dict` output (pass the ``store`` again if you use one)."""
-        if data.get("type") != "ragrerank.ColBERTScorer":
-            raise ValueError(f"not a ColBERTScorer config: type={data.get('type')!r}")
-        return cls(**data["init_parameters"], store=store)
+        return cls(**config_parameters(data, "ColBERTScorer"), store=store)
 
     @property
     def dim(self) -> int:

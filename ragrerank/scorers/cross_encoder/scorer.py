@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ...scorer import BaseScorer, validate_query
+from ...scorer import BaseScorer, config_parameters, validate_query
 from ...types import Candidate, ScoreOutput
 from .loading import DTYPES, LoadedModel, load_model
 
@@ -148,9 +148,7 @@ class CrossEncoderScorer(BaseScorer):
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CrossEncoderScorer:
         """Rebuild a scorer from `to_dict` output."""
-        if data.get("type") != "ragrerank.CrossEncoderScorer":
-            raise ValueError(f"not a CrossEncoderScorer config: type={data.get('type')!r}")
-        return cls(**data["init_parameters"])
+        return cls(**config_parameters(data, "CrossEncoderScorer"))
 
     # -- loading -----------------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import require
-from ...scorer import BaseScorer, validate_query
+from ...scorer import BaseScorer, config_parameters, validate_query
 from ...types import Candidate, ScoreOutput
 from ...utils.model_source import resolve_model
 from .loading import DTYPES, LoadedGenerative, load_generative
@@ -113,9 +113,7 @@ class GenerativeScorer(BaseScorer):
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> GenerativeScorer:
         """Rebuild a scorer from `to_dict` output."""
-        if data.get("type") != "ragrerank.GenerativeScorer":
-            raise ValueError(f"not a GenerativeScorer config: type={data.get('type')!r}")
-        return cls(**data["init_parameters"])
+        return cls(**config_parameters(data, "GenerativeScorer"))
 
     def warm_up(self) -> None:
         """Load tokenizer and model now (otherwise on first use). Idempotent and thread-safe."""

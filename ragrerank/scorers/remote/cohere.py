@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ...errors import MissingDependencyError, require
+from ...scorer import config_parameters
 from .batching import Batch, BatchResult, indexed_scores
 from .errors import AUTH_STATUSES, MalformedResponse, RemoteError, server_message, status_failure
 from .retry import Failure, check_positive
@@ -130,9 +131,7 @@ class CohereScorer(RemoteScorer):
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, api_key: str | None = None) -> CohereScorer:
         """Rebuild a scorer from `to_dict` output; the key comes from ``api_key`` or the env."""
-        if data.get("type") != "ragrerank.CohereScorer":
-            raise ValueError(f"not a CohereScorer config: type={data.get('type')!r}")
-        return cls(**data["init_parameters"], api_key=api_key)
+        return cls(**config_parameters(data, "CohereScorer"), api_key=api_key)
 
     @property
     def billed_search_units(self) -> float:

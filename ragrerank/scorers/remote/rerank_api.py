@@ -10,6 +10,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
+from ...scorer import config_parameters
 from .batching import Batch, BatchResult
 from .errors import MalformedResponse, RemoteError
 from .protocols import PROTOCOLS, Reply, RequestOptions
@@ -164,9 +165,7 @@ class RemoteRerankScorer(RemoteScorer):
         cls, data: Mapping[str, Any], *, api_key: str | None = None
     ) -> RemoteRerankScorer:
         """Rebuild a scorer from `to_dict` output; the key comes from ``api_key`` or the env."""
-        if data.get("type") != "ragrerank.RemoteRerankScorer":
-            raise ValueError(f"not a RemoteRerankScorer config: type={data.get('type')!r}")
-        params = dict(data["init_parameters"])
+        params = config_parameters(data, "RemoteRerankScorer")
         return cls(params.pop("base_url"), **params, api_key=api_key)
 
     @property
