@@ -293,3 +293,38 @@ def test_missing_transformers_names_the_extra(
     monkeypatch.setitem(sys.modules, "transformers", None)
     with pytest.raises(MissingDependencyError, match=r"ragrerank\[local\]"):
         GenerativeScorer(qwen[0], device="cpu").warm_up()
+
+
+def test_sentence_transformers_save_is_read(
+    qwen: tuple[Path, object, object], tmp_path: Path
+) -> None:
+    # What CrossEncoder.save_pretrained writes for a decoder + LogitScore: the head's token ids
+    # (1_LogitScore/config.json) and the default prompt (config_sentence_transformers.json).
+    from sentence_transformers import CrossEncoder
+    from sentence_transformers.base.modules import Transformer
+    from sentence_transformers.cross_encoder.modules import LogitScore
+
+    folder, _, tok = qwen
+    body = Transformer(str(folder), transformer_task="text-generation")
+    t, f = tok.convert_tokens_to_ids("true"), tok.convert_tokens_to_ids("false")
+    ce = CrossEncoder(
+        modules=[body, LogitScore(true_token_id=t, false_token_id=f)], device="cpu",
+        prompts={"judge": "Judge: "}, default_prompt_name="judge",
+    )  # fmt: skip
+    saved = tmp_path / "st"
+    ce.save_pretrained(str(saved))
+    ref = ce.predict([("what sat", d) for d in DOCS], activation_fn=torch.nn.Identity())
+    scorer = GenerativeScorer(saved, device="cpu", batch_size=3)
+    assert scorer.prompt("q", "d") == "Judge: qd"
+    assert scorer._loaded is not None and (scorer._loaded.true_id, scorer._loaded.false_id) == (
+        t,
+        f,
+    )
+    assert scorer.score("what sat", DOCS) == pytest.approx([float(x) for x in ref], abs=1e-4)
+    # generative_reranker.json beats the save, constructor arguments beat both
+    (saved / "generative_reranker.json").write_text(json.dumps({"template": "{document}|{query}"}))
+    assert GenerativeScorer(saved, device="cpu").prompt("q", "d") == "d|q"
+    over = GenerativeScorer(saved, device="cpu", template="{query}+{document}", true_token="yes")
+    assert over.prompt("q", "d") == "q+d"
+    over.warm_up()
+    assert over._loaded is not None and over._loaded.true_id == tok.convert_tokens_to_ids("yes")

@@ -36,8 +36,12 @@ class LoadedGenerative:
     false_id: int
 
 
-def token_id(tokenizer: Any, token: str, name: str) -> int:
-    """The id of ``token``, which must be exactly one known token."""
+def token_id(tokenizer: Any, token: str | int, name: str) -> int:
+    """The id of ``token``, which must be exactly one known token (or an id of the vocabulary)."""
+    if isinstance(token, int) and not isinstance(token, bool):
+        if not 0 <= token < len(tokenizer):
+            raise ValueError(f"{name} id {token} is outside this vocabulary of {len(tokenizer)}")
+        return token
     if not isinstance(token, str) or not token:
         raise ValueError(f"{name} must be a non-empty string, got {token!r}")
     found = tokenizer.convert_tokens_to_ids(token)
@@ -56,8 +60,8 @@ def token_id(tokenizer: Any, token: str, name: str) -> int:
 def load_generative(
     source: ModelSource,
     *,
-    true_token: str,
-    false_token: str,
+    true_token: str | int,
+    false_token: str | int,
     device: str | None,
     dtype: str | None,
     max_length: int | None,
