@@ -203,6 +203,9 @@ class GenerativeScorer(BaseScorer):
             for i, text in enumerate(texts):
                 values = {**self._values, "query": query, "document": text}
                 head, doc, tail = template.encode(tokenize, values)
+                prefix = list(loaded.prefix)
+                if prefix and head[: len(prefix)] != prefix:
+                    head = prefix + head
                 budget = loaded.max_length - len(head) - len(tail) - len(eos)
                 if budget < 1:
                     raise ValueError(
