@@ -293,3 +293,95 @@ def test_missing_transformers_names_the_extra(
     monkeypatch.setitem(sys.modules, "transformers", None)
     with pytest.raises(MissingDependencyError, match=r"ragrerank\[local\]"):
         GenerativeScorer(qwen[0], device="cpu").warm_up()
+
+
+def test_sentence_transformers_save_is_read(
+    qwen: tuple[Path, object, object], tmp_path: Path
+) -> None:
+    # What CrossEncoder.save_pretrained writes for a decoder + LogitScore: the head's token ids
+    # (1_LogitScore/config.json) and the default prompt (config_sentence_transformers.json).
+    from sentence_transformers import CrossEncoder
+    from sentence_transformers.base.modules import Transformer
+    from sentence_transformers.cross_encoder.modules import LogitScore
+
+    folder, _, tok = qwen
+    body = Transformer(str(folder), transformer_task="text-generation")
+    t, f = tok.convert_tokens_to_ids("true"), tok.convert_tokens_to_ids("false")
+    ce = CrossEncoder(
+        modules=[body, LogitScore(true_token_id=t, false_token_id=f)], device="cpu",
+        prompts={"judge": "Judge: "}, default_prompt_name="judge",
+    )  # fmt: skip
+    saved = tmp_path / "st"
+    ce.save_pretrained(str(saved))
+    ref = ce.predict([("what sat", d) for d in DOCS], activation_fn=torch.nn.Identity())
+    scorer = GenerativeScorer(saved, device="cpu", batch_size=3)
+    assert scorer.prompt("q", "d") == "Judge: qd"
+    assert scorer._loaded is not None and (scorer._loaded.true_id, scorer._loaded.false_id) == (
+        t,
+        f,
+    )
+    assert scorer.score("what sat", DOCS) == pytest.approx([float(x) for x in ref], abs=1e-4)
+    # generative_reranker.json beats the save, constructor arguments beat both
+    (saved / "generative_reranker.json").write_text(json.dumps({"template": "{document}|{query}"}))
+    assert GenerativeScorer(saved, device="cpu").prompt("q", "d") == "d|q"
+    over = GenerativeScorer(saved, device="cpu", template="{query}+{document}", true_token="yes")
+    assert over.prompt("q", "d") == "q+d"
+    over.warm_up()
+    assert over._loaded is not None and over._loaded.true_id == tok.convert_tokens_to_ids("yes")
+
+
+def _bos_tokenizer() -> Any:
+    """`_tokenizer()` plus a ``<bos>`` its post-processor puts first, as Gemma's does."""
+    from tokenizers.processors import TemplateProcessing
+    from transformers import PreTrainedTokenizerFast
+
+    backend = _tokenizer().backend_tokenizer  # type: ignore[attr-defined]
+    backend.add_special_tokens(["<bos>"])
+    bos = backend.token_to_id("<bos>")
+    backend.post_processor = TemplateProcessing(
+        single="<bos> $A", pair="<bos> $A $B:1", special_tokens=[("<bos>", bos)]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend, bos_token="<bos>", eos_token="<|endoftext|>",
+        pad_token="<|endoftext|>",
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def gemma(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any, Any]:
+    from transformers import GemmaConfig, GemmaForCausalLM
+
+    torch.manual_seed(2)
+    tok = _bos_tokenizer()
+    cfg = GemmaConfig(
+        vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=1, head_dim=8, max_position_embeddings=1024,
+        bos_token_id=tok.bos_token_id, pad_token_id=tok.pad_token_id,
+        eos_token_id=tok.eos_token_id, architectures=["GemmaForCausalLM"],
+    )  # fmt: skip
+    model = GemmaForCausalLM(cfg).eval()
+    folder = tmp_path_factory.mktemp("gemma")
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder, model, tok
+
+
+def test_gemma_scores_equal_reference_logits_with_bos(gemma: tuple[Path, Any, Any]) -> None:
+    from sentence_transformers import CrossEncoder
+
+    folder, model, tok = gemma
+    scorer = GenerativeScorer(
+        folder, device="cpu", template="Q {query} D {document} A", batch_size=3
+    )
+    out = scorer.score_candidates("what sat", _cands(DOCS))
+    yes, no = tok.convert_tokens_to_ids("yes"), tok.convert_tokens_to_ids("no")
+    for doc, got in zip(DOCS, out.scores, strict=True):
+        ids = tok(f"Q what sat D {doc} A")["input_ids"]
+        assert ids[0] == tok.bos_token_id  # the model was trained with it first
+        with torch.no_grad():
+            logits = model(torch.tensor([ids])).logits[0, -1]
+        assert got == pytest.approx(float(logits[yes] - logits[no]), abs=1e-4)
+    ce = CrossEncoder(str(folder), device="cpu", local_files_only=True)
+    ref = ce.predict([("what sat", d) for d in DOCS], activation_fn=torch.nn.Identity())
+    ours = GenerativeScorer(folder, device="cpu", template="{query}{document}")
+    assert ours.score("what sat", DOCS) == pytest.approx([float(x) for x in ref], abs=1e-4)

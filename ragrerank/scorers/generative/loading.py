@@ -5,7 +5,8 @@ transformers' ``AutoModelForSeq2SeqLM`` (sentence-transformers has no encoder-de
 
 Our rules on both: the model comes from `ragrerank.utils.model_source`, safetensors only and no
 remote code unless asked, the dtype policy of `CrossEncoderScorer`, and the two tokens must each
-be one token of the vocabulary. We build the two modules ourselves instead of calling
+be one token of the vocabulary; a decoder's prompt starts with the special ids its tokenizer
+puts first (Gemma's ``<bos>``, unless the template already has them). We build the two modules ourselves instead of calling
 ``CrossEncoder(name)``, whose default head insists on "yes"/"no" tokens even when others are
 wanted. The LM head is not kept in float32 (it is vocabulary-sized); scores are upcast.
 """
@@ -18,7 +19,7 @@ from typing import Any
 from ...errors import require
 from ...utils.model_source import ModelSource
 
-__all__ = ["DTYPES", "LoadedGenerative", "load_generative", "token_id"]
+__all__ = ["DTYPES", "LoadedGenerative", "load_generative", "special_prefix", "token_id"]
 
 DTYPES = ("float32", "bfloat16", "float16")
 
@@ -34,10 +35,15 @@ class LoadedGenerative:
     seq2seq: bool
     true_id: int
     false_id: int
+    prefix: tuple[int, ...] = ()  # what the tokenizer puts first (Gemma's <bos>), decoders only
 
 
-def token_id(tokenizer: Any, token: str, name: str) -> int:
-    """The id of ``token``, which must be exactly one known token."""
+def token_id(tokenizer: Any, token: str | int, name: str) -> int:
+    """The id of ``token``, which must be exactly one known token (or an id of the vocabulary)."""
+    if isinstance(token, int) and not isinstance(token, bool):
+        if not 0 <= token < len(tokenizer):
+            raise ValueError(f"{name} id {token} is outside this vocabulary of {len(tokenizer)}")
+        return token
     if not isinstance(token, str) or not token:
         raise ValueError(f"{name} must be a non-empty string, got {token!r}")
     found = tokenizer.convert_tokens_to_ids(token)
@@ -53,11 +59,21 @@ def token_id(tokenizer: Any, token: str, name: str) -> int:
     return int(found)
 
 
+def special_prefix(tokenizer: Any) -> tuple[int, ...]:
+    """The special ids the tokenizer puts before a text (Gemma/Llama: ``<bos>``; Qwen: none)."""
+    plain = tokenizer("a b", add_special_tokens=False)["input_ids"]
+    full = tokenizer("a b")["input_ids"]
+    for k in range(len(full) - len(plain) + 1):
+        if full[k : k + len(plain)] == plain:
+            return tuple(int(i) for i in full[:k])
+    return ()
+
+
 def load_generative(
     source: ModelSource,
     *,
-    true_token: str,
-    false_token: str,
+    true_token: str | int,
+    false_token: str | int,
     device: str | None,
     dtype: str | None,
     max_length: int | None,
@@ -132,4 +148,5 @@ def load_generative(
         seq2seq=seq2seq,
         true_id=token_id(tokenizer, true_token, "true_token"),
         false_id=token_id(tokenizer, false_token, "false_token"),
+        prefix=() if seq2seq else special_prefix(tokenizer),
     )

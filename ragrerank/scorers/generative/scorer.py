@@ -17,18 +17,26 @@ import logging
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ...errors import require
 from ...scorer import BaseScorer, config_parameters, validate_query
 from ...types import Candidate, ScoreOutput
 from ...utils.model_source import resolve_model
 from .loading import DTYPES, LoadedGenerative, load_generative
-from .template import DECODER_TEMPLATE, DEFAULT_INSTRUCTION, SEQ2SEQ_TEMPLATE, Template, read_folder
+from .template import (
+    DECODER_TEMPLATE,
+    DEFAULT_INSTRUCTION,
+    SEQ2SEQ_TEMPLATE,
+    Template,
+    read_folder,
+    read_sentence_transformers,
+)
 
 __all__ = ["GenerativeScorer"]
 
 logger = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 
 class GenerativeScorer(BaseScorer):
@@ -37,9 +45,11 @@ class GenerativeScorer(BaseScorer):
     Args:
         model: hub name or local folder (`ragrerank.utils.model_source`).
         template: prompt with ``{query}``, ``{document}`` and optionally ``{instruction}``;
-            default: the folder's ``generative_reranker.json``, else Qwen3-Reranker's prompt
+            default: the folder's ``generative_reranker.json``, else a sentence-transformers
+            save's default prompt as ``<prompt>{query}{document}``, else Qwen3-Reranker's prompt
             (decoders) or MonoT5's ``Query: {query} Document: {document} Relevant:``.
-        true_token, false_token: the answer tokens (default: the folder's, else "yes"/"no" for
+        true_token, false_token: the answer tokens (default: the folder's json, else the ids of a
+            sentence-transformers LogitScore head, else "yes"/"no" for
             decoders, "▁true"/"▁false" for T5).
         instruction: fills ``{instruction}`` (default: the folder's, else a web-search one).
         device, batch_size, max_length, dtype, trust_remote_code, allow_pickle_weights,
@@ -129,7 +139,8 @@ class GenerativeScorer(BaseScorer):
 
     def _load(self) -> None:
         source = resolve_model(self.model_name, self.revision)
-        shipped = read_folder(source)
+        # constructor > generative_reranker.json > sentence-transformers' save > defaults
+        shipped: dict[str, Any] = {**read_sentence_transformers(source), **read_folder(source)}
         require("transformers", "local")  # a bare ImportError would not name the extra
         from transformers import AutoConfig
 
@@ -192,6 +203,9 @@ class GenerativeScorer(BaseScorer):
             for i, text in enumerate(texts):
                 values = {**self._values, "query": query, "document": text}
                 head, doc, tail = template.encode(tokenize, values)
+                prefix = list(loaded.prefix)
+                if prefix and head[: len(prefix)] != prefix:
+                    head = prefix + head
                 budget = loaded.max_length - len(head) - len(tail) - len(eos)
                 if budget < 1:
                     raise ValueError(
@@ -232,7 +246,7 @@ class GenerativeScorer(BaseScorer):
         return ScoreOutput(scores, truncated=truncated, notes=notes)
 
 
-def _first(*values: str | None) -> str:
+def _first(*values: _T | None) -> _T:
     """The first value that is not None (the last is the default)."""
     return next(v for v in values if v is not None)
 

@@ -5,7 +5,16 @@ A template is a string with ``{query}`` and ``{document}`` (each exactly once) a
 ``{instruction}``; literal text (chat markers such as ``<|im_start|>`` included) is tokenized
 as written, each piece on its own, so the document's tokens are known before truncation.
 A model folder may ship ``generative_reranker.json`` with any of ``template``,
-``true_token``, ``false_token``, ``instruction``; constructor arguments override it.
+``true_token``, ``false_token``, ``instruction``.
+
+A folder saved by sentence-transformers (6.x ``CrossEncoder.save_pretrained`` of a decoder with
+a ``LogitScore`` head) ships ``modules.json``, the head's ``<path>/config.json`` with
+``true_token_id``/``false_token_id`` (ids, not tokens), and ``config_sentence_transformers.json``
+with ``prompts`` and ``default_prompt_name``; sentence-transformers prepends that prompt to the
+query and tokenizes the pair as ``query + document``, so it reads here as the template
+``<prompt>{query}{document}``. Its chat template (``message`` modality) is not read.
+Precedence: constructor arguments > ``generative_reranker.json`` > what sentence-transformers
+saved > the defaults.
 """
 
 from __future__ import annotations
@@ -17,7 +26,10 @@ from typing import Any
 
 from ...utils.model_source import ModelSource
 
-__all__ = ["DECODER_TEMPLATE", "FOLDER_FILE", "SEQ2SEQ_TEMPLATE", "Template", "read_folder"]
+__all__ = [
+    "DECODER_TEMPLATE", "FOLDER_FILE", "SEQ2SEQ_TEMPLATE", "Template", "read_folder",
+    "read_sentence_transformers",
+]  # fmt: skip
 
 FOLDER_FILE = "generative_reranker.json"
 # Qwen3-Reranker's published prompt (yes/no at the last position).
@@ -31,6 +43,7 @@ SEQ2SEQ_TEMPLATE = "Query: {query} Document: {document} Relevant:"  # MonoT5
 DEFAULT_INSTRUCTION = "Given a web search query, retrieve relevant passages that answer the query"
 _FIELD = re.compile(r"\{(query|document|instruction)\}")
 _KEYS = {"template", "true_token", "false_token", "instruction"}
+_LOGIT_SCORE = "sentence_transformers.cross_encoder.modules.logit_score.LogitScore"
 
 
 @dataclass(frozen=True)
@@ -96,3 +109,34 @@ def read_folder(source: ModelSource) -> dict[str, str]:
     if bad:
         raise ValueError(f"{path}: {bad[0]!r} must be a string")
     return dict(data)
+
+
+def _json(source: ModelSource, filename: str) -> Any:
+    path = source.find(filename)
+    if path is None:
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: invalid JSON ({exc.msg})") from None
+
+
+def read_sentence_transformers(source: ModelSource) -> dict[str, Any]:
+    """What a sentence-transformers save ships (module header): ``true_token``/``false_token``
+    as ids (from the LogitScore head) and ``template`` (from the default prompt); empty if none."""
+    out: dict[str, Any] = {}
+    modules = _json(source, "modules.json")
+    for module in modules if isinstance(modules, list) else []:
+        if isinstance(module, dict) and module.get("type") == _LOGIT_SCORE:
+            folder = str(module.get("path") or "").strip("/")
+            head = _json(source, f"{folder}/config.json" if folder else "config.json")
+            for key in ("true_token", "false_token"):
+                value = head.get(f"{key}_id") if isinstance(head, dict) else None
+                if isinstance(value, int) and not isinstance(value, bool):
+                    out[key] = value
+    config = _json(source, "config_sentence_transformers.json")
+    if isinstance(config, dict) and isinstance(config.get("prompts"), dict):
+        prompt = config["prompts"].get(config.get("default_prompt_name"))
+        if isinstance(prompt, str) and prompt:
+            out["template"] = prompt + "{query}{document}"
+    return out
