@@ -4,7 +4,6 @@ with the oracle chat model of tests/test_listwise_llm.py. Few examples: each run
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 from collections import defaultdict
 from pathlib import Path
@@ -12,9 +11,9 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ragrerank import Candidate, GenerativeScorer, ListwiseLLMScorer, Reranker
+from ragrerank import Candidate, GenerativeScorer, ListwiseLLMScorer
 from tests import test_generative, test_listwise_llm
-from tests.test_reranker import assert_intact_subset, candidates, texts
+from tests.test_reranker import candidates, check_rerank_contract, texts
 
 qwen = test_generative.qwen  # the module's tiny Qwen2 fixture, reused
 
@@ -43,15 +42,7 @@ def test_generative_output_is_an_intact_subset(
 ) -> None:
     scorer = _generative(qwen[0])
     scores = scorer.score("query", [_text(d) for d in docs])
-    before = copy.deepcopy(docs)
-    reranker = Reranker(
-        scorer,
-        top_k=top_k,
-        normalize=normalize,  # type: ignore[arg-type]
-        score_threshold=threshold,
-    )
-    result = reranker.rerank("query", docs)
-    assert_intact_subset(result, docs, before, scores, top_k=top_k, threshold=threshold)
+    check_rerank_contract(scorer, docs, scores, top_k, normalize, threshold)
 
 
 _GENERATIVE: dict[Path, GenerativeScorer] = {}
@@ -103,12 +94,4 @@ def test_listwise_output_is_an_intact_subset(
     scorer = ListwiseLLMScorer(llm, window=window, step=window // 2, passes=passes, cache_size=0)
     scores = scorer.score("query", [_text(d) for d in docs])
     assert sorted(scores) == [float(r) for r in range(1, len(docs) + 1)]  # ranks: none lost
-    before = copy.deepcopy(docs)
-    reranker = Reranker(
-        scorer,
-        top_k=top_k,
-        normalize=normalize,  # type: ignore[arg-type]
-        score_threshold=threshold,
-    )
-    result = reranker.rerank("query", docs)
-    assert_intact_subset(result, docs, before, scores, top_k=top_k, threshold=threshold)
+    check_rerank_contract(scorer, docs, scores, top_k, normalize, threshold)

@@ -21,7 +21,6 @@ from ragrerank import (
     Candidate,
     InvalidScoresError,
     Reranker,
-    RerankResult,
     ScoreOutput,
     Scorer,
     ScorerError,
@@ -372,27 +371,27 @@ def test_output_is_an_intact_subset(
     threshold: float | None,
 ) -> None:
     scores = data.draw(st.lists(scores_st, min_size=len(docs), max_size=len(docs)))
-    before = copy.deepcopy(docs)
-    reranker = Reranker(
-        FixedScorer(scores),
-        top_k=top_k,
-        normalize=normalize,
-        score_threshold=threshold,  # type: ignore[arg-type]
-    )
-    result = reranker.rerank("query", docs)
-    assert_intact_subset(result, docs, before, scores, top_k=top_k, threshold=threshold)
+    check_rerank_contract(FixedScorer(scores), docs, scores, top_k, normalize, threshold)
 
 
-def assert_intact_subset(
-    result: RerankResult,
+def check_rerank_contract(
+    scorer: Scorer,
     docs: Sequence[str | Candidate],
-    before: Sequence[str | Candidate],
     scores: Sequence[float],
-    *,
     top_k: int | None,
+    normalize: str | None,
     threshold: float | None,
 ) -> None:
-    """The contract's properties of one `Reranker` output (shared with the scorer tests)."""
+    """Rerank ``docs`` with ``scorer`` (whose scores are ``scores``) and check the contract's
+    properties of the output (shared with the scorer tests)."""
+    before = copy.deepcopy(docs)
+    reranker = Reranker(
+        scorer,
+        top_k=top_k,
+        normalize=normalize,  # type: ignore[arg-type]
+        score_threshold=threshold,
+    )
+    result = reranker.rerank("query", docs)
     assert docs == before  # inputs untouched
     indices = [i.index for i in result]
     assert len(set(indices)) == len(indices)  # no duplicates
