@@ -19,7 +19,14 @@ from typing import Any
 from ...errors import require
 from ...utils.model_source import ModelSource
 
-__all__ = ["DTYPES", "LoadedGenerative", "load_generative", "special_prefix", "token_id"]
+__all__ = [
+    "DTYPES",
+    "LoadedGenerative",
+    "load_generative",
+    "model_config",
+    "special_prefix",
+    "token_id",
+]
 
 DTYPES = ("float32", "bfloat16", "float16")
 
@@ -69,8 +76,20 @@ def special_prefix(tokenizer: Any) -> tuple[int, ...]:
     return ()
 
 
+def model_config(source: ModelSource, *, revision: str | None, trust_remote_code: bool) -> Any:
+    """The checkpoint's transformers config (read once per load: it decides the model kind)."""
+    require("transformers", "local")  # a bare ImportError would not name the extra
+    from transformers import AutoConfig
+
+    ref, extra = source.pretrained()
+    return AutoConfig.from_pretrained(
+        ref, revision=revision, trust_remote_code=trust_remote_code, **extra
+    )
+
+
 def load_generative(
     source: ModelSource,
+    config: Any,
     *,
     true_token: str | int,
     false_token: str | int,
@@ -83,12 +102,8 @@ def load_generative(
 ) -> LoadedGenerative:
     require("transformers", "local")
     import torch
-    from transformers import AutoConfig
 
     ref, extra = source.pretrained()
-    config = AutoConfig.from_pretrained(
-        ref, revision=revision, trust_remote_code=trust_remote_code, **extra
-    )
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     model_kwargs: dict[str, Any] = {
         **extra,

@@ -19,11 +19,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ...errors import require
 from ...scorer import BaseScorer, config_parameters, validate_query
 from ...types import Candidate, ScoreOutput
 from ...utils.model_source import resolve_model
-from .loading import DTYPES, LoadedGenerative, load_generative
+from .loading import DTYPES, LoadedGenerative, load_generative, model_config
 from .template import (
     DECODER_TEMPLATE,
     DEFAULT_INSTRUCTION,
@@ -141,19 +140,10 @@ class GenerativeScorer(BaseScorer):
         source = resolve_model(self.model_name, self.revision)
         # constructor > generative_reranker.json > sentence-transformers' save > defaults
         shipped: dict[str, Any] = {**read_sentence_transformers(source), **read_folder(source)}
-        require("transformers", "local")  # a bare ImportError would not name the extra
-        from transformers import AutoConfig
-
-        ref, extra = source.pretrained()
-        seq2seq = bool(
-            getattr(
-                AutoConfig.from_pretrained(
-                    ref, revision=self.revision, trust_remote_code=self.trust_remote_code, **extra
-                ),
-                "is_encoder_decoder",
-                False,
-            )
+        config = model_config(
+            source, revision=self.revision, trust_remote_code=self.trust_remote_code
         )
+        seq2seq = bool(getattr(config, "is_encoder_decoder", False))
         defaults = (
             (SEQ2SEQ_TEMPLATE, "▁true", "▁false") if seq2seq else (DECODER_TEMPLATE, "yes", "no")
         )
@@ -161,6 +151,7 @@ class GenerativeScorer(BaseScorer):
         template = Template.parse(_first(self.template, shipped.get("template"), defaults[0]))
         loaded = load_generative(
             source,
+            config,
             true_token=_first(self.true_token, shipped.get("true_token"), defaults[1]),
             false_token=_first(self.false_token, shipped.get("false_token"), defaults[2]),
             device=self.device,
