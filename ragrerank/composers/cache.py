@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 
 from ..scorer import (
@@ -17,6 +16,7 @@ from ..scorer import (
     validate_query,
 )
 from ..types import Candidate, ScoreOutput
+from ..utils.lru import LRUCache
 
 __all__ = ["CachedScorer"]
 
@@ -47,7 +47,7 @@ class CachedScorer(BaseScorer):
         self.scorer = scorer
         self.max_entries = max_entries
         self._fingerprint = fingerprint(scorer)
-        self._data: OrderedDict[_Key, tuple[float, bool]] = OrderedDict()
+        self._entries: LRUCache[_Key, tuple[float, bool]] = LRUCache(max_entries)
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
@@ -61,12 +61,11 @@ class CachedScorer(BaseScorer):
         return f"CachedScorer({self.scorer!r}, max_entries={self.max_entries})"
 
     def __len__(self) -> int:
-        return len(self._data)
+        return len(self._entries)
 
     def clear(self) -> None:
         """Drop every cached score."""
-        with self._lock:
-            self._data.clear()
+        self._entries.clear()
 
     def _key(self, query: str, cand: Candidate) -> _Key:
         return ("v1", self._fingerprint, query, cand.id, _text_hash(cand.text))
@@ -75,24 +74,17 @@ class CachedScorer(BaseScorer):
         validate_query(query)
         keys = [self._key(query, c) for c in candidates]
         found: dict[int, tuple[float, bool]] = {}
-        with self._lock:
-            for i, key in enumerate(keys):
-                entry = self._data.get(key)
-                if entry is not None:
-                    self._data.move_to_end(key)
-                    found[i] = entry
+        for i, key in enumerate(keys):
+            entry = self._entries.get(key)
+            if entry is not None:
+                found[i] = entry
         todo = [i for i in range(len(candidates)) if i not in found]
         if todo:
             out = score_output(self.scorer, query, [candidates[i] for i in todo])
             scores = check_scores(out.scores, len(todo), self.name)
-            with self._lock:
-                for j, (i, s) in enumerate(zip(todo, scores, strict=True)):
-                    entry = (s, j in out.truncated)
-                    found[i] = entry
-                    self._data[keys[i]] = entry
-                    self._data.move_to_end(keys[i])
-                while len(self._data) > self.max_entries:
-                    self._data.popitem(last=False)
+            for j, (i, s) in enumerate(zip(todo, scores, strict=True)):
+                found[i] = (s, j in out.truncated)
+                self._entries.put(keys[i], found[i])
         with self._lock:
             self.hits += len(candidates) - len(todo)
             self.misses += len(todo)

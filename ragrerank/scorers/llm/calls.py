@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
+
+from ...utils.lru import LRUCache
 
 __all__ = ["CallStats", "ResponseCache", "message_text", "model_identity"]
 
@@ -40,34 +40,14 @@ def message_text(message: object) -> str:
     return ""
 
 
-class ResponseCache:
+class ResponseCache(LRUCache[tuple[str, str], str]):
     """A thread-safe LRU of answer texts keyed by (model identity, prompt); size 0 disables."""
 
     def __init__(self, size: int) -> None:
         if isinstance(size, bool) or not isinstance(size, int) or size < 0:
             raise ValueError(f"cache_size must be an int >= 0, got {size!r}")
+        super().__init__(size)
         self.size = size
-        self._data: OrderedDict[tuple[str, str], str] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple[str, str]) -> str | None:
-        with self._lock:
-            text = self._data.get(key)
-            if text is not None:
-                self._data.move_to_end(key)
-            return text
-
-    def put(self, key: tuple[str, str], text: str) -> None:
-        if not self.size:
-            return
-        with self._lock:
-            self._data[key] = text
-            self._data.move_to_end(key)
-            while len(self._data) > self.size:
-                self._data.popitem(last=False)
-
-    def __len__(self) -> int:
-        return len(self._data)
 
 
 @dataclass
