@@ -95,6 +95,7 @@ def test_fingerprint_of_a_model_folder_ignores_how_the_path_is_spelled(
     relative = fingerprint(CrossEncoderScorer("models/ce", dtype="bfloat16"))
     absolute = fingerprint(CrossEncoderScorer(str(folder), dtype="bfloat16"))
     assert relative == absolute
-    assert fingerprint(CrossEncoderScorer("models/ce")) != relative  # other options
+    other_options = CrossEncoderScorer("models/ce", dtype="float32")
+    assert fingerprint(other_options) != relative
     (folder / "config.json").write_text('{"retrained": true}')  # same folder, new files
     assert fingerprint(CrossEncoderScorer("models/ce", dtype="bfloat16")) != relative

@@ -33,10 +33,12 @@ def test_parity_with_full_forward_and_transformers(
     fixture: str, request: pytest.FixtureRequest
 ) -> None:
     path = request.getfixturevalue(fixture)
-    fast = CrossEncoderScorer(path, batch_size=5)
+    fast = CrossEncoderScorer(path, batch_size=5, dtype="float32")
     assert fast.cls_only  # on by default: justified by this test
     fast_scores = fast.score(QUERY, DOCS)
-    full_scores = CrossEncoderScorer(path, batch_size=5, cls_only=False).score(QUERY, DOCS)
+    full_scores = CrossEncoderScorer(path, batch_size=5, cls_only=False, dtype="float32").score(
+        QUERY, DOCS
+    )
     assert fast._forward is not None  # the CLS-only path really ran
     assert _max_diff(fast_scores, full_scores) < 1e-5
     assert _max_diff(fast_scores, _plain_transformers(path)) < 1e-5
@@ -62,6 +64,6 @@ def test_unknown_architecture_falls_back_to_full_forward() -> None:
 
 
 def test_option_in_config_round_trip(tiny_ce: str) -> None:
-    scorer = CrossEncoderScorer(tiny_ce, cls_only=False)
+    scorer = CrossEncoderScorer(tiny_ce, cls_only=False, dtype="float32")
     again = CrossEncoderScorer.from_dict(scorer.to_dict())
     assert again.cls_only is False

@@ -154,7 +154,7 @@ def plain_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 @pytest.fixture(scope="module")
 def scorer(pylate_dir: str) -> ColBERTScorer:
-    s = ColBERTScorer(pylate_dir, device="cpu")
+    s = ColBERTScorer(pylate_dir, device="cpu", dtype="float32")
     s.warm_up()
     return s
 
@@ -290,14 +290,14 @@ def test_pylate_layout_matches_reference(scorer: ColBERTScorer, pylate_dir: str)
 )
 def test_pylate_config_is_read(tmp_path: Path, config: dict[str, Any]) -> None:
     path = build_pylate(tmp_path, seed=3, bias=True, **config)
-    s = ColBERTScorer(path, device="cpu")
+    s = ColBERTScorer(path, device="cpu", dtype="float32")
     _check_against_reference(s, ref_pylate, path)
     if config.get("do_query_expansion") is False:
         assert s.encode_query("tower").shape[0] == 4  # [CLS] [Q] tower [SEP], no [MASK]s
 
 
 def test_stanford_layout_matches_reference(stanford_dir: str) -> None:
-    s = ColBERTScorer(stanford_dir, device="cpu")
+    s = ColBERTScorer(stanford_dir, device="cpu", dtype="float32")
     assert s.layout == "stanford"
     assert (s.dim, s.query_length, s.document_length) == (DIM, 10, 14)
     _check_against_reference(s, ref_stanford, stanford_dir)
@@ -312,7 +312,7 @@ def test_stanford_metadata_is_read(tmp_path: Path) -> None:
         attend_to_mask_tokens=True,
         mask_punctuation=False,
     )
-    s = ColBERTScorer(path, device="cpu")
+    s = ColBERTScorer(path, device="cpu", dtype="float32")
     # mask_punctuation=False keeps punctuation tokens in documents
     assert s.encode_documents(["a, b."])[0].shape[0] == 7  # [CLS] [D] a , b . [SEP]
     np.testing.assert_allclose(
@@ -324,11 +324,11 @@ def test_stanford_metadata_is_read(tmp_path: Path) -> None:
 def test_stanford_rejects_unsupported_similarity(tmp_path: Path) -> None:
     path = build_stanford(tmp_path, similarity="l2")
     with pytest.raises(ValueError, match="similarity='l2'"):
-        ColBERTScorer(path, device="cpu").warm_up()
+        ColBERTScorer(path, device="cpu", dtype="float32").warm_up()
 
 
 def test_plain_encoder_matches_reference(plain_dir: str) -> None:
-    s = ColBERTScorer(plain_dir, device="cpu")
+    s = ColBERTScorer(plain_dir, device="cpu", dtype="float32")
     assert s.layout == "plain"
     assert (s.dim, s.query_length, s.document_length) == (HIDDEN, 64, 64)
     _check_against_reference(s, ref_plain, plain_dir)
@@ -336,7 +336,7 @@ def test_plain_encoder_matches_reference(plain_dir: str) -> None:
 
 @pytest.mark.slow
 def test_minilm_sentence_transformers_folder_is_a_plain_encoder(minilm: str) -> None:
-    s = ColBERTScorer(minilm, device="cpu")
+    s = ColBERTScorer(minilm, device="cpu", dtype="float32")
     assert (s.layout, s.dim, s.document_length) == ("plain", 384, 256)  # max_seq_length read
     got = s.encode_documents(["Aspirin inhibits platelet aggregation."])[0]
     np.testing.assert_allclose(
@@ -356,7 +356,7 @@ def test_matches_sentence_transformers_multi_vector_encoder(
         pytest.skip("sentence-transformers without MultiVectorEncoder")
     path = pylate_dir if layout == "pylate" else stanford_dir
     theirs = st.MultiVectorEncoder(path, device="cpu")
-    ours = ColBERTScorer(path, device="cpu")
+    ours = ColBERTScorer(path, device="cpu", dtype="float32")
     np.testing.assert_allclose(
         ours.encode_query(QUERY), np.asarray(theirs.encode_query([QUERY])[0]), atol=1e-5
     )
@@ -372,7 +372,7 @@ def test_unsupported_module_layout_is_refused(tmp_path: Path) -> None:
     modules.append({"idx": 2, "name": "2", "path": "2_Mask", "type": "x.MultiVectorMask"})
     (path / "modules.json").write_text(json.dumps(modules))
     with pytest.raises(ValueError, match="MultiVectorMask"):
-        ColBERTScorer(path, device="cpu").warm_up()
+        ColBERTScorer(path, device="cpu", dtype="float32").warm_up()
 
 
 def test_a_projection_without_weights_is_an_error_not_random(tmp_path: Path) -> None:
@@ -381,14 +381,14 @@ def test_a_projection_without_weights_is_an_error_not_random(tmp_path: Path) -> 
     pylate = Path(build_pylate(tmp_path / "pylate"))
     (pylate / "1_Dense" / "model.safetensors").unlink()
     with pytest.raises(ValueError, match="no weights file in 1_Dense/"):
-        ColBERTScorer(pylate, device="cpu").warm_up()
+        ColBERTScorer(pylate, device="cpu", dtype="float32").warm_up()
     (tmp_path / "stanford").mkdir()
     stanford = Path(build_stanford(tmp_path / "stanford"))
     state = load_file(str(stanford / "model.safetensors"))
     del state["linear.weight"]
     save_file(state, str(stanford / "model.safetensors"), metadata={"format": "pt"})
     with pytest.raises(ValueError, match=r"Stanford ColBERT checkpoint has no 'linear\.weight'"):
-        ColBERTScorer(stanford, device="cpu").warm_up()
+        ColBERTScorer(stanford, device="cpu", dtype="float32").warm_up()
 
 
 def test_pickle_weights_need_opt_in(tmp_path: Path) -> None:
@@ -397,8 +397,8 @@ def test_pickle_weights_need_opt_in(tmp_path: Path) -> None:
     torch.save(load_file(str(dense / "model.safetensors")), dense / "pytorch_model.bin")
     (dense / "model.safetensors").unlink()
     with pytest.raises(ValueError, match="allow_pickle_weights"):
-        ColBERTScorer(path, device="cpu").warm_up()
-    s = ColBERTScorer(path, device="cpu", allow_pickle_weights=True)
+        ColBERTScorer(path, device="cpu", dtype="float32").warm_up()
+    s = ColBERTScorer(path, device="cpu", allow_pickle_weights=True, dtype="float32")
     np.testing.assert_allclose(s.encode_query(QUERY), ref_pylate_bin(path), atol=2e-5)
 
 
@@ -414,12 +414,12 @@ def test_unknown_prefix_token_is_a_clear_error(tmp_path: Path) -> None:
     cfg["query_prefix"] = "[NOT A TOKEN] "
     (path / "config_sentence_transformers.json").write_text(json.dumps(cfg))
     with pytest.raises(ValueError, match="query prefix"):
-        ColBERTScorer(path, device="cpu").warm_up()
+        ColBERTScorer(path, device="cpu", dtype="float32").warm_up()
 
 
 def test_length_override_beyond_model_limit(pylate_dir: str) -> None:
     with pytest.raises(ValueError, match="document_length=100 exceeds"):
-        ColBERTScorer(pylate_dir, document_length=100).warm_up()
+        ColBERTScorer(pylate_dir, document_length=100, dtype="float32").warm_up()
 
 
 @pytest.mark.parametrize(
@@ -479,9 +479,13 @@ def test_maxsim_is_float32_under_a_callers_autocast() -> None:
 
 
 def test_scorer_runs_under_autocast(pylate_dir: str) -> None:
-    plain = ColBERTScorer(pylate_dir, device="cpu").score("aspirin and the heart", SCIENCE_DOCS)
+    plain = ColBERTScorer(pylate_dir, device="cpu", dtype="float32").score(
+        "aspirin and the heart", SCIENCE_DOCS
+    )
     with torch.autocast("cpu", dtype=torch.bfloat16):  # a fresh scorer: encodes under autocast
-        under = ColBERTScorer(pylate_dir, device="cpu").score("aspirin and the heart", SCIENCE_DOCS)
+        under = ColBERTScorer(pylate_dir, device="cpu", dtype="float32").score(
+            "aspirin and the heart", SCIENCE_DOCS
+        )
     assert all(type(x) is float for x in under)
     np.testing.assert_allclose(under, plain, rtol=0.05, atol=0.05)
 
@@ -518,7 +522,7 @@ def test_quantization_roundtrip() -> None:
 def test_cache_means_documents_are_never_reencoded(
     pylate_dir: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    s = ColBERTScorer(pylate_dir, device="cpu")
+    s = ColBERTScorer(pylate_dir, device="cpu", dtype="float32")
     s.warm_up()
     encoded: list[int] = []
     original = s._encode_documents
@@ -544,7 +548,7 @@ def test_cache_means_documents_are_never_reencoded(
 
 
 def test_cache_disabled_reencodes(pylate_dir: str) -> None:
-    s = ColBERTScorer(pylate_dir, device="cpu", cache_max_bytes=0)
+    s = ColBERTScorer(pylate_dir, device="cpu", cache_max_bytes=0, dtype="float32")
     for _ in range(2):
         out = s.score_candidates(QUERY, [Candidate(t) for t in TEXTS[:3]])
         assert out.notes["vector_sources"]["encoded"] == 3
@@ -617,7 +621,7 @@ def test_metadata_vectors_as_torch_tensors_of_any_float_dtype(
 
 
 def test_custom_vectors_key(pylate_dir: str) -> None:
-    s = ColBERTScorer(pylate_dir, device="cpu", vectors_key="my_vecs")
+    s = ColBERTScorer(pylate_dir, device="cpu", vectors_key="my_vecs", dtype="float32")
     vec = s.encode_documents([TEXTS[0]])[0]
     out = s.score_candidates(QUERY, [Candidate("x", metadata={"my_vecs": vec})])
     assert out.notes["vector_sources"]["metadata"] == 1
@@ -640,7 +644,7 @@ def test_empty_documents_score_zero_and_are_noted(scorer: ColBERTScorer) -> None
 def test_long_documents_are_truncated_and_counted(
     pylate_dir: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    s = ColBERTScorer(pylate_dir, device="cpu")
+    s = ColBERTScorer(pylate_dir, device="cpu", dtype="float32")
     long_doc = "aspirin " * 50
     out = s.score_candidates(QUERY, [Candidate("short"), Candidate(long_doc)])
     assert out.truncated == frozenset({1})
@@ -666,7 +670,14 @@ def test_rejects_bad_queries_and_documents(scorer: ColBERTScorer) -> None:
 
 
 def test_to_dict_from_dict_roundtrip(pylate_dir: str) -> None:
-    s = ColBERTScorer(pylate_dir, device="cpu", batch_size=4, query_length=20, cache_max_bytes=1000)
+    s = ColBERTScorer(
+        pylate_dir,
+        device="cpu",
+        batch_size=4,
+        query_length=20,
+        cache_max_bytes=1000,
+        dtype="float32",
+    )
     data = json.loads(json.dumps(s.to_dict()))
     again = ColBERTScorer.from_dict(data)
     assert again.to_dict() == s.to_dict()
@@ -676,7 +687,7 @@ def test_to_dict_from_dict_roundtrip(pylate_dir: str) -> None:
 
 
 def test_concurrent_first_use_loads_once(pylate_dir: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    s = ColBERTScorer(pylate_dir, device="cpu", cache_max_bytes=0)
+    s = ColBERTScorer(pylate_dir, device="cpu", cache_max_bytes=0, dtype="float32")
     loads = []
     original = s._load
 
@@ -698,7 +709,7 @@ def test_concurrent_first_use_loads_once(pylate_dir: str, monkeypatch: pytest.Mo
 
 
 def test_bfloat16_keeps_the_ranking_close(pylate_dir: str) -> None:
-    fp32 = ColBERTScorer(pylate_dir, device="cpu").score(QUERY, SCIENCE_DOCS)
+    fp32 = ColBERTScorer(pylate_dir, device="cpu", dtype="float32").score(QUERY, SCIENCE_DOCS)
     bf16 = ColBERTScorer(pylate_dir, device="cpu", dtype="bfloat16").score(QUERY, SCIENCE_DOCS)
     np.testing.assert_allclose(bf16, fp32, rtol=0.05, atol=0.05)
 

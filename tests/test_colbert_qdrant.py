@@ -53,7 +53,7 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 @pytest.fixture(scope="module")
 def scorer(model_dir: str) -> ColBERTScorer:
-    return ColBERTScorer(model_dir, device="cpu", cache_max_bytes=0)
+    return ColBERTScorer(model_dir, device="cpu", cache_max_bytes=0, dtype="float32")
 
 
 @pytest.fixture
@@ -106,14 +106,14 @@ def test_vectors_indexed_by_the_retriever_are_found_by_the_store(scorer: ColBERT
         candidates = retriever.retrieve(QUERY, top_n=len(docs), mode="sparse")
         assert candidates
         stored = ColBERTScorer(
-            scorer.model_name, store=QdrantColBERTStore(retriever.client, "both")
+            scorer.model_name, store=QdrantColBERTStore(retriever.client, "both"), dtype="float32"
         )
         result = Reranker(stored).rerank(QUERY, candidates)
         sources = result.trace.notes["vector_sources"]
         assert sources["store"] == len(candidates) and sources["encoded"] == 0, sources
-        fresh = Reranker(ColBERTScorer(scorer.model_name, cache_max_bytes=0)).rerank(
-            QUERY, candidates
-        )
+        fresh = Reranker(
+            ColBERTScorer(scorer.model_name, cache_max_bytes=0, dtype="float32")
+        ).rerank(QUERY, candidates)
         assert [it.id for it in result] == [it.id for it in fresh]
 
 
@@ -148,6 +148,7 @@ def test_store_gives_the_in_process_ranking(
     stored = ColBERTScorer(
         model_dir,
         store=QdrantColBERTStore(client, "docs", mode=mode),
+        dtype="float32",
         cache_max_bytes=0,  # type: ignore[arg-type]
     )
     out = stored.score_candidates(QUERY, _candidates(text="wrong text"))
@@ -164,7 +165,7 @@ def test_missing_vectors_are_encoded_on_the_fly(
     _index(client, scorer, n=5)
     upsert_colbert_vectors(client, "docs", ["empty"], [np.zeros((0, scorer.dim))])  # no vector
     store = QdrantColBERTStore(client, "docs", mode=mode)  # type: ignore[arg-type]
-    stored = ColBERTScorer(model_dir, store=store, cache_max_bytes=0)
+    stored = ColBERTScorer(model_dir, store=store, cache_max_bytes=0, dtype="float32")
     cands = [*_candidates(), Candidate("no id: encoded"), Candidate("", id="empty")]
     out = stored.score_candidates(QUERY, cands)
     assert out.notes["encoded_on_the_fly"] == [5, 6, 7, 8, 9]
@@ -179,7 +180,9 @@ def test_dimension_mismatch_names_collection_and_vector(
     client: QdrantClient, model_dir: str
 ) -> None:
     ensure_colbert_collection(client, "wrong", 48, vector_name="late")
-    stored = ColBERTScorer(model_dir, store=QdrantColBERTStore(client, "wrong", vector_name="late"))
+    stored = ColBERTScorer(
+        model_dir, store=QdrantColBERTStore(client, "wrong", vector_name="late"), dtype="float32"
+    )
     with pytest.raises(ValueError, match=r"collection 'wrong', vector 'late'.*48.*32-dimensional"):
         stored.score(QUERY, DOCS[:2])
 
@@ -188,7 +191,9 @@ def test_uint8_storage_is_dequantized(
     client: QdrantClient, scorer: ColBERTScorer, model_dir: str
 ) -> None:
     _index(client, scorer, distance="dot", datatype="uint8")
-    stored = ColBERTScorer(model_dir, store=QdrantColBERTStore(client, "docs"), cache_max_bytes=0)
+    stored = ColBERTScorer(
+        model_dir, store=QdrantColBERTStore(client, "docs"), cache_max_bytes=0, dtype="float32"
+    )
     out = stored.score_candidates(QUERY, _candidates())
     assert out.notes["vector_sources"]["store"] == len(DOCS)
     roundtrip = [
@@ -199,7 +204,9 @@ def test_uint8_storage_is_dequantized(
         out.scores, maxsim_scores(scorer.encode_query(QUERY), roundtrip), rtol=1e-5
     )
     np.testing.assert_allclose(out.scores, scorer.score(QUERY, DOCS), atol=0.05)
-    query_mode = ColBERTScorer(model_dir, store=QdrantColBERTStore(client, "docs", mode="query"))
+    query_mode = ColBERTScorer(
+        model_dir, store=QdrantColBERTStore(client, "docs", mode="query"), dtype="float32"
+    )
     with pytest.raises(ValueError, match="uint8"):
         query_mode.score(QUERY, DOCS)
 
@@ -280,7 +287,9 @@ def test_persistent_embedded_client(tmp_path: Path, scorer: ColBERTScorer, model
     _index(client, scorer)
     client.close()
     reopened = QdrantClient(path=str(tmp_path / "qdrant"))
-    stored = ColBERTScorer(model_dir, store=QdrantColBERTStore(reopened, "docs"), cache_max_bytes=0)
+    stored = ColBERTScorer(
+        model_dir, store=QdrantColBERTStore(reopened, "docs"), cache_max_bytes=0, dtype="float32"
+    )
     out = stored.score_candidates(QUERY, _candidates(text="x"))
     assert out.notes["vector_sources"]["store"] == len(DOCS)
     reopened.close()

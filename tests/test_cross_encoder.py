@@ -33,7 +33,9 @@ def _st_scores(path: str, query: str, docs: list[str], max_length: int | None = 
 
 def test_fp32_parity_with_sentence_transformers(tiny_ce: str) -> None:
     docs = [*SCIENCE_DOCS, "short", "a much longer document " * 20]
-    ours = CrossEncoderScorer(tiny_ce, device="cpu", batch_size=3).score(QUERY, docs)
+    ours = CrossEncoderScorer(tiny_ce, device="cpu", batch_size=3, dtype="float32").score(
+        QUERY, docs
+    )
     ref = _st_scores(tiny_ce, QUERY, docs)
     assert np.abs(np.array(ours) - ref).max() <= 1e-4
     assert all(type(s) is float for s in ours)
@@ -41,22 +43,22 @@ def test_fp32_parity_with_sentence_transformers(tiny_ce: str) -> None:
 
 @pytest.mark.slow
 def test_fp32_parity_on_real_minilm_weights(minilm_ce: str) -> None:
-    ours = CrossEncoderScorer(minilm_ce, device="cpu").score(QUERY, SCIENCE_DOCS)
+    ours = CrossEncoderScorer(minilm_ce, device="cpu", dtype="float32").score(QUERY, SCIENCE_DOCS)
     ref = _st_scores(minilm_ce, QUERY, SCIENCE_DOCS)
     assert np.abs(np.array(ours) - ref).max() <= 1e-4
 
 
 def test_batch_size_and_length_sorting_do_not_change_scores(tiny_ce: str) -> None:
     docs = [d * (i % 3 + 1) for i, d in enumerate(SCIENCE_DOCS * 3)]
-    one = CrossEncoderScorer(tiny_ce, batch_size=1).score(QUERY, docs)
-    many = CrossEncoderScorer(tiny_ce, batch_size=7).score(QUERY, docs)
+    one = CrossEncoderScorer(tiny_ce, batch_size=1, dtype="float32").score(QUERY, docs)
+    many = CrossEncoderScorer(tiny_ce, batch_size=7, dtype="float32").score(QUERY, docs)
     assert np.allclose(one, many, atol=1e-5)
 
 
 def test_truncation_is_document_side_counted_and_warned_once(
     tiny_ce: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    scorer = CrossEncoderScorer(tiny_ce, max_length=64)
+    scorer = CrossEncoderScorer(tiny_ce, max_length=64, dtype="float32")
     docs = ["short doc", LONG_DOC, LONG_DOC + " extra"]
     with caplog.at_level(logging.WARNING, logger="ragrerank"):
         result = Reranker(scorer).rerank(QUERY, docs)
@@ -73,7 +75,7 @@ def test_truncation_is_document_side_counted_and_warned_once(
 
 
 def test_query_longer_than_max_length_is_an_error(tiny_ce: str) -> None:
-    scorer = CrossEncoderScorer(tiny_ce, max_length=16)
+    scorer = CrossEncoderScorer(tiny_ce, max_length=16, dtype="float32")
     with pytest.raises(ValueError, match=r"query is \d+ tokens; max_length=16"):
         scorer.score("word " * 40, ["doc"])
 
@@ -82,7 +84,7 @@ def test_lone_surrogate_is_a_value_error_naming_the_text_not_a_tokenizer_error(
     tiny_ce: str,
 ) -> None:
     broken = json.loads('"broken \\ud800 text"')
-    scorer = CrossEncoderScorer(tiny_ce)
+    scorer = CrossEncoderScorer(tiny_ce, dtype="float32")
     with pytest.raises(ValueError, match=r"document 1: text contains a lone surrogate U\+D800"):
         Reranker(scorer).rerank("aspirin", ["fine", broken])
     with pytest.raises(ValueError, match=r"document 0: text contains a lone surrogate"):
@@ -107,7 +109,7 @@ def test_model_loaded_once_lazily_and_shared_across_threads(
     monkeypatch.setattr(
         transformers.AutoModelForSequenceClassification, "from_pretrained", counting
     )
-    scorer = CrossEncoderScorer(tiny_ce)
+    scorer = CrossEncoderScorer(tiny_ce, dtype="float32")
     assert calls == 0  # lazy
     expected = scorer.score(QUERY, SCIENCE_DOCS)
     with ThreadPoolExecutor(8) as pool:
@@ -117,7 +119,7 @@ def test_model_loaded_once_lazily_and_shared_across_threads(
 
 
 async def test_async_matches_sync(tiny_ce: str) -> None:
-    scorer = CrossEncoderScorer(tiny_ce)
+    scorer = CrossEncoderScorer(tiny_ce, dtype="float32")
     assert await scorer.ascore(QUERY, SCIENCE_DOCS) == scorer.score(QUERY, SCIENCE_DOCS)
 
 
@@ -125,15 +127,20 @@ def test_safetensors_only_unless_opted_in(tmp_path: Path) -> None:
     path = build_tiny_cross_encoder(tmp_path / "pickled", safetensors=False)
     assert not list(Path(path).glob("*.safetensors"))
     with pytest.raises(OSError):
-        CrossEncoderScorer(path).warm_up()
-    assert len(CrossEncoderScorer(path, allow_pickle_weights=True).score(QUERY, ["a"])) == 1
+        CrossEncoderScorer(path, dtype="float32").warm_up()
+    assert (
+        len(
+            CrossEncoderScorer(path, allow_pickle_weights=True, dtype="float32").score(QUERY, ["a"])
+        )
+        == 1
+    )
 
 
 def test_multi_label_head_needs_label(tmp_path: Path) -> None:
     path = build_tiny_cross_encoder(tmp_path / "two", num_labels=2)
     with pytest.raises(ValueError, match="pass label="):
-        CrossEncoderScorer(path).warm_up()
-    ours = CrossEncoderScorer(path, label=1).score(QUERY, SCIENCE_DOCS)
+        CrossEncoderScorer(path, dtype="float32").warm_up()
+    ours = CrossEncoderScorer(path, label=1, dtype="float32").score(QUERY, SCIENCE_DOCS)
     from sentence_transformers import CrossEncoder
 
     ref = CrossEncoder(path).predict([(QUERY, d) for d in SCIENCE_DOCS], activation_fn=_identity)
@@ -156,7 +163,7 @@ def test_a_checkpoint_without_a_head_is_an_error_not_random_scores(
     # label=0 used to load silently and score with a freshly initialised random head.
     path = request.getfixturevalue(fixture)
     with pytest.raises(UntrainedHeadError) as info:
-        CrossEncoderScorer(path, label=label).warm_up()
+        CrossEncoderScorer(path, label=label, dtype="float32").warm_up()
     message = str(info.value)
     assert f"{path} has no weights for classifier.bias, classifier.weight" in message
     assert "base or bi-encoder (embedding) model, not a cross-encoder" in message
@@ -169,7 +176,9 @@ def test_allow_untrained_head_warns_and_scores(
     base_encoder: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.WARNING, logger="ragrerank.scorers.cross_encoder"):
-        scorer = CrossEncoderScorer(base_encoder, allow_untrained_head=True, label=0)
+        scorer = CrossEncoderScorer(
+            base_encoder, allow_untrained_head=True, label=0, dtype="float32"
+        )
         scores = scorer.score(QUERY, SCIENCE_DOCS)
     assert len(scores) == len(SCIENCE_DOCS)
     assert [r.message for r in caplog.records if "classifier.weight" in r.message]
@@ -185,7 +194,7 @@ def test_a_saved_seeded_head_is_a_present_head(
     path = request.getfixturevalue(fixture)
     caplog.clear()  # building the fixture logs transformers' "newly initialized" report
     with caplog.at_level(logging.WARNING):
-        CrossEncoderScorer(path).warm_up()
+        CrossEncoderScorer(path, dtype="float32").warm_up()
     assert not caplog.records  # neither ours nor transformers' "newly initialized" report
 
 
@@ -196,11 +205,11 @@ def test_config_round_trip_and_validation(tiny_ce: str) -> None:
     with pytest.raises(ValueError, match="not a CrossEncoderScorer"):
         CrossEncoderScorer.from_dict({"type": "other", "init_parameters": {}})
     with pytest.raises(ValueError, match="batch_size"):
-        CrossEncoderScorer(tiny_ce, batch_size=0)
+        CrossEncoderScorer(tiny_ce, batch_size=0, dtype="float32")
     with pytest.raises(ValueError, match="dtype"):
         CrossEncoderScorer(tiny_ce, dtype="int3")
     with pytest.raises(ValueError, match="max_length"):
-        CrossEncoderScorer(tiny_ce, max_length=1)
+        CrossEncoderScorer(tiny_ce, max_length=1, dtype="float32")
 
 
 @pytest.mark.slow

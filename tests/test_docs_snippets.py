@@ -496,8 +496,10 @@ def printed_literals(ctx: Ctx) -> list[Any]:
 def _colbert_cache(ctx: Ctx) -> None:
     """The notes shown in the comments: encoded at first sight, then from the cache."""
     shown = printed_literals(ctx)
-    assert [ast.literal_eval(line) for line in ctx.out.splitlines()] == shown
-    assert shown[1]["vector_sources"]["cache"] == 3
+    *sources, dtype = ctx.out.splitlines()
+    assert [ast.literal_eval(line) for line in sources] == shown
+    assert shown[1]["cache"] == 3
+    assert dtype == ctx.ns["scorer"].resolved_dtype and dtype in ("bfloat16", "float32")
 
 
 @check("docs/colbert.md", "batch_size=64, show_progress=True")

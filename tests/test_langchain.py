@@ -66,7 +66,9 @@ def test_compressor_returns_new_documents_and_keeps_ids(tiny_ce: str) -> None:
         Document(page_content=t, metadata={"k": i}, id=str(i)) for i, t in enumerate(SCIENCE_DOCS)
     ]
     before = copy.deepcopy(docs)
-    out = RagRerank(CrossEncoderScorer(tiny_ce), top_n=None).compress_documents(docs, "aspirin")
+    out = RagRerank(CrossEncoderScorer(tiny_ce, dtype="float32"), top_n=None).compress_documents(
+        docs, "aspirin"
+    )
     assert docs == before
     assert sorted(d.id for d in out) == sorted(d.id for d in docs)
     assert all(o is not d for o in out for d in docs)

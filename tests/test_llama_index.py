@@ -102,7 +102,7 @@ async def test_postprocessor_never_mutates_nodes(tiny_ce: str) -> None:
         for i, t in enumerate(SCIENCE_DOCS)
     ]
     before = copy.deepcopy(nodes)
-    post = RagRerank(CrossEncoderScorer(tiny_ce), top_n=None)
+    post = RagRerank(CrossEncoderScorer(tiny_ce, dtype="float32"), top_n=None)
     for out in (
         post.postprocess_nodes(nodes, query_str="aspirin"),
         await post.apostprocess_nodes(nodes, query_bundle=QueryBundle("aspirin")),

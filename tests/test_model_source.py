@@ -62,7 +62,7 @@ def test_an_existing_folder_wins_over_a_hub_name(
     monkeypatch.chdir(tmp_path)
     source = resolve_model("org/name")
     assert source.local and source.folder == Path("org/name")
-    assert len(CrossEncoderScorer("org/name").score(QUERY, DOCS)) == 2
+    assert len(CrossEncoderScorer("org/name", dtype="float32").score(QUERY, DOCS)) == 2
 
 
 # -- mistyped local paths ------------------------------------------------------------------
@@ -82,7 +82,7 @@ def test_a_missing_folder_is_named(scorer: type, name: str) -> None:
 
 def test_a_file_instead_of_a_folder(tiny_ce: str) -> None:
     with pytest.raises(ModelNotFoundError, match="is a file, not a folder"):
-        CrossEncoderScorer(str(Path(tiny_ce) / "config.json")).warm_up()
+        CrossEncoderScorer(str(Path(tiny_ce) / "config.json"), dtype="float32").warm_up()
 
 
 def test_neither_a_folder_nor_a_valid_hub_name() -> None:
@@ -122,10 +122,12 @@ def test_a_cached_hub_name_resolves_offline(tiny_ce: str, plain_dir: str) -> Non
     seed_hub_model("ragrerank-test/tiny-ce", tiny_ce)
     seed_hub_model("ragrerank-test/tiny-plain", plain_dir)
     assert not resolve_model("ragrerank-test/tiny-ce").local
-    by_name = CrossEncoderScorer("ragrerank-test/tiny-ce").score(QUERY, DOCS)
-    assert by_name == CrossEncoderScorer(tiny_ce).score(QUERY, DOCS)
-    colbert = ColBERTScorer("ragrerank-test/tiny-plain", device="cpu")
-    assert colbert.score(QUERY, DOCS) == ColBERTScorer(plain_dir, device="cpu").score(QUERY, DOCS)
+    by_name = CrossEncoderScorer("ragrerank-test/tiny-ce", dtype="float32").score(QUERY, DOCS)
+    assert by_name == CrossEncoderScorer(tiny_ce, dtype="float32").score(QUERY, DOCS)
+    colbert = ColBERTScorer("ragrerank-test/tiny-plain", device="cpu", dtype="float32")
+    assert colbert.score(QUERY, DOCS) == ColBERTScorer(
+        plain_dir, device="cpu", dtype="float32"
+    ).score(QUERY, DOCS)
 
 
 def test_a_hub_name_reads_the_settings_its_folder_has(tiny_ce: str, tmp_path: Path) -> None:
@@ -134,7 +136,7 @@ def test_a_hub_name_reads_the_settings_its_folder_has(tiny_ce: str, tmp_path: Pa
     (folder / "sentence_bert_config.json").write_text('{"max_seq_length": 128}')
     seed_hub_model("ragrerank-test/tiny-ce-st", folder)
     for model in (str(folder), "ragrerank-test/tiny-ce-st"):
-        scorer = CrossEncoderScorer(model)
+        scorer = CrossEncoderScorer(model, dtype="float32")
         scorer.warm_up()
         assert scorer._loaded.max_length == 128, model
 
@@ -161,8 +163,8 @@ def test_fingerprint_expands_home(tiny_ce: str, monkeypatch: pytest.MonkeyPatch)
 
     home = Path(tiny_ce).parent
     monkeypatch.setenv("HOME", str(home))
-    tilde = CrossEncoderScorer(f"~/{Path(tiny_ce).name}")
-    assert fingerprint(tilde) == fingerprint(CrossEncoderScorer(tiny_ce))
+    tilde = CrossEncoderScorer(f"~/{Path(tiny_ce).name}", dtype="float32")
+    assert fingerprint(tilde) == fingerprint(CrossEncoderScorer(tiny_ce, dtype="float32"))
 
 
 # -- hub names, online (a fresh interpreter against 127.0.0.1) -----------------------------
@@ -173,7 +175,7 @@ from ragrerank import CrossEncoderScorer
 from ragrerank.errors import ModelNotFoundError
 start = time.perf_counter()
 try:
-    out = {"scores": CrossEncoderScorer(sys.argv[1], device="cpu").score(*json.loads(sys.argv[2]))}
+    out = {"scores": CrossEncoderScorer(sys.argv[1], device="cpu", dtype="float32").score(*json.loads(sys.argv[2]))}
 except ModelNotFoundError as exc:
     out = {"error": str(exc)}
 out["seconds"] = time.perf_counter() - start
@@ -218,7 +220,9 @@ def test_an_uncached_name_with_the_hub_unreachable_fails_fast(tmp_path: Path) ->
 def test_a_cached_name_with_the_hub_unreachable_loads_from_the_cache_fast(tiny_ce: str) -> None:
     seed_hub_model("ragrerank-test/tiny-ce", tiny_ce)
     out, stderr = _online("ragrerank-test/tiny-ce", closed_endpoint(), HF_HOME)
-    assert out["scores"] == pytest.approx(CrossEncoderScorer(tiny_ce).score(QUERY, DOCS), abs=1e-5)
+    assert out["scores"] == pytest.approx(
+        CrossEncoderScorer(tiny_ce, dtype="float32").score(QUERY, DOCS), abs=1e-5
+    )
     assert "loading ragrerank-test/tiny-ce from the local cache" in stderr
     assert float(out["seconds"]) < _FAST  # type: ignore[arg-type]
 
@@ -226,6 +230,8 @@ def test_a_cached_name_with_the_hub_unreachable_loads_from_the_cache_fast(tiny_c
 def test_an_uncached_name_downloads_from_a_reachable_hub(tiny_ce: str, tmp_path: Path) -> None:
     with serve_hub({"org/served-ce": tiny_ce}) as hub:
         out, _ = _online("org/served-ce", hub.endpoint, tmp_path / "hf")
-    assert out["scores"] == pytest.approx(CrossEncoderScorer(tiny_ce).score(QUERY, DOCS), abs=1e-5)
+    assert out["scores"] == pytest.approx(
+        CrossEncoderScorer(tiny_ce, dtype="float32").score(QUERY, DOCS), abs=1e-5
+    )
     assert "GET /org/served-ce/resolve/main/model.safetensors" in hub.requests
     assert (tmp_path / "hf" / "hub" / "models--org--served-ce" / "snapshots").is_dir()

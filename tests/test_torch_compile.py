@@ -17,8 +17,8 @@ def _drift(a: list[float], b: list[float]) -> float:
 
 @pytest.mark.slow  # inductor compiles C++ on the first call (10-20 s)
 def test_compiled_forward_matches_eager(tiny_ce: str) -> None:
-    eager = CrossEncoderScorer(tiny_ce, batch_size=5).score(QUERY, DOCS)
-    compiled = CrossEncoderScorer(tiny_ce, batch_size=5, torch_compile=True)
+    eager = CrossEncoderScorer(tiny_ce, batch_size=5, dtype="float32").score(QUERY, DOCS)
+    compiled = CrossEncoderScorer(tiny_ce, batch_size=5, torch_compile=True, dtype="float32")
     assert _drift(compiled.score(QUERY, DOCS), eager) < 1e-5
     assert _drift(compiled.score(QUERY, DOCS[:7]), eager[:7]) < 1e-5  # new shapes: no error
 
@@ -38,8 +38,8 @@ def test_failed_compile_falls_back_to_eager(
         return run
 
     monkeypatch.setattr(torch, "compile", broken_compile)
-    eager = CrossEncoderScorer(tiny_ce).score(QUERY, DOCS)
-    scorer = CrossEncoderScorer(tiny_ce, torch_compile=True)
+    eager = CrossEncoderScorer(tiny_ce, dtype="float32").score(QUERY, DOCS)
+    scorer = CrossEncoderScorer(tiny_ce, torch_compile=True, dtype="float32")
     with caplog.at_level(logging.WARNING, logger="ragrerank.scorers.cross_encoder"):
         assert _drift(scorer.score(QUERY, DOCS), eager) < 1e-6
         assert _drift(scorer.score(QUERY, DOCS), eager) < 1e-6

@@ -223,7 +223,7 @@ def test_cross_encoder_trains_saves_and_loads(
     assert result.first_stage_ndcg10 == baseline
     assert len(log["losses"]) == 3 and (out / "train_plot.png").stat().st_size > 0
     docs = [train.text(d) for d in ("d0", "x0", "d5")]
-    ours = CrossEncoderScorer(out).score("does aspirin treatment work", docs)
+    ours = CrossEncoderScorer(out, dtype="float32").score("does aspirin treatment work", docs)
     from sentence_transformers import CrossEncoder
     from torch.nn import Identity
 
@@ -262,7 +262,7 @@ def test_colbert_trains_saves_and_loads(mined: Any, tiny_encoder: str, tmp_path:
         mined, out, base_model=tiny_encoder, config=quick(max_steps=2), dim=16, query_length=12
     )
     assert result.steps == 2 and json.loads((out / "train_log.json").read_text())["dim"] == 16
-    scorer = ColBERTScorer(out)
+    scorer = ColBERTScorer(out, dtype="float32")
     assert scorer.dim == 16 and scorer.layout == "pylate"
     doc = mined.text("d0")
     [vectors] = scorer.encode_documents([doc])
@@ -367,7 +367,7 @@ def test_distill_caches_teacher_scores_and_trains(
     assert result.steps == 2
     table = teacher_scores(teacher, val, cache_dir=tmp_path, show_progress=False)
     assert teacher.calls == calls and set(table) == {e.query_id for e in val.examples}
-    CrossEncoderScorer(tmp_path / "student").score("q", ["a"])
+    CrossEncoderScorer(tmp_path / "student", dtype="float32").score("q", ["a"])
 
 
 def test_cli_cross_encoder(beir: Path, tiny_encoder: str, tmp_path: Path) -> None:

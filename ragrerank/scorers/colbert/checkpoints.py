@@ -19,13 +19,15 @@ activations Identity or Tanh; lengths capped at the model's position limit.
 from __future__ import annotations
 
 import json
+import logging
 import string
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from ...errors import require
+from ...utils.hardware import resolve_device, resolve_dtype
 from ...utils.model_source import ModelSource, resolve_model
 from .layouts import Layout, Settings, read_json, read_settings
 
@@ -35,6 +37,9 @@ if TYPE_CHECKING:
 __all__ = ["Checkpoint", "LoadOptions", "load_checkpoint"]
 
 _ACTIVATIONS = ("torch.nn.modules.linear.Identity", "torch.nn.modules.activation.Tanh")
+
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -149,11 +154,16 @@ def load_checkpoint(options: LoadOptions) -> Checkpoint:
     modules = [transformer, *([projection] if projection is not None else [])]
     # No Normalize module: `ColBERTEncoder` L2-normalizes in float32 (see its header).
     modules.append(MultiVectorMask(skiplist_words=list(words)))
-    device = options.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = resolve_device(options.device)
+    # "auto" resolved here, so the checkpoint's fingerprint names the dtype really used.
+    options = replace(options, dtype=resolve_dtype(options.dtype, device))
     model = MultiVectorEncoder(modules=modules, device=device, prompts=prompts)
     if options.dtype is not None:
         model.to(getattr(torch, options.dtype))
     model.eval()
+    logger.info(
+        "%s: loaded on %s in %s", options.model, device, options.dtype or "the checkpoint's dtype"
+    )
     return Checkpoint(
         model=model,
         options=options,

@@ -21,6 +21,7 @@ import numpy as np
 
 from ...scorer import BaseScorer, config_parameters, validate_query
 from ...types import Candidate, ScoreOutput, check_text
+from ...utils.hardware import check_dtype, resolve_dtype
 from .checkpoints import Checkpoint, LoadOptions, load_checkpoint
 from .encoder import ColBERTEncoder
 from .lookup import VectorLookup
@@ -33,8 +34,6 @@ if TYPE_CHECKING:
 __all__ = ["ColBERTScorer"]
 
 logger = logging.getLogger(__name__)
-
-_DTYPES = ("float32", "bfloat16", "float16")
 
 
 class ColBERTScorer(BaseScorer):
@@ -60,7 +59,10 @@ class ColBERTScorer(BaseScorer):
             folder or an uncached name: `ragrerank.utils.model_source`).
         device: ``"cpu"``, ``"cuda"``...; default: CUDA when available.
         batch_size: texts per forward pass.
-        dtype: encoder dtype: ``"float32"`` (default), ``"bfloat16"`` or ``"float16"``.
+        dtype: encoder dtype: ``"auto"`` (default; the rule of `CrossEncoderScorer`:
+            bfloat16 on CPUs and GPUs with native bf16, float32 elsewhere), ``"float32"``,
+            ``"bfloat16"``, ``"float16"`` or None (the checkpoint's own). In use:
+            `resolved_dtype`. Vectors are L2-normalized in float32 whatever the dtype.
         query_length: override the checkpoint's query length (tokens, markers included).
         document_length: override the checkpoint's document length (tokens, markers included).
         skiplist_words: override the tokens dropped from documents (default: the
@@ -79,7 +81,7 @@ class ColBERTScorer(BaseScorer):
         *,
         device: str | None = None,
         batch_size: int = 32,
-        dtype: str | None = None,
+        dtype: str | None = "auto",
         query_length: int | None = None,
         document_length: int | None = None,
         skiplist_words: Sequence[str] | None = None,
@@ -92,8 +94,7 @@ class ColBERTScorer(BaseScorer):
     ) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-        if dtype is not None and dtype not in _DTYPES:
-            raise ValueError(f"dtype must be one of {_DTYPES} or None, got {dtype!r}")
+        check_dtype(dtype)
         for name, value in (("query_length", query_length), ("document_length", document_length)):
             if value is not None and (
                 isinstance(value, bool) or not isinstance(value, int) or value < 4
@@ -132,7 +133,7 @@ class ColBERTScorer(BaseScorer):
     def __repr__(self) -> str:
         return (
             f"ColBERTScorer(model={self.model_name!r}, device={self.device!r}, "
-            f"dtype={self.dtype!r}, batch_size={self.batch_size}, "
+            f"dtype={self.dtype!r} ({self.resolved_dtype}), batch_size={self.batch_size}, "
             f"cache_max_bytes={self.cache.max_bytes}, store={self.store!r})"
         )
 
@@ -154,7 +155,16 @@ class ColBERTScorer(BaseScorer):
                 "allow_pickle_weights": self.allow_pickle_weights,
                 "revision": self.revision,
             },
+            # What "auto" chose here: part of the fingerprint, so caches never mix dtypes.
+            "resolved": {"dtype": self.resolved_dtype},
         }
+
+    @property
+    def resolved_dtype(self) -> str | None:
+        """The dtype the encoder runs in (``dtype`` with ``"auto"`` resolved for ``device``)."""
+        if self._encoder is not None:
+            return self._encoder.checkpoint.options.dtype
+        return resolve_dtype(self.dtype, self.device)
 
     @classmethod
     def from_dict(
@@ -291,7 +301,9 @@ class ColBERTScorer(BaseScorer):
         for i, score in zip(local, local_scores, strict=True):
             found.scores[i] = score
         self._warn_truncation(len(found.truncated), len(candidates))
-        return found.output(query_truncated=q_truncated)
+        output = found.output(query_truncated=q_truncated)
+        notes = {**output.notes, "dtype": checkpoint.options.dtype}
+        return ScoreOutput(output.scores, output.truncated, notes)
 
     def _warn_truncation(self, count: int, total: int) -> None:
         if count and not self._warned_truncation:

@@ -18,25 +18,26 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...errors import UntrainedHeadError, require
+from ...utils.hardware import resolve_device, resolve_dtype
 from ...utils.model_source import ModelSource, resolve_model
 
-__all__ = ["DTYPES", "LoadedModel", "check_head", "load_model"]
+__all__ = ["LoadedModel", "check_head", "load_model"]
 
 logger = logging.getLogger(__name__)
-
-DTYPES = ("float32", "bfloat16", "float16")
 
 
 @dataclass(frozen=True)
 class LoadedModel:
     """A cross-encoder ready to score: ``model`` in eval mode on ``device``, its tokenizer,
-    the tokens a pair may have (``max_length``) and the special tokens a pair adds."""
+    the tokens a pair may have (``max_length``), the special tokens a pair adds and the
+    dtype its body runs in (None: the checkpoint's own)."""
 
     model: Any
     tokenizer: Any
     device: str
     max_length: int
     specials: int
+    dtype: str | None = None
 
 
 def load_model(
@@ -79,6 +80,8 @@ def load_model(
         )
     if label is not None and not 0 <= label < num_labels:
         raise ValueError(f"label={label} out of range for {num_labels} labels")
+    device = resolve_device(device)
+    dtype = resolve_dtype(dtype, device)
     if dtype is not None:
         if dtype != "float32" and float32_head:
             from .fast_forward import float32_head as keep_head
@@ -86,8 +89,8 @@ def load_model(
             keep_head(model, getattr(torch, dtype))
         else:
             model = model.to(getattr(torch, dtype))
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device).eval()
+    logger.info("%s: loaded on %s in %s", name, device, dtype or "the checkpoint's dtype")
     declared = _declared_max_length(source, model, tokenizer)
     return LoadedModel(
         model=model,
@@ -95,6 +98,7 @@ def load_model(
         device=device,
         max_length=declared if max_length is None else max_length,  # an explicit one wins
         specials=int(tokenizer.num_special_tokens_to_add(pair=True)),
+        dtype=dtype,
     )
 
 

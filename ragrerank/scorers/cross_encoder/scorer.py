@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from ...scorer import BaseScorer, config_parameters, validate_query
 from ...types import Candidate, ScoreOutput
-from .loading import DTYPES, LoadedModel, load_model
+from ...utils.hardware import check_dtype, resolve_dtype
+from .loading import LoadedModel, load_model
 
 if TYPE_CHECKING:
     import torch
@@ -44,7 +45,11 @@ class CrossEncoderScorer(BaseScorer):
         device: ``"cpu"``, ``"cuda"``...; default: CUDA when available.
         batch_size: pairs per forward pass.
         max_length: tokens per pair; default: the model's limit.
-        dtype: ``"float32"`` (default), ``"bfloat16"`` (much faster on AMX CPUs) or ``"float16"``.
+        dtype: ``"auto"`` (default): ``bfloat16`` where the hardware multiplies it natively
+            (AMX or AVX-512 BF16 CPUs, CUDA compute capability >= 8.0), ``float16`` on older
+            CUDA GPUs, ``float32`` elsewhere (`ragrerank.utils.hardware`); or ``"float32"``
+            (exact), ``"bfloat16"``, ``"float16"``, None (the checkpoint's own dtype). The
+            dtype in use is `resolved_dtype`, shown in the repr, `to_dict` and trace notes.
         cls_only: in BERT-style classifiers only the [CLS] row of the last layer feeds the
             head, so compute just that row's attention and feed-forward there (same scores
             within float tolerance, ~1/7 less compute for 6 layers). Ignored (full forward)
@@ -75,7 +80,7 @@ class CrossEncoderScorer(BaseScorer):
         device: str | None = None,
         batch_size: int = 32,
         max_length: int | None = None,
-        dtype: str | None = None,
+        dtype: str | None = "auto",
         cls_only: bool = True,
         float32_head: bool = True,
         torch_compile: bool = False,
@@ -89,8 +94,7 @@ class CrossEncoderScorer(BaseScorer):
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         if max_length is not None and (isinstance(max_length, bool) or max_length < 2):
             raise ValueError(f"max_length must be an int >= 2, got {max_length!r}")
-        if dtype is not None and dtype not in DTYPES:
-            raise ValueError(f"dtype must be one of {DTYPES} or None, got {dtype!r}")
+        check_dtype(dtype)
         self.model_name = str(model)
         self.device = device
         self.batch_size = batch_size
@@ -119,7 +123,7 @@ class CrossEncoderScorer(BaseScorer):
     def __repr__(self) -> str:
         return (
             f"CrossEncoderScorer(model={self.model_name!r}, device={self.device!r}, "
-            f"dtype={self.dtype!r}, cls_only={self.cls_only}, float32_head={self.float32_head}, "
+            f"dtype={self.dtype!r} ({self.resolved_dtype}), cls_only={self.cls_only}, float32_head={self.float32_head}, "
             f"torch_compile={self.torch_compile}, "
             f"batch_size={self.batch_size}, max_length={self.max_length})"
         )
@@ -143,7 +147,16 @@ class CrossEncoderScorer(BaseScorer):
                 "allow_pickle_weights": self.allow_pickle_weights,
                 "revision": self.revision,
             },
+            # What "auto" chose here: part of the fingerprint, so caches never mix dtypes.
+            "resolved": {"dtype": self.resolved_dtype},
         }
+
+    @property
+    def resolved_dtype(self) -> str | None:
+        """The dtype the model runs in (``dtype`` with ``"auto"`` resolved for ``device``)."""
+        if self._loaded is not None:
+            return self._loaded.dtype
+        return resolve_dtype(self.dtype, self.device)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CrossEncoderScorer:
@@ -243,7 +256,7 @@ class CrossEncoderScorer(BaseScorer):
                 col = forward(**batch).logits[:, column].float().cpu().tolist()
                 for i, s in zip(idx, col, strict=True):
                     scores[i] = float(s)
-        return ScoreOutput(scores, truncated=truncated)
+        return ScoreOutput(scores, truncated=truncated, notes={"dtype": loaded.dtype})
 
 
 def _pad(loaded: LoadedModel, features: dict[str, list[list[int]]]) -> dict[str, torch.Tensor]:

@@ -17,18 +17,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...errors import require
+from ...utils.hardware import resolve_device, resolve_dtype
 from ...utils.model_source import ModelSource
 
 __all__ = [
-    "DTYPES",
     "LoadedGenerative",
     "load_generative",
     "model_config",
     "special_prefix",
     "token_id",
 ]
-
-DTYPES = ("float32", "bfloat16", "float16")
 
 
 @dataclass(frozen=True)
@@ -104,7 +102,8 @@ def load_generative(
     import torch
 
     ref, extra = source.pretrained()
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = resolve_device(device)
+    dtype = resolve_dtype(dtype, device)
     model_kwargs: dict[str, Any] = {
         **extra,
         "revision": revision,

@@ -21,8 +21,9 @@ from typing import Any, TypeVar
 
 from ...scorer import BaseScorer, config_parameters, validate_query
 from ...types import Candidate, ScoreOutput
+from ...utils.hardware import check_dtype
 from ...utils.model_source import resolve_model
-from .loading import DTYPES, LoadedGenerative, load_generative, model_config
+from .loading import LoadedGenerative, load_generative, model_config
 from .template import (
     DECODER_TEMPLATE,
     DEFAULT_INSTRUCTION,
@@ -52,7 +53,8 @@ class GenerativeScorer(BaseScorer):
             decoders, "▁true"/"▁false" for T5).
         instruction: fills ``{instruction}`` (default: the folder's, else a web-search one).
         device, batch_size, max_length, dtype, trust_remote_code, allow_pickle_weights,
-        revision: as in `CrossEncoderScorer`.
+        revision: as in `CrossEncoderScorer`, except that ``dtype`` defaults to None (the
+            checkpoint's own dtype, as LLM checkpoints declare one); ``"auto"`` is accepted.
     """
 
     def __init__(
@@ -77,8 +79,7 @@ class GenerativeScorer(BaseScorer):
             isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 2
         ):
             raise ValueError(f"max_length must be an int >= 2, got {max_length!r}")
-        if dtype is not None and dtype not in DTYPES:
-            raise ValueError(f"dtype must be one of {DTYPES} or None, got {dtype!r}")
+        check_dtype(dtype)
         if template is not None:
             Template.parse(template)  # fail early
         self.model_name = str(model)
