@@ -14,6 +14,8 @@ import json
 import os
 import random
 import shlex
+import subprocess
+import sys
 import textwrap
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -50,6 +52,7 @@ def machine(*packages: str) -> dict[str, Any]:
 
     info = machine_info()
     info["load_average_at_start"] = info.get("load_average")
+    info.update(onednn_kernels())
     for name in packages:
         try:
             info[name.replace("-", "_")] = version(name)
@@ -58,12 +61,55 @@ def machine(*packages: str) -> dict[str, Any]:
     return info
 
 
+_PROBE = """
+import torch
+x = torch.randn(64, 64)
+for dtype in (torch.float32, torch.bfloat16):
+    with torch.inference_mode():
+        torch.nn.Linear(64, 64).to(dtype)(x.to(dtype))
+"""
+
+
+def onednn_kernels() -> dict[str, Any]:
+    """Which oneDNN kernels torch runs matmuls with here, fp32 and bf16 (e.g.
+    ``brg_matmul:avx512_core_amx`` on AMX, ``brg_matmul:avx512_core_bf16`` on AVX-512 BF16),
+    and oneDNN's own ISA line: read from ``ONEDNN_VERBOSE`` in a subprocess."""
+    env = {**os.environ, "ONEDNN_VERBOSE": "1"}
+    try:
+        run = subprocess.run(
+            [sys.executable, "-c", _PROBE], env=env, capture_output=True, text=True, timeout=120
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return {}
+    out: dict[str, Any] = {"onednn_matmul_kernels": {}}
+    for line in run.stdout.splitlines():
+        parts = line.split(",")
+        if len(parts) > 5 and parts[2:4] == ["info", "cpu"] and parts[4].startswith("isa:"):
+            out["onednn_isa"] = parts[4][4:]
+        if len(parts) > 7 and parts[2:6] == ["primitive", "exec", "cpu", "matmul"]:
+            dtype = "bf16" if "src:bf16" in parts[8] else "fp32"
+            out["onednn_matmul_kernels"][dtype] = parts[6]
+    return out
+
+
 def machine_line(m: Mapping[str, Any]) -> str:
-    """One markdown sentence describing the machine of a result file."""
+    """One markdown sentence describing the machine of a result file: CPU, its matrix
+    features, the kernels torch ran, versions, load and date."""
+    features = ", ".join(m.get("matrix_features") or []) or "not recorded"
+    kernels = m.get("onednn_matmul_kernels") or {}
+    chosen = "; ".join(f"{k} {v}" for k, v in sorted(kernels.items(), reverse=True))
+    runtime = f"oneDNN matmul kernels: {chosen}; " if chosen else ""
+    torch_facts = [f"{m.get('torch_threads')} threads"]
+    if m.get("torch_cpu_capability"):
+        torch_facts.append(f"CPU capability {m['torch_cpu_capability']}")
+    if m.get("auto_dtype_cpu"):
+        torch_facts.append(f"dtype=auto -> {m['auto_dtype_cpu']}")
     return (
-        f"Machine: {m.get('cpu')}, {m.get('cores')} cores ({m.get('platform')}), "
-        f"torch {m.get('torch')} ({m.get('torch_threads')} threads), Python {m.get('python')}; "
-        f"load average at start {m.get('load_average')}; {m.get('date_utc')} UTC."
+        f"Machine: {m.get('cpu')}, {m.get('cores')} cores ({m.get('platform')}); "
+        f"matrix features: {features}; {runtime}"
+        f"torch {m.get('torch')} ({', '.join(torch_facts)}), "
+        f"Python {m.get('python')}; load average at start {m.get('load_average')}; "
+        f"{m.get('date_utc')} UTC."
     )
 
 

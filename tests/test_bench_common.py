@@ -46,6 +46,29 @@ def test_machine_has_versions_and_the_old_load_key() -> None:
     assert "Machine: " in common.machine_line(m)
 
 
+def test_machine_line_names_matrix_features_and_kernels() -> None:
+    from ragrerank.utils.hardware import matrix_features
+
+    m = common.machine()
+    assert m["matrix_features"] == matrix_features()  # this CPU's, from /proc/cpuinfo
+    line = common.machine_line(m)
+    assert f"matrix features: {', '.join(m['matrix_features']) or 'not recorded'};" in line
+    if m["auto_dtype_cpu"] == "bfloat16":  # a bf16 CPU: torch ran a oneDNN bf16 matmul
+        assert m["onednn_matmul_kernels"]["bf16"].startswith("brg_matmul:avx512_core")
+        assert f"bf16 {m['onednn_matmul_kernels']['bf16']}" in line
+    amx = {
+        "cpu": "Intel Xeon",
+        "matrix_features": ["AMX-BF16", "AMX-INT8", "AVX-512 BF16"],
+        "onednn_matmul_kernels": {"bf16": "brg_matmul:avx512_core_amx"},
+        "torch_threads": 2,
+        "auto_dtype_cpu": "bfloat16",
+    }
+    line = common.machine_line(amx)
+    assert "matrix features: AMX-BF16, AMX-INT8, AVX-512 BF16;" in line
+    assert "bf16 brg_matmul:avx512_core_amx" in line and "dtype=auto -> bfloat16" in line
+    assert "matrix features: not recorded" in common.machine_line({"cpu": "old result"})
+
+
 def test_write_results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     def plot(path: Path) -> None:
         path.write_bytes(b"png")

@@ -88,12 +88,12 @@ def _load(results: Path, name: str) -> dict[str, Any]:
 
 
 def test_speed_results(results: Path) -> None:
-    from benchmarks.speed import PEERS, REFERENCE
+    from benchmarks.speed import DEFAULT, PEERS, REFERENCE
 
     data = _load(results, "speed")
     assert data["inputs"]["candidates"] == [5, 10] and data["inputs"]["reps"] == 2
     systems = data["systems"]
-    assert set(PEERS) | {REFERENCE, "ragrerank bf16 (fastest)"} <= set(systems)
+    assert set(PEERS) | {REFERENCE, DEFAULT, "ragrerank bf16 (fastest)"} <= set(systems)
     for name, row in systems.items():
         assert row["kind"] in ("peer", "ragrerank")
         for n in ("5", "10"):
@@ -110,6 +110,9 @@ def test_speed_results(results: Path) -> None:
     assert set(fastest) == set(PEERS) and set(fastest[PEERS[0]]) == {"5", "10"}
     verdict = data["verdict"]["ragrerank bf16 (fastest)"]
     assert verdict["candidates"] == 10 and isinstance(verdict["met"], bool)
+    amx = "AMX-BF16" in data["machine"]["matrix_features"]
+    assert data["verdict"][DEFAULT]["target_speedup"] == (3.0 if amx else 2.5)
+    assert data["verdict"][DEFAULT]["target_agreement"] == 0.99
     md = (results / "speed.md").read_text()
     assert "## 10 candidates" in md and "Speedup (peer p50 / ragrerank p50)" in md
 

@@ -19,7 +19,9 @@ __all__ = ["EvalReport", "machine_info", "pyplot"]
 
 
 def machine_info() -> dict[str, Any]:
-    """CPU model, cores, load, Python/torch versions and the date: for result files."""
+    """CPU model, cores, its matrix features (AMX, AVX-512 BF16, VNNI...), load, Python/torch
+    versions, torch's CPU kernel level, what ``dtype="auto"`` picks on CPU, and the date:
+    for result files."""
     cpu = platform.processor() or "unknown"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -38,11 +40,16 @@ def machine_info() -> dict[str, Any]:
         if hasattr(os, "getloadavg")
         else None,
     }
+    from ..utils.hardware import matrix_features, resolve_dtype
+
+    info["matrix_features"] = matrix_features()
     try:
         import torch
 
         info["torch"] = torch.__version__
         info["torch_threads"] = torch.get_num_threads()
+        info["torch_cpu_capability"] = torch.backends.cpu.get_cpu_capability()
+        info["auto_dtype_cpu"] = resolve_dtype("auto", "cpu")
     except ImportError:
         pass
     return info
