@@ -4,7 +4,8 @@ Runs, each in its own process (so one's threads and memory cannot slow the next)
 
 * ``benchmarks.speed``: cross-encoder latency vs LangChain / LlamaIndex / sentence-transformers;
 * ``benchmarks.quality``: SciFact nDCG@10 of first stages and rerankers;
-* ``benchmarks.colbert_bench``: ColBERT stored vectors vs re-encoding.
+* ``benchmarks.colbert_bench``: ColBERT stored vectors vs re-encoding;
+* ``benchmarks.dtype_bench``: the dense first stage in float32 vs ``dtype="auto"``.
 
 Results go to ``benchmarks/results/`` (``--out``): ``<name>.md``, ``<name>.json``,
 ``<name>.png`` per benchmark. ``--quick`` is passed to each (a smoke run in well under a
@@ -32,6 +33,7 @@ BENCHMARKS = {
     "speed": "benchmarks.speed",
     "quality": "benchmarks.quality",
     "colbert": "benchmarks.colbert_bench",
+    "dtype": "benchmarks.dtype_bench",
 }
 # Every report in benchmarks/results and the module whose markdown() and plot() render it.
 REPORTS = {

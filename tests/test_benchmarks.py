@@ -60,6 +60,7 @@ optional = true
         "--speed-args", f"--model {shlex.quote(tiny_ce)}",
         "--quality-args", shlex.join(quality_args),
         "--colbert-args", f"--model {shlex.quote(encoder)}",
+        "--dtype-args", f"--dense-model {shlex.quote(encoder)}",
     ]  # fmt: skip
     env = {
         **os.environ,
@@ -115,6 +116,21 @@ def test_speed_results(results: Path) -> None:
     assert data["verdict"][DEFAULT]["target_agreement"] == 0.99
     md = (results / "speed.md").read_text()
     assert "## 10 candidates" in md and "Speedup (peer p50 / ragrerank p50)" in md
+
+
+def test_dtype_results(results: Path) -> None:
+    data = _load(results, "dtype")
+    float32, auto = data["rows"]
+    assert (float32["dtype"], float32["resolved"], auto["dtype"]) == ("float32", "float32", "auto")
+    assert auto["resolved"] == data["machine"]["auto_dtype_cpu"]
+    for mode in ("dense", "hybrid"):
+        assert float32["agreement"][mode] == 1.0  # the reference agrees with itself
+        assert 0.0 <= auto["agreement"][mode] <= 1.0
+        for row in (float32, auto):
+            assert 0.0 <= row[mode]["metrics"]["nDCG@10"] <= 1.0
+    assert float32["documents"] == auto["documents"] > 0 and auto["docs_per_s"] > 0
+    md = (results / "dtype.md").read_text()
+    assert f"| auto ({auto['resolved']}) |" in md
 
 
 def test_quality_results(results: Path) -> None:

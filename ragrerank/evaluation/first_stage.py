@@ -87,12 +87,14 @@ def first_stage_run(
     *,
     query_ids: Sequence[str] | None = None,
     dense_model: str | Path | Any = None,
+    dense_dtype: str | None = "auto",
     show_progress: bool = True,
 ) -> dict[str, list[Candidate]]:
     """Top ``depth`` first-stage candidates per query, best first (first-stage score kept).
 
     Results are cached as JSON under ``cache_dir`` keyed by the corpus content, split,
-    stage, depth and dense model; the Qdrant index is kept there too (embedded, on disk),
+    stage, depth, dense model and the dtype it runs in (``dense_dtype``, resolved: a bf16 and
+    an fp32 index never mix); the Qdrant index is kept there too (embedded, on disk),
     so a rerun neither re-encodes the corpus nor re-queries known queries. ``"bm25"``
     builds a BM25-only index (its own, no dense model loaded; ``dense_model`` is ignored).
     """
@@ -105,8 +107,12 @@ def first_stage_run(
         dense_model, model_id = None, "bm25-only"
     else:
         dense_model = dense_model if dense_model is not None else default_dense_model()
+        from ..utils.hardware import resolve_dtype
+
         model_id = (
-            str(dense_model) if isinstance(dense_model, (str, Path)) else type(dense_model).__name__
+            f"{dense_model}@{resolve_dtype(dense_dtype, None)}"
+            if isinstance(dense_model, (str, Path))
+            else type(dense_model).__name__
         )
     corpus = corpus_digest(ds)
     key = _digest([str(_CACHE_VERSION), corpus, ds.split, mode, str(depth), model_id])[:16]
@@ -125,6 +131,7 @@ def first_stage_run(
             f"{ds.name}-{corpus}",
             path=store,
             dense_model=dense_model,
+            dense_dtype=dense_dtype,
             show_progress=show_progress,
         ) as retriever:
             retriever.index(ds.documents())

@@ -59,6 +59,9 @@ class QdrantRetriever:
         collection: `CollectionOptions` for a server or cluster (shards, replicas, on-disk
             storage, quantization, HNSW); default: Qdrant's defaults.
         device: device for the dense model.
+        dense_dtype: the dense model's dtype: ``"auto"`` (default: bfloat16 on hardware with
+            native bf16, else float32; `ragrerank.utils.hardware`), ``"float32"``... Query
+            and document vectors are float32 and unit length either way.
         batch_size: documents per encode/upsert batch.
         timeout: seconds for every Qdrant call (and the server client).
         show_progress: tqdm bar while indexing.
@@ -77,6 +80,7 @@ class QdrantRetriever:
         colbert: MultiVectorEncoder | None = None,
         collection: CollectionOptions | None = None,
         device: str | None = None,
+        dense_dtype: str | None = "auto",
         batch_size: int = 64,
         timeout: int = 60,
         show_progress: bool = True,
@@ -119,7 +123,11 @@ class QdrantRetriever:
         self.batch_size = batch_size
         self.timeout = timeout
         self.show_progress = show_progress
-        self._dense = None if dense_model is None else DenseEncoder(dense_model, device=device)
+        self._dense = (
+            None
+            if dense_model is None
+            else DenseEncoder(dense_model, device=device, dtype=dense_dtype)
+        )
         self.dense_model_name = None if self._dense is None else self._dense.name
         self._schema = schema.CollectionSchema(self._dense, colbert, self.bm25, options)
         self._client_lock = threading.RLock()
