@@ -110,6 +110,7 @@ LAYERS = {
     "utils": 1,
     "types": 2,
     "normalize": 3,
+    "fields": 3,
     "scorer": 4,
     "reranker": 5,
     "scorers": 6,
