@@ -182,8 +182,9 @@ class RankedFields:
         """The text the scorer reads for ``cand`` (input position ``index``).
 
         Raises:
-            ValueError: a missing field under ``missing_field="error"`` or a rendered text
-                that is not valid Unicode, naming the index, id and field.
+            ValueError: a missing field under ``missing_field="error"``, a format spec that
+                does not fit the value, or a rendered text that is not valid Unicode, naming
+                the document's index and id.
         """
         empty = self.missing_field == "empty"
         try:
@@ -197,6 +198,8 @@ class RankedFields:
                 f"{document_label(index, cand)}: missing field {exc.args[0]!r} for the ranked text "
                 "(pass missing_field='empty' to render it as empty)"
             ) from None
+        except (ValueError, TypeError) as exc:  # a format spec that does not fit the value
+            raise ValueError(f"{document_label(index, cand)}: ranked text: {exc}") from None
         return check_text(text, f"{document_label(index, cand)}: ranked text")
 
     def _lines(self, cand: Candidate, empty: bool) -> list[str]:

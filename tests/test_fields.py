@@ -72,6 +72,14 @@ def test_values_are_text_never_reparsed_and_formats_apply() -> None:
     assert fields.render(cand, 0) == "{text} {0}|body {title}|  3.50|True|'{text} {0}'|{x}"
 
 
+def test_a_format_spec_that_does_not_fit_names_the_document() -> None:
+    docs = [Candidate("t", id="ok", metadata={"n": 3}), Candidate("t", id="z", metadata={"n": "x"})]
+    with pytest.raises(
+        ValueError, match=r"document 1 \(id='z'\): ranked text: Unknown format code"
+    ):
+        Reranker(RecordingScorer(), text_template="{n:d}").rerank("q", docs)
+
+
 def test_dotted_names_look_into_nested_mappings_and_a_dotted_key_wins() -> None:
     cand = Candidate("t", metadata={"src": {"title": "nested"}, "src.title": "flat", "m": {}})
     assert field_value(cand, "src.title") == "flat"
