@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from importlib import metadata as _metadata
 
-from .composers import CachedScorer, CascadeScorer, FusionScorer
+from .composers import CachedScorer, CascadeScorer, FusionScorer, MetadataBoostScorer
 from .errors import InvalidScoresError, MissingDependencyError, RagRerankError, ScorerError
 from .evaluation import evaluate
 from .normalize import normalize_scores
@@ -65,6 +65,7 @@ __all__ = [
     "IndexReport",
     "InvalidScoresError",
     "ListwiseLLMScorer",
+    "MetadataBoostScorer",
     "MissingDependencyError",
     "PipelineResult",
     "QdrantColBERTStore",

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from .errors import ScorerError
+from .fields import MissingField, RankedFields
 from .normalize import NORMALIZERS, Normalization, normalize_scores
 from .scorer import (
     Scorer,
@@ -68,6 +69,13 @@ class Reranker:
             a finite number.
         fallback: used when the scorer raises `ScorerError`: another scorer, or
             ``"first_stage"`` to keep the input order. The trace records it.
+        text_template: build the text the scorer reads from each candidate's text and
+            metadata, e.g. ``"{title}\n{text}"`` (see `ragrerank.fields`); results keep
+            the caller's documents untouched.
+        rank_fields: or name the fields, rendered as ``"name: value"`` lines in order,
+            e.g. ``["title", "text"]``.
+        missing_field: ``"error"`` (a `ValueError` naming the document id) or
+            ``"empty"``, for a field a candidate lacks.
     """
 
     def __init__(
@@ -79,6 +87,9 @@ class Reranker:
         temperature: float = 1.0,
         score_threshold: float | None = None,
         fallback: Fallback = None,
+        text_template: str | None = None,
+        rank_fields: Sequence[str] | None = None,
+        missing_field: MissingField = "error",
     ) -> None:
         if not isinstance(scorer, Scorer):
             raise TypeError(f"scorer must implement ragrerank.Scorer, got {type(scorer).__name__}")
@@ -97,13 +108,22 @@ class Reranker:
         self.temperature = temperature
         self.score_threshold = score_threshold
         self.fallback = fallback
+        self.fields = (
+            None
+            if text_template is None and rank_fields is None
+            else RankedFields(
+                text_template=text_template, rank_fields=rank_fields, missing_field=missing_field
+            )
+        )
         self._warned: set[str] = set()
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return (
             f"Reranker(scorer={scorer_name(self.scorer)}, top_k={self.top_k}, "
-            f"normalize={self.normalize!r}, score_threshold={self.score_threshold})"
+            f"normalize={self.normalize!r}, score_threshold={self.score_threshold}"
+            + ("" if self.fields is None else f", fields={self.fields!r}")
+            + ")"
         )
 
     @classmethod
@@ -132,14 +152,13 @@ class Reranker:
         k = self.top_k if top_k is _DEFAULT else _check_top_k(top_k)
         if not candidates:
             return self._build(query, documents, candidates, ScoreOutput([]), k, start)
+        view = self._view(candidates)
         try:
-            output = self._checked(
-                self._call(self.scorer, query, candidates), candidates, self.scorer
-            )
+            output = self._checked(self._call(self.scorer, query, view), view, self.scorer)
         except ScorerError as exc:
             if self.fallback is None:
                 raise
-            output = self._use_fallback(exc, query, candidates, sync=True)
+            output = self._use_fallback(exc, query, view, sync=True)
         return self._build(query, documents, candidates, output, k, start)
 
     async def arerank(
@@ -155,18 +174,17 @@ class Reranker:
         k = self.top_k if top_k is _DEFAULT else _check_top_k(top_k)
         if not candidates:
             return self._build(query, documents, candidates, ScoreOutput([]), k, start)
+        view = self._view(candidates)
         try:
-            output = self._checked(
-                await self._acall(self.scorer, query, candidates), candidates, self.scorer
-            )
+            output = self._checked(await self._acall(self.scorer, query, view), view, self.scorer)
         except ScorerError as exc:
             if self.fallback is None:
                 raise
             fb = self._fallback_scorer(exc)
             if fb is None:
-                output = self._first_stage(candidates, exc)
+                output = self._first_stage(view, exc)
             else:
-                output = self._checked(await self._acall(fb, query, candidates), candidates, fb)
+                output = self._checked(await self._acall(fb, query, view), view, fb)
                 output = self._with_fallback_note(output, exc, fb)
         return self._build(query, documents, candidates, output, k, start)
 
@@ -181,6 +199,10 @@ class Reranker:
             )
         return [as_candidate(d, i) for i, d in enumerate(documents)]
 
+    def _view(self, candidates: list[Candidate]) -> list[Candidate]:
+        """What the scorer reads: the candidates, or their ranked-field copies."""
+        return candidates if self.fields is None else self.fields.apply(candidates)
+
     @staticmethod
     def _call(scorer: Scorer, query: str, candidates: list[Candidate]) -> ScoreOutput:
         return score_output(scorer, query, candidates)
@@ -192,7 +214,7 @@ class Reranker:
     @staticmethod
     def _checked(output: ScoreOutput, candidates: list[Candidate], scorer: Scorer) -> ScoreOutput:
         scores = check_scores(output.scores, len(candidates), scorer_name(scorer))
-        return ScoreOutput(scores, output.truncated, output.notes)
+        return ScoreOutput(scores, output.truncated, output.notes, output.details)
 
     def _fallback_scorer(self, exc: ScorerError) -> Scorer | None:
         with self._lock:
@@ -232,7 +254,7 @@ class Reranker:
 
     def _with_fallback_note(self, output: ScoreOutput, exc: ScorerError, fb: Scorer) -> ScoreOutput:
         notes = {**output.notes, **self._fallback_note(exc, scorer_name(fb))}
-        return ScoreOutput(output.scores, output.truncated, notes)
+        return ScoreOutput(output.scores, output.truncated, notes, output.details)
 
     def _first_stage(self, candidates: list[Candidate], exc: ScorerError) -> ScoreOutput:
         n = len(candidates)
@@ -280,10 +302,13 @@ class Reranker:
                 final_position=position[i],
                 kept=i in kept_set,
                 truncated=i in output.truncated,
+                details=dict(output.details.get(i, {})),
             )
             for i, c in enumerate(candidates)
         )
         notes: Mapping[str, Any] = dict(output.notes)
+        if self.fields is not None:
+            notes = {**notes, "ranked_fields": self.fields.describe()}
         trace = ScoreTrace(
             query=query,
             scorer=scorer_name(self.scorer),

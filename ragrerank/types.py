@@ -24,6 +24,7 @@ __all__ = [
 ]
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
+_NO_DETAILS: Mapping[int, Mapping[str, Any]] = MappingProxyType({})
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -55,12 +56,15 @@ class ScoreOutput:
     """What a scorer returns for one query: raw scores plus facts for the trace.
 
     ``truncated`` holds the input indices whose text was cut to the model's maximum
-    length; ``notes`` carries backend facts (fallbacks, cache hits) into the trace.
+    length; ``notes`` carries backend facts (fallbacks, cache hits) into the trace;
+    ``details`` maps an input index to JSON-ready facts about that candidate (e.g. a
+    metadata boost's value), copied into its `TraceEntry`.
     """
 
     scores: list[float]
     truncated: frozenset[int] = frozenset()
     notes: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    details: Mapping[int, Mapping[str, Any]] = field(default_factory=lambda: _NO_DETAILS)
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,7 @@ class TraceEntry:
     final_position: int
     kept: bool
     truncated: bool
+    details: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -197,6 +202,11 @@ def check_text(text: object, label: str) -> str:
     return text
 
 
+def document_label(index: int, cand: Candidate) -> str:
+    """How errors name a candidate: ``"document 3"``, or ``"document 3 (id='a')"``."""
+    return f"document {index}" + ("" if cand.id is None else f" (id={cand.id!r})")
+
+
 def as_candidate(doc: object, index: int) -> Candidate:
     """Validate one input document and return it as a `Candidate`."""
     if isinstance(doc, Candidate):
@@ -213,8 +223,7 @@ def as_candidate(doc: object, index: int) -> Candidate:
     if cand.score is not None:
         score = real_float(cand.score)
         if score is None or not math.isfinite(score):
-            where = f"document {index}" + ("" if cand.id is None else f" (id={cand.id!r})")
             raise ValueError(
-                f"{where}: first-stage score must be a finite number, got {cand.score!r}"
+                f"{document_label(index, cand)}: first-stage score must be a finite number, got {cand.score!r}"
             )
     return cand

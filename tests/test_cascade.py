@@ -75,3 +75,14 @@ def test_numpy_keep_is_accepted_as_int_or_fraction() -> None:
     assert whole.keep == 3 and type(whole.keep) is int and whole.survivors(10) == 3
     half = CascadeScorer(KeywordScorer(), LengthScorer(), keep=np.float32(0.5))
     assert type(half.keep) is float and half.survivors(10) == 5
+
+
+def test_the_expensive_scorers_details_follow_their_candidates() -> None:
+    from ragrerank import MetadataBoostScorer
+
+    docs = [Candidate(t, id=t, metadata={"votes": v}) for t, v in [("a", 1), ("b b", 5), ("c", 3)]]
+    expensive = MetadataBoostScorer(KeywordScorer(), field="votes", weight=0.5)
+    for keep in (2, 3):  # pruning (re-indexed survivors) and the pass-through
+        out = CascadeScorer(KeywordScorer(), expensive, keep=keep).score_candidates("b", docs)
+        raw = {i: d["boosts"][0]["raw"] for i, d in out.details.items()}
+        assert raw == ({1: 5, 0: 1} if keep == 2 else {0: 1, 1: 5, 2: 3})

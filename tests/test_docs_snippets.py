@@ -589,6 +589,17 @@ def _core_fusion(ctx: Ctx) -> None:
     assert all(0 < item.score <= 3 / 61 for item in result)  # three rankings, k = 60
 
 
+@check("docs/core.md", "MetadataBoostScorer(")
+def _core_boosts(ctx: Ctx) -> None:
+    result, docs = ctx.ns["result"], ctx.ns["docs"]
+    assert len(result) == 2 and ranked([item.score for item in result])
+    assert all(item.document is docs[item.index] for item in result)  # the caller's objects
+    assert "0.500 None" in ctx.out  # the 30-day-old document: one half-life
+    by_id = {e.id: e.details["boosts"] for e in result.trace.entries}
+    assert by_id["c"][1]["missing"] == "bottom" and by_id["c"][1]["boost"] == 0.0
+    assert result.trace.notes["ranked_fields"]["text_template"] == "{title}\n{text}"
+
+
 @check("docs/evaluation.md", "evaluate(")
 def _evaluation(ctx: Ctx) -> None:
     report = ctx.ns["report"]

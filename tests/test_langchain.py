@@ -90,3 +90,26 @@ async def test_non_documents_raise_type_error_naming_index_and_type(bad: object)
         compressor.compress_documents(docs, "aspirin")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=message):
         await compressor.acompress_documents(docs, "aspirin")  # type: ignore[arg-type]
+
+
+async def test_ranked_fields_pass_through_and_documents_stay_untouched() -> None:
+    from tests.test_fields import RecordingScorer
+
+    docs = [
+        Document(page_content="tower in Paris", metadata={"title": "Heart attack"}, id="a"),
+        Document(page_content="heart", metadata={"title": "Eiffel"}, id="b"),
+    ]
+    before = copy.deepcopy(docs)
+    scorer = RecordingScorer()
+    compressor = RagRerank(scorer, top_n=None, text_template="{title}\n{text}", normalize=None)
+    for out in (
+        compressor.compress_documents(docs, "heart attack"),
+        await compressor.acompress_documents(docs, "heart attack"),
+    ):
+        assert [d.id for d in out] == ["a", "b"]  # the title made "a" the best
+        assert [d.page_content for d in out] == ["tower in Paris", "heart"]
+        assert out[0].metadata["rerank_score"] == 2.0 and out[0].metadata["title"] == "Heart attack"
+    assert scorer.seen == [["Heart attack\ntower in Paris", "Eiffel\nheart"]] * 2
+    assert docs == before
+    with pytest.raises(ValueError, match=r"document 0 \(id='x'\): missing field 'title'"):
+        compressor.compress_documents([Document(page_content="t", id="x")], "q")

@@ -27,6 +27,7 @@ PUBLIC_BEFORE = [
 PUBLIC_ADDED = [
     "CachedScorer", "CascadeScorer", "CollectionOptions", "FusionScorer", "GenerativeScorer",
     "ListwiseLLMScorer", "QdrantColBERTStore", "RemoteRerankError", "RemoteRerankScorer", "evaluate",
+    "MetadataBoostScorer",
 ]  # fmt: skip
 
 
@@ -110,6 +111,7 @@ LAYERS = {
     "utils": 1,
     "types": 2,
     "normalize": 3,
+    "fields": 3,
     "scorer": 4,
     "reranker": 5,
     "scorers": 6,

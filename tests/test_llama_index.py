@@ -152,3 +152,27 @@ async def test_non_nodes_raise_type_error_naming_index_and_type(bad: object) -> 
         post.postprocess_nodes(nodes, query_str="aspirin")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=message):
         await post.apostprocess_nodes(nodes, query_str="aspirin")  # type: ignore[arg-type]
+
+
+async def test_ranked_fields_pass_through_and_nodes_stay_untouched() -> None:
+    from llama_index.core.schema import MetadataMode
+
+    from tests.test_fields import RecordingScorer
+
+    nodes = [
+        NodeWithScore(node=TextNode(text="tower", id_="a", metadata={"title": "heart"}), score=1.0),
+        NodeWithScore(node=TextNode(text="heart", id_="b", metadata={"title": "x"}), score=2.0),
+    ]
+    before = copy.deepcopy(nodes)
+    scorer = RecordingScorer()
+    post = RagRerank(
+        scorer, top_n=None, metadata_mode=MetadataMode.NONE, rank_fields=["title", "text"]
+    )
+    for out in (
+        post.postprocess_nodes(nodes, query_str="heart tower"),
+        await post.apostprocess_nodes(nodes, query_bundle=QueryBundle("heart tower")),
+    ):
+        assert [n.node.get_content() for n in out] == ["tower", "heart"]
+        assert out[0].node.metadata["rerank_score"] == 2.0
+    assert scorer.seen == [["title: heart\ntext: tower", "title: x\ntext: heart"]] * 2
+    assert [n.model_dump() for n in nodes] == [n.model_dump() for n in before]

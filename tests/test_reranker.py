@@ -11,6 +11,7 @@ import math
 import threading
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -381,15 +382,17 @@ def check_rerank_contract(
     top_k: int | None,
     normalize: str | None,
     threshold: float | None,
+    **options: Any,
 ) -> None:
     """Rerank ``docs`` with ``scorer`` (whose scores are ``scores``) and check the contract's
-    properties of the output (shared with the scorer tests)."""
+    properties of the output (shared with the scorer tests); ``options`` go to `Reranker`."""
     before = copy.deepcopy(docs)
     reranker = Reranker(
         scorer,
         top_k=top_k,
         normalize=normalize,  # type: ignore[arg-type]
         score_threshold=threshold,
+        **options,
     )
     result = reranker.rerank("query", docs)
     assert docs == before  # inputs untouched

@@ -1,4 +1,4 @@
-"""Composers: scorers built from other scorers (cascade, fusion, cache).
+"""Composers: scorers built from other scorers (cascade, fusion, cache, metadata boost).
 
 Each wraps one or more `ragrerank.Scorer` objects and is itself a scorer, so a `Reranker`,
 the adapters and the score trace work on it unchanged.
@@ -6,8 +6,9 @@ the adapters and the score trace work on it unchanged.
 
 from __future__ import annotations
 
+from .boost import MetadataBoostScorer
 from .cache import CachedScorer
 from .cascade import CascadeScorer
 from .fusion import FusionScorer
 
-__all__ = ["CachedScorer", "CascadeScorer", "FusionScorer"]
+__all__ = ["CachedScorer", "CascadeScorer", "FusionScorer", "MetadataBoostScorer"]

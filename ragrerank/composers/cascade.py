@@ -82,7 +82,7 @@ class CascadeScorer(BaseScorer):
             out = score_output(self.expensive, query, candidates)
             scores = check_scores(out.scores, n, "expensive scorer")
             notes = {**out.notes, "cascade_survivors": n, "cascade_pruned": 0}
-            return ScoreOutput(scores, out.truncated, notes)
+            return ScoreOutput(scores, out.truncated, notes, out.details)
         cheap_out = score_output(self.cheap, query, candidates)
         cheap = check_scores(cheap_out.scores, n, "cheap scorer")
         order = score_order(cheap)
@@ -97,4 +97,5 @@ class CascadeScorer(BaseScorer):
             scores[i] = floor - float(rank)
         truncated = frozenset(kept[j] for j in out.truncated)
         notes = {**cheap_out.notes, **out.notes, "cascade_survivors": k, "cascade_pruned": n - k}
-        return ScoreOutput(scores, truncated, notes)
+        details = {kept[j]: d for j, d in out.details.items()}  # the survivors' facts
+        return ScoreOutput(scores, truncated, notes, details)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,31 +12,14 @@ from ..scorer import (
     ascore_output,
     check_scores,
     fingerprint,
-    score_order,
     score_output,
     scorer_name,
     validate_query,
 )
-from ..types import Candidate, ScoreOutput, real_float
+from ..types import Candidate, ScoreOutput
+from .rrf import check_weight, ranks, reciprocal_rank_fusion
 
 __all__ = ["FusionScorer"]
-
-
-def _weight(value: object, what: str) -> float:
-    weight = real_float(value)
-    if weight is None:
-        raise ValueError(f"{what} must be a number >= 0, got {value!r}")
-    if not (math.isfinite(weight) and weight >= 0):
-        raise ValueError(f"{what} must be a finite number >= 0, got {value!r}")
-    return weight
-
-
-def _ranks(scores: Sequence[float]) -> list[int]:
-    """1-based rank of each position, best score first; ties keep input order."""
-    ranks = [0] * len(scores)
-    for rank, i in enumerate(score_order(scores), 1):
-        ranks[i] = rank
-    return ranks
 
 
 class FusionScorer(BaseScorer):
@@ -75,11 +57,11 @@ class FusionScorer(BaseScorer):
         if len(weights) != len(scorers):
             raise ValueError(f"got {len(weights)} weights for {len(scorers)} scorers")
         self.scorers = list(scorers)
-        self.weights = [_weight(w, f"weights[{i}]") for i, w in enumerate(weights)]
-        self.first_stage = _weight(first_stage, "first_stage")
+        self.weights = [check_weight(w, f"weights[{i}]") for i, w in enumerate(weights)]
+        self.first_stage = check_weight(first_stage, "first_stage")
         if not any(self.weights):
             raise ValueError("at least one scorer needs a weight > 0")
-        self.k = _weight(k, "k")
+        self.k = check_weight(k, "k")
         if self.k == 0:
             raise ValueError("k must be > 0")
 
@@ -121,17 +103,14 @@ class FusionScorer(BaseScorer):
 
     def _fuse(self, candidates: Sequence[Candidate], outputs: list[ScoreOutput]) -> ScoreOutput:
         n = len(candidates)
-        fused = [self.first_stage / (self.k + i + 1) for i in range(n)]
+        rankings = [list(range(1, n + 1))]  # the first stage: the input order
         truncated: set[int] = set()
         notes: dict[str, Any] = {}
-        for i, (scorer, weight, out) in enumerate(
-            zip(self.scorers, self.weights, outputs, strict=True)
-        ):
+        for i, (scorer, out) in enumerate(zip(self.scorers, outputs, strict=True)):
             label = f"{i}:{scorer_name(scorer)}"
-            scores = check_scores(out.scores, n, label)
-            for j, rank in enumerate(_ranks(scores)):
-                fused[j] += weight / (self.k + rank)
+            rankings.append(ranks(check_scores(out.scores, n, label)))
             truncated.update(out.truncated)
             if out.notes:
                 notes[label] = dict(out.notes)
+        fused = reciprocal_rank_fusion(rankings, [self.first_stage, *self.weights], self.k)
         return ScoreOutput(fused, frozenset(truncated), {"fusion_notes": notes} if notes else {})

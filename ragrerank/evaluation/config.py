@@ -3,7 +3,7 @@
 ```toml
 [[reranker]]
 name = "ce-bf16"                     # display name (unique)
-backend = "cross-encoder"            # "cross-encoder" | "generative" | "colbert" | "cohere" | "remote" | "cascade" | "fusion"
+backend = "cross-encoder"            # "cross-encoder" | "generative" | "colbert" | "cohere" | "remote" | "cascade" | "fusion" | "boost"
 model = "models/ce-minilm-scifact"   # hub name, path, "@minilm" or "@minilm-ce"
 optional = true                      # a local folder: skip (logged) when it is missing
 options = { dtype = "bfloat16" }     # keyword arguments of the backend's constructor
@@ -37,6 +37,12 @@ members = [
   { backend = "cross-encoder", model = "models/ce-minilm-scifact" },
   { backend = "colbert", model = "@minilm" },
 ]
+
+[[reranker]]
+name = "ce+recency"
+backend = "boost"                    # MetadataBoostScorer over one scorer
+options = { field = "published", weight = 0.3, half_life = 30, now = 2026-06-01 }
+scorer = { backend = "cross-encoder", model = "models/ce-minilm-scifact" }
 ```
 
 Relative model paths are tried against the current directory, then the config's folder.
@@ -69,16 +75,27 @@ BACKENDS = (
     "listwise-llm",
     "cascade",
     "fusion",
+    "boost",
 )
 _NOT_A_PATH = {"remote", "listwise-llm"}  # 'model' is a URL or an API model name
-_KEYS = {"name", "backend", "model", "options", "optional", "cheap", "expensive", "members"}
-_COMPOSITE = {"cascade": ("cheap", "expensive"), "fusion": ("members",)}
+_KEYS = {
+    "name",
+    "backend",
+    "model",
+    "options",
+    "optional",
+    "cheap",
+    "expensive",
+    "members",
+    "scorer",
+}
+_COMPOSITE = {"cascade": ("cheap", "expensive"), "fusion": ("members",), "boost": ("scorer",)}
 
 
 @dataclass(frozen=True)
 class RerankerSpec:
     """One ``[[reranker]]`` entry (``cheap``/``expensive`` only for the cascade backend,
-    ``members`` only for the fusion backend)."""
+    ``members`` only for the fusion backend; a boost's ``scorer`` is its one member)."""
 
     name: str
     backend: str
@@ -154,6 +171,13 @@ def _parse(entry: object, where: str, base: Path | None, nested: bool = False) -
             _parse(m, f"{where}.members[{i}]", base, nested=True) for i, m in enumerate(members)
         )
         return RerankerSpec(name, backend, None, dict(options), optional, members=specs)
+    if backend == "boost":
+        if model is not None:
+            raise ValueError(f"{where}: a boost has no 'model'; set it in 'scorer'")
+        if "scorer" not in entry:
+            raise ValueError(f"{where}: field 'scorer' is required for backend 'boost'")
+        inner = _parse(entry["scorer"], f"{where}.scorer", base, nested=True)
+        return RerankerSpec(name, backend, None, dict(options), optional, members=(inner,))
     if not isinstance(model, str) or not model.strip():
         raise ValueError(f"{where}: field 'model' must be a non-empty string")
     if backend in _NOT_A_PATH:
@@ -232,6 +256,10 @@ def build_scorer(spec: RerankerSpec) -> Scorer:
             from ..composers.fusion import FusionScorer
 
             return FusionScorer([build_scorer(m) for m in spec.members], **options)
+        if spec.backend == "boost":
+            from ..composers.boost import MetadataBoostScorer
+
+            return MetadataBoostScorer(build_scorer(spec.members[0]), **options)
         from ..composers.cascade import CascadeScorer
 
         assert spec.cheap is not None and spec.expensive is not None

@@ -19,7 +19,9 @@ class RagRerank(BaseDocumentCompressor):
 
     Works as ``base_compressor`` of ``ContextualCompressionRetriever``. Each returned
     document is a new `Document` with the original metadata plus ``relevance_score``
-    (normalized) and ``rerank_score`` (raw); inputs are never modified.
+    (normalized) and ``rerank_score`` (raw); inputs are never modified. Other keyword
+    arguments are `Reranker` options, e.g. ``text_template="{title}\n{text}"`` or
+    ``rank_fields=[...]`` (``text`` is ``page_content``, other names metadata keys).
 
     Example:
         ``RagRerank(CrossEncoderScorer("cross-encoder/ms-marco-MiniLM-L-6-v2"), top_n=3)``

@@ -24,7 +24,9 @@ class RagRerank(BaseNodePostprocessor):
     Returns new `NodeWithScore` objects whose ``score`` is the normalized rerank score;
     the retriever's score is kept in node metadata as ``retrieval_score`` (and the raw
     rerank score as ``rerank_score``), both hidden from the LLM and embedding text.
-    Input nodes are never modified.
+    Input nodes are never modified. Other keyword arguments are `Reranker` options, e.g.
+    ``rank_fields=["title", "text"]``: ``text`` is the node's content under
+    ``metadata_mode`` (pass ``MetadataMode.NONE`` so metadata is not in it twice).
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
