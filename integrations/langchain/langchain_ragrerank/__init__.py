@@ -21,6 +21,15 @@ class RagRerank(BaseDocumentCompressor):
     document is a new `Document` with the original metadata plus ``relevance_score``
     (normalized) and ``rerank_score`` (raw); inputs are never modified.
 
+    Args:
+        reranker: a `Reranker`, or a scorer that ``options`` turn into one.
+        top_n: documents to keep; None keeps all.
+        **options: `Reranker` options when ``reranker`` is a scorer (``normalize``,
+            ``fallback``, ...).
+
+    Raises:
+        ValueError: neither a reranker nor a scorer was given.
+
     Example:
         ``RagRerank(CrossEncoderScorer("cross-encoder/ms-marco-MiniLM-L-6-v2"), top_n=3)``
     """
@@ -49,6 +58,11 @@ class RagRerank(BaseDocumentCompressor):
         query: str,
         callbacks: Callbacks | None = None,
     ) -> Sequence[Document]:
+        """The best ``top_n`` documents for ``query``, best first, as new `Document`s.
+
+        Raises:
+            TypeError: an input is not a `Document` (its index is named).
+        """
         docs = list(documents)
         return _to_documents(
             docs, self.reranker.rerank(query, _to_candidates(docs), top_k=self.top_n)
@@ -60,6 +74,7 @@ class RagRerank(BaseDocumentCompressor):
         query: str,
         callbacks: Callbacks | None = None,
     ) -> Sequence[Document]:
+        """`compress_documents` for async code, through `Reranker.arerank`."""
         docs = list(documents)
         result = await self.reranker.arerank(query, _to_candidates(docs), top_k=self.top_n)
         return _to_documents(docs, result)

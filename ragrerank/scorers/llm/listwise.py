@@ -55,7 +55,10 @@ class ListwiseLLMScorer(BaseScorer):
         step: how far the window moves (``1 <= step < window``).
         passes: independent passes; pass 0 uses the input order, pass ``p`` the input
             shuffled with ``random.Random(seed * 1_000_003 + p)``, against positional bias.
-            They are fused with ``aggregate``: ``"borda"`` or ``"rrf"`` (``rrf_k``).
+            They are fused with ``aggregate``.
+        aggregate: how passes are fused: ``"borda"`` or ``"rrf"``.
+        rrf_k: the RRF constant for ``aggregate="rrf"``.
+        seed: seeds the shuffles of passes after the first.
         prompt: ``None`` (`ragrerank.scorers.llm.prompt.DEFAULT_TEMPLATE`), a template
             with ``{query}``, ``{passages}`` (numbered ``[1] ...``) and ``{num}``, or a
             callable ``(query, passages) -> str``. The answer must name passages as ``[i]``.

@@ -25,6 +25,16 @@ class RagRerank(BaseNodePostprocessor):
     the retriever's score is kept in node metadata as ``retrieval_score`` (and the raw
     rerank score as ``rerank_score``), both hidden from the LLM and embedding text.
     Input nodes are never modified.
+
+    Args:
+        reranker: a `Reranker`, or a scorer that ``options`` turn into one.
+        top_n: nodes to keep; None keeps all.
+        metadata_mode: which node text the scorer sees.
+        **options: `Reranker` options when ``reranker`` is a scorer (``normalize``,
+            ``fallback``, ...), and LlamaIndex's ``callback_manager``.
+
+    Raises:
+        ValueError: neither a reranker nor a scorer was given.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -58,6 +68,7 @@ class RagRerank(BaseNodePostprocessor):
 
     @classmethod
     def class_name(cls) -> str:
+        """LlamaIndex's serialization name."""
         return "RagRerank"
 
     def _postprocess_nodes(
