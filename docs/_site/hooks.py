@@ -91,10 +91,15 @@ API_PAGES = [
         ("ragrerank.errors",),
     ),
 ]
-# (import path, folder to search, guide page) of each integration package
+# (import path, folder to search, guide page, its title) of each integration package
 INTEGRATIONS = [
-    ("langchain_ragrerank", "integrations/langchain", "langchain.md"),
-    ("llama_index.postprocessor.ragrerank", "integrations/llama-index", "llama-index.md"),
+    ("langchain_ragrerank", "integrations/langchain", "langchain.md", "LangChain adapter"),
+    (
+        "llama_index.postprocessor.ragrerank",
+        "integrations/llama-index",
+        "llama-index.md",
+        "LlamaIndex adapter",
+    ),
 ]
 SKIPPED = {"__version__"}
 
@@ -106,8 +111,9 @@ def _load(path: str, search_path: str) -> griffe.Module:
 
 
 def _summary(obj: griffe.Object | griffe.Alias) -> str:
+    """The docstring's first paragraph, on one line."""
     docstring = obj.docstring
-    return docstring.value.strip().splitlines()[0] if docstring else ""
+    return " ".join(docstring.value.strip().split("\n\n")[0].split()) if docstring else ""
 
 
 def _page_of(target: str) -> ApiPage:
@@ -138,9 +144,9 @@ def api_pages() -> dict[str, str]:
         directives = "\n\n".join(f"::: {path}" for path in sorted(by_page[page.slug]))
         out[f"api/{page.slug}.md"] = f"# {page.title}\n\n{page.intro}\n\n{directives}\n"
     integration_blocks = []
-    for path, folder, guide in INTEGRATIONS:
+    for path, folder, guide, title in INTEGRATIONS:
         module = _load(path, folder)
-        integration_blocks.append(f"## `{path}`\n\nGuide: [{guide}](../{guide}).\n")
+        integration_blocks.append(f"## `{path}`\n\nGuide: [{title}](../{guide}).\n")
         for name in module.exports or ():
             integration_blocks.append(f"::: {path}.{name}\n    options:\n      heading_level: 3\n")
             rows.append(f"| [`{path}.{name}`][{path}.{name}] | Integrations | "
