@@ -102,6 +102,27 @@ INTEGRATIONS = [
     ),
 ]
 SKIPPED = {"__version__"}
+# Documented beside the top-level names, under "Also in <module>": what a backend author
+# subclasses or a caller catches. (path, extra mkdocstrings options)
+EXTRA: dict[str, list[tuple[str, str]]] = {
+    "backends": [
+        (  # with the hooks a subclass implements
+            "ragrerank.scorers.remote.RemoteScorer",
+            "filters: ['!^_(?!(request|send|asend|parse|make_client|classify|notes)$)']",
+        ),
+        ("ragrerank.scorers.remote.RetryPolicy", ""),
+        ("ragrerank.scorers.remote.RemoteError", ""),
+    ],
+    "errors": [
+        ("ragrerank.errors.ModelNotFoundError", ""),
+        ("ragrerank.errors.UntrainedHeadError", ""),
+    ],
+}
+
+
+def _directive(path: str, heading_level: int, options: str = "") -> str:
+    lines = [f"::: {path}", "    options:", f"      heading_level: {heading_level}"]
+    return "\n".join(lines + ([f"      {options}"] if options else []))
 
 
 def _load(path: str, search_path: str) -> griffe.Module:
@@ -142,13 +163,16 @@ def api_pages() -> dict[str, str]:
     out: dict[str, str] = {}
     for page in API_PAGES:
         directives = "\n\n".join(f"::: {path}" for path in sorted(by_page[page.slug]))
+        if extra := EXTRA.get(page.slug, []):
+            directives += f"\n\n## Also in `{extra[0][0].rsplit('.', 1)[0]}`\n\n"
+            directives += "\n\n".join(_directive(path, 3, options) for path, options in extra)
         out[f"api/{page.slug}.md"] = f"# {page.title}\n\n{page.intro}\n\n{directives}\n"
     integration_blocks = []
     for path, folder, guide, title in INTEGRATIONS:
         module = _load(path, folder)
         integration_blocks.append(f"## `{path}`\n\nGuide: [{title}](../{guide}).\n")
         for name in module.exports or ():
-            integration_blocks.append(f"::: {path}.{name}\n    options:\n      heading_level: 3\n")
+            integration_blocks.append(_directive(f"{path}.{name}", 3) + "\n")
             rows.append(f"| [`{path}.{name}`][{path}.{name}] | Integrations | "
                         f"{_summary(module.members[name])} |")  # fmt: skip
     out["api/integrations.md"] = (
