@@ -168,8 +168,10 @@ def browser() -> Iterator[Any]:
     if executable is None:
         unavailable("no Chromium found (apt-get install chromium, or set CHROMIUM=path)")
     with sync_playwright() as p:
-        # --no-sandbox: CI runs as root, where Chromium's sandbox refuses to start
-        browser = p.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        # --no-sandbox: CI runs as root, where Chromium's sandbox refuses to start;
+        # --disable-dev-shm-usage: containers often have a tiny /dev/shm
+        args = ["--no-sandbox", "--disable-dev-shm-usage"]
+        browser = p.chromium.launch(executable_path=executable, args=args)
         try:
             yield browser
         finally:
