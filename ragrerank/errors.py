@@ -21,6 +21,12 @@ class ScorerError(RagRerankError, RuntimeError):
 
     A `Reranker` configured with a ``fallback`` catches this error and falls back;
     input validation errors are ``ValueError`` and are never caught.
+
+    Args:
+        message: what failed (never a credential).
+        kind: a short machine-readable category (``"timeout"``, ``"rate_limited"``,
+            ``"auth"``, ...), recorded in ``trace.notes["fallback"]``.
+        attempts: how many tries were made, when the backend retries.
     """
 
     def __init__(self, message: str, *, kind: str = "error", attempts: int | None = None) -> None:
@@ -34,6 +40,9 @@ class InvalidScoresError(ScorerError, ValueError):
 
     A scorer failure (so a ``fallback`` takes over) and, for ``except ValueError``, a
     ``ValueError``.
+
+    Args:
+        message: what was wrong, naming the index and the value.
     """
 
     def __init__(self, message: str) -> None:

@@ -31,6 +31,21 @@ def normalize_scores(
     - ``"sigmoid"``: per score, for models trained with a logistic loss.
     - ``"minmax"``: to [0, 1] within the query; all-equal scores map to 1.0.
     - ``None``: raw scores unchanged.
+
+    Args:
+        scores: raw scores of one query's candidates.
+        method: ``"softmax"``, ``"sigmoid"``, ``"minmax"`` or None.
+        temperature: softmax temperature.
+
+    Returns:
+        One normalized plain float per score, in input order.
+
+    Raises:
+        ValueError: an unknown ``method``, a non-finite score (naming its index) or a bad
+            ``temperature``.
+
+    Example:
+        ``normalize_scores([2.0, 0.0], "softmax")`` is ``[0.8807..., 0.1192...]``.
     """
     if method is not None and method not in NORMALIZERS:
         raise ValueError(f"normalize must be one of {NORMALIZERS} or None, got {method!r}")

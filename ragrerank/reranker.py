@@ -146,7 +146,21 @@ class Reranker:
         *,
         top_k: int | _Default | None = _DEFAULT,
     ) -> RerankResult:
-        """Rerank ``documents`` for ``query``; ``top_k`` overrides the configured one."""
+        """Rerank ``documents`` for ``query``; ``top_k`` overrides the configured one.
+
+        Args:
+            query: a non-blank str.
+            documents: ``str`` or `Candidate` objects, in first-stage order.
+            top_k: items to keep for this call (None: all); default: the configured one.
+
+        Returns:
+            The kept items, best first, and the trace of every candidate. Each item's
+            ``document`` is the caller's object, untouched.
+
+        Raises:
+            ValueError: bad input, naming the offending index and id.
+            ScorerError: the scorer failed and no ``fallback`` is set.
+        """
         start = time.perf_counter()
         candidates = self._prepare(query, documents)
         k = self.top_k if top_k is _DEFAULT else _check_top_k(top_k)

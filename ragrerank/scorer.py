@@ -31,22 +31,32 @@ __all__ = [
 
 @runtime_checkable
 class Scorer(Protocol):
-    """Raw relevance scores for (query, document) pairs, one per document, in input order."""
+    """Raw relevance scores for (query, document) pairs, one per document, in input order.
 
-    def score(self, query: str, documents: Sequence[str]) -> list[float]: ...
+    Any object with both methods is a scorer: `Reranker`, the composers and the adapters
+    accept it. Subclass `BaseScorer` to get both from one method.
+    """
 
-    async def ascore(self, query: str, documents: Sequence[str]) -> list[float]: ...
+    def score(self, query: str, documents: Sequence[str]) -> list[float]:
+        """One raw score per document, in input order; higher is more relevant."""
+        ...
+
+    async def ascore(self, query: str, documents: Sequence[str]) -> list[float]:
+        """`score` for async code: it must never block the event loop."""
+        ...
 
 
 @runtime_checkable
 class DetailedScorer(Scorer, Protocol):
     """A scorer that also sees candidate ids/metadata and reports trace facts."""
 
-    def score_candidates(self, query: str, candidates: Sequence[Candidate]) -> ScoreOutput: ...
+    def score_candidates(self, query: str, candidates: Sequence[Candidate]) -> ScoreOutput:
+        """Raw scores of ``candidates`` (input order), truncated indices and trace notes."""
+        ...
 
-    async def ascore_candidates(
-        self, query: str, candidates: Sequence[Candidate]
-    ) -> ScoreOutput: ...
+    async def ascore_candidates(self, query: str, candidates: Sequence[Candidate]) -> ScoreOutput:
+        """`score_candidates` for async code, without blocking the event loop."""
+        ...
 
 
 def scorer_name(scorer: object) -> str:
@@ -150,15 +160,31 @@ class BaseScorer(ABC):
 
     @abstractmethod
     def score_candidates(self, query: str, candidates: Sequence[Candidate]) -> ScoreOutput:
-        """Score candidates for ``query``."""
+        """Score candidates for ``query``: the one method a backend implements.
+
+        Args:
+            query: the query (`Reranker` has validated it).
+            candidates: the candidates, in first-stage order; ids and metadata included.
+
+        Returns:
+            One raw score per candidate in input order, the indices whose text was
+            truncated, and backend facts for the trace (`ScoreOutput`).
+
+        Raises:
+            ScorerError: a backend failure (network, rate limit, malformed answer), so that
+                ``Reranker(fallback=...)`` can take over; input errors stay `ValueError`.
+        """
 
     async def ascore_candidates(self, query: str, candidates: Sequence[Candidate]) -> ScoreOutput:
+        """`score_candidates` in a worker thread; a backend with real async I/O overrides it."""
         return await asyncio.to_thread(self.score_candidates, query, candidates)
 
     def score(self, query: str, documents: Sequence[str]) -> list[float]:
+        """Raw scores of plain-text ``documents``, in input order (`Scorer.score`)."""
         return self.score_candidates(query, _wrap(documents)).scores
 
     async def ascore(self, query: str, documents: Sequence[str]) -> list[float]:
+        """`score` without blocking the event loop (`Scorer.ascore`)."""
         return (await self.ascore_candidates(query, _wrap(documents))).scores
 
 

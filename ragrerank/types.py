@@ -34,6 +34,16 @@ class Candidate:
 
     ``metadata`` is kept by reference and never modified by ragrerank. A real-number
     ``score`` (int, float, numpy scalar) is stored as a plain ``float``.
+
+    Attributes:
+        text: the text the scorer sees.
+        id: the caller's id (named in errors and the trace), or None.
+        metadata: anything the caller keeps with it (a late-interaction backend finds stored
+            vectors here, under ``"colbert_vectors"``).
+        score: the first-stage score, or None.
+
+    Example:
+        ``Candidate("Aspirin inhibits platelet aggregation.", id="d1", score=12.3)``
     """
 
     text: str
@@ -55,10 +65,12 @@ Document = str | Candidate
 class ScoreOutput:
     """What a scorer returns for one query: raw scores plus facts for the trace.
 
-    ``truncated`` holds the input indices whose text was cut to the model's maximum
-    length; ``notes`` carries backend facts (fallbacks, cache hits) into the trace;
-    ``details`` maps an input index to JSON-ready facts about that candidate (e.g. a
-    metadata boost's value), copied into its `TraceEntry`.
+    Attributes:
+        scores: one raw score per candidate, in input order.
+        truncated: the input indices whose text was cut to the model's maximum length.
+        notes: backend facts (fallbacks, cache hits, attempts, dtype) carried into the trace.
+        details: input index -> JSON-ready facts about that candidate (e.g. a metadata
+            boost's value), copied into its `TraceEntry`.
     """
 
     scores: list[float]
@@ -69,7 +81,21 @@ class ScoreOutput:
 
 @dataclass(frozen=True)
 class TraceEntry:
-    """One candidate's path through the reranker, kept or not."""
+    """One candidate's path through the reranker, kept or not.
+
+    Attributes:
+        index: position in the input (0-based).
+        id: the candidate's id, or None for plain text.
+        first_stage_rank: input position, 1-based.
+        first_stage_score: ``Candidate.score``, or None.
+        score: the raw rerank score.
+        normalized_score: the score after normalization.
+        final_position: 1-based position after reranking, kept or not.
+        kept: whether it is in the result (top-k and threshold).
+        truncated: whether its text was cut to the model's maximum length.
+        details: the scorer's facts about this candidate (`ScoreOutput.details`), e.g. a
+            metadata boost's value or the best chunk of a long document.
+    """
 
     index: int
     id: str | int | None
@@ -85,7 +111,19 @@ class TraceEntry:
 
 @dataclass(frozen=True)
 class ScoreTrace:
-    """Per-query record of every candidate's scores and positions, serializable to JSON."""
+    """Per-query record of every candidate's scores and positions, serializable to JSON.
+
+    Attributes:
+        query: the query.
+        scorer: the scorer's name.
+        normalize: the normalization used (None: raw scores).
+        top_k: the top-k in force for this call.
+        score_threshold: the threshold in force, or None.
+        entries: one `TraceEntry` per candidate, in input order.
+        truncated: how many candidates were truncated.
+        notes: backend facts (``vector_sources``, ``fallback``, ``cohere``, ...).
+        elapsed_ms: wall time of the call in milliseconds.
+    """
 
     query: str
     scorer: str
@@ -113,7 +151,17 @@ class ScoreTrace:
 
 @dataclass(frozen=True)
 class RerankedItem:
-    """A kept candidate with its scores; ``document`` is the caller's object, untouched."""
+    """A kept candidate with its scores; ``document`` is the caller's object, untouched.
+
+    Attributes:
+        index: position in the input (0-based).
+        document: the caller's ``str`` or `Candidate`, the same object.
+        score: the raw rerank score (a plain ``float``).
+        normalized_score: the score after normalization.
+        rank: final position, 1-based.
+        first_stage_rank: input position, 1-based.
+        first_stage_score: ``Candidate.score``, or None.
+    """
 
     index: int
     document: Document
@@ -125,20 +173,31 @@ class RerankedItem:
 
     @property
     def text(self) -> str:
+        """The document's text."""
         return self.document.text if isinstance(self.document, Candidate) else self.document
 
     @property
     def id(self) -> str | int | None:
+        """The `Candidate`'s id; None for plain text."""
         return self.document.id if isinstance(self.document, Candidate) else None
 
     @property
     def metadata(self) -> Mapping[str, Any]:
+        """The `Candidate`'s metadata (the same mapping); empty for plain text."""
         return self.document.metadata if isinstance(self.document, Candidate) else _EMPTY
 
 
 @dataclass(frozen=True)
 class RerankResult(Sequence[RerankedItem]):
-    """Kept items, best first, plus the trace of every candidate."""
+    """Kept items, best first, plus the trace of every candidate.
+
+    A sequence: ``len(result)``, ``result[0]``, ``for item in result``.
+
+    Attributes:
+        query: the query.
+        items: the kept `RerankedItem`s, best first.
+        trace: the `ScoreTrace` of every candidate, kept or not.
+    """
 
     query: str
     items: tuple[RerankedItem, ...]

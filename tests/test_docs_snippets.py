@@ -646,3 +646,48 @@ def _training_colbert_folder(ctx: Ctx) -> None:
     vectors, tokens = ctx.ns["vectors"][0], ctx.ns["tokens"][0]
     assert vectors.ndim == tokens.ndim == 2 and vectors.shape[0] > 0
     assert vectors.shape[1] == tokens.shape[1]  # the same model's token vectors
+
+
+@check("docs/index.md", "item.first_stage_rank")
+def _index_example(ctx: Ctx) -> None:
+    """The best two of three, each the caller's Candidate; the trace has all three."""
+    result, candidates = ctx.ns["result"], ctx.ns["candidates"]
+    assert len(result) == 2 and ranked([item.score for item in result])
+    assert all(item.document is candidates[item.index] for item in result)
+    assert [item.first_stage_rank for item in result] == [item.index + 1 for item in result]
+    assert len(result.trace.entries) == 3 and ctx.out.count("\n") > 3
+
+
+@check("docs/cross-encoder.md", "token_count(query, documents)")
+def _cross_encoder_page(ctx: Ctx) -> None:
+    """'the long document was cut, and counted'; the configuration round-trips."""
+    scorer, result = ctx.ns["scorer"], ctx.ns["result"]
+    lengths = scorer.token_count(ctx.ns["query"], ctx.ns["documents"])
+    assert lengths[0] > 256 >= lengths[1]
+    assert result.trace.truncated == 1 and [e.truncated for e in result.trace.entries] == [
+        True,
+        False,
+    ]
+    assert ctx.ns["same"].to_dict() == scorer.to_dict()
+
+
+@check("docs/langchain.md", "compress_documents(docs")
+def _langchain_page(ctx: Ctx) -> None:
+    """New Documents with both scores and the original metadata; the inputs untouched."""
+    docs, reranked = ctx.ns["docs"], ctx.ns["reranked"]
+    assert len(reranked) == 2 and ranked([d.metadata["rerank_score"] for d in reranked])
+    by_text = {d.page_content: d for d in docs}
+    for d in reranked:
+        assert d.metadata["src"] == by_text[d.page_content].metadata["src"]
+    assert all(set(d.metadata) == {"src"} for d in docs)
+
+
+@check("docs/llama-index.md", "postprocess_nodes(nodes")
+def _llama_index_page(ctx: Ctx) -> None:
+    """score = normalized rerank score; the retriever's score kept in metadata."""
+    nodes, reranked = ctx.ns["nodes"], ctx.ns["reranked"]
+    assert len(reranked) == 2 and ranked([n.score for n in reranked])
+    first_stage = {n.node.get_content(): n.score for n in nodes}
+    for n in reranked:
+        assert n.node.metadata["retrieval_score"] == first_stage[n.node.get_content()]
+    assert all(n.node.metadata == {} for n in nodes)

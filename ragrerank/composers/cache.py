@@ -37,6 +37,10 @@ class CachedScorer(BaseScorer):
     at most ``max_entries`` scores are kept (least recently used evicted first).
 
     Hits and misses are counted in ``hits`` / ``misses`` and in each output's notes.
+
+    Args:
+        scorer: the scorer whose scores are cached.
+        max_entries: the most scores kept.
     """
 
     def __init__(self, scorer: Scorer, max_entries: int = 100_000) -> None:

@@ -34,6 +34,11 @@ class CascadeScorer(BaseScorer):
     in their cheap-pass order (``lowest - 1``, ``lowest - 2``, ...). Pruned scores are
     therefore ranks, not model scores; the output notes count survivors and pruned, on top
     of both scorers' own notes (the expensive one's win a clash), e.g. ``listwise_llm``.
+
+    Args:
+        cheap: scores every candidate (a small model, a short ``max_length``, ColBERT).
+        expensive: re-scores the best ``keep`` of the cheap pass.
+        keep: survivors of the cheap pass: an int, or a fraction of the candidates.
     """
 
     def __init__(self, cheap: Scorer, expensive: Scorer, *, keep: int | float = 30) -> None:

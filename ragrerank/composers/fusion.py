@@ -33,6 +33,12 @@ class FusionScorer(BaseScorer):
 
     Member scorers run one after another (sync) or concurrently (async). Truncation is
     the union of the members'; their notes are kept under ``fusion_notes``.
+
+    Args:
+        scorers: the member scorers (at least one).
+        weights: one weight >= 0 per scorer (default: all 1.0; at least one > 0).
+        first_stage: weight of the input (retriever) order; 0 leaves it out.
+        k: the RRF constant (> 0); larger flattens the difference between ranks.
     """
 
     def __init__(

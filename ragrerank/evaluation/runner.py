@@ -66,6 +66,7 @@ def evaluate(
         dataset: a BEIR folder (``corpus.jsonl``, ``queries.jsonl``, ``qrels/<split>.tsv``)
             or a loaded `BeirDataset` of ``split``.
         rerankers: display name -> scorer.
+        split: the qrels split to evaluate (``qrels/<split>.tsv``).
         first_stage: ``"bm25"``, ``"dense"`` or ``"hybrid"`` (Qdrant, embedded).
         candidates: first-stage depth N, each reranker scores all N.
         query_ids: evaluate only these queries (default: all judged in the split).
@@ -73,8 +74,14 @@ def evaluate(
             slice is always included.
         cache_dir: first-stage runs, the Qdrant index and reranker scores (default
             ``~/.cache/ragrerank/eval``).
+        dense_model: the first stage's dense model (name, folder or a loaded
+            ``SentenceTransformer``); default: all-MiniLM-L6-v2.
         latency_points: candidate counts for the latency-vs-candidates sweep.
         latency_queries: queries timed per point (0 disables the sweep).
+        show_progress: progress bars while encoding and scoring.
+
+    Returns:
+        The `EvalReport`: metrics per system, per-query wins and losses, slices, latency.
     """
     positive_int(candidates, "candidates")
     if (

@@ -77,7 +77,15 @@ class DroppedItem:
 
 @dataclass(frozen=True)
 class AssembledContext:
-    """Rendered context plus what went in (in rendered order) and what did not."""
+    """Rendered context plus what went in (in rendered order) and what did not.
+
+    Attributes:
+        text: the context to put in the prompt, each item under its ``[n]`` citation.
+        items: the items that went in, in rendered order, with citation and token count.
+        dropped: the items left out and why (``duplicate_id``, ``duplicate``, ``budget``).
+        tokens: tokens used, by the assembler's counter.
+        max_tokens: the budget.
+    """
 
     text: str
     items: tuple[ContextItem, ...]
@@ -302,6 +310,12 @@ class ChatContextSelector:
     The query is `conversation_query` of the last ``window`` user turns (so follow-ups
     such as "and in children?" keep their topic); candidates are reranked with
     ``reranker`` and packed by ``assembler``.
+
+    Args:
+        reranker: reranks the candidates against the conversation's query.
+        assembler: packs the context (default: a `ContextAssembler()`).
+        window: how many of the last qualifying turns make the query.
+        roles: which turns count (default: the user's).
     """
 
     def __init__(

@@ -28,7 +28,15 @@ class Retriever(Protocol):
 
 @dataclass(frozen=True)
 class PipelineResult:
-    """Everything a caller may want to show or log for one query."""
+    """Everything a caller may want to show or log for one query.
+
+    Attributes:
+        query: the query.
+        candidates: what the retriever returned, in its order.
+        reranked: the `RerankResult` (kept items and the trace).
+        context: the `AssembledContext` built from the kept items.
+        timings_ms: milliseconds per step: ``retrieve``, ``rerank``, ``assemble``, ``total``.
+    """
 
     query: str
     candidates: tuple[Document, ...]

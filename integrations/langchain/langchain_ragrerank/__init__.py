@@ -23,6 +23,15 @@ class RagRerank(BaseDocumentCompressor):
     arguments are `Reranker` options, e.g. ``text_template="{title}\n{text}"`` or
     ``rank_fields=[...]`` (``text`` is ``page_content``, other names metadata keys).
 
+    Args:
+        reranker: a `Reranker`, or a scorer that ``options`` turn into one.
+        top_n: documents to keep; None keeps all.
+        **options: `Reranker` options when ``reranker`` is a scorer (``normalize``,
+            ``fallback``, ...).
+
+    Raises:
+        ValueError: neither a reranker nor a scorer was given.
+
     Example:
         ``RagRerank(CrossEncoderScorer("cross-encoder/ms-marco-MiniLM-L-6-v2"), top_n=3)``
     """
@@ -51,6 +60,11 @@ class RagRerank(BaseDocumentCompressor):
         query: str,
         callbacks: Callbacks | None = None,
     ) -> Sequence[Document]:
+        """The best ``top_n`` documents for ``query``, best first, as new `Document`s.
+
+        Raises:
+            TypeError: an input is not a `Document` (its index is named).
+        """
         docs = list(documents)
         return _to_documents(
             docs, self.reranker.rerank(query, _to_candidates(docs), top_k=self.top_n)
@@ -62,6 +76,7 @@ class RagRerank(BaseDocumentCompressor):
         query: str,
         callbacks: Callbacks | None = None,
     ) -> Sequence[Document]:
+        """`compress_documents` for async code, through `Reranker.arerank`."""
         docs = list(documents)
         result = await self.reranker.arerank(query, _to_candidates(docs), top_k=self.top_n)
         return _to_documents(docs, result)

@@ -36,7 +36,14 @@ Labeled = tuple[str, Candidate]
 
 @dataclass(frozen=True)
 class IndexReport:
-    """What `QdrantRetriever.index` did: every input document is in exactly one count."""
+    """What `QdrantRetriever.index` did: every input document is in exactly one count.
+
+    Attributes:
+        indexed: documents written (new, or changed since the last `index`).
+        unchanged: documents already stored with the same content hash, not rewritten.
+        skipped_invalid: invalid documents skipped (``skip_invalid=True``).
+        collection_size: points in the collection afterwards.
+    """
 
     indexed: int
     unchanged: int

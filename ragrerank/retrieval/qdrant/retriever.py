@@ -65,6 +65,10 @@ class QdrantRetriever:
         batch_size: documents per encode/upsert batch.
         timeout: seconds for every Qdrant call (and the server client).
         show_progress: tqdm bar while indexing.
+        client: a ready ``QdrantClient`` (then ``url`` and ``path`` are not given).
+        url: a Qdrant server, e.g. ``"http://localhost:6333"``.
+        api_key: the server's API key (with ``url`` only).
+        path: a folder for a persistent embedded store.
     """
 
     def __init__(

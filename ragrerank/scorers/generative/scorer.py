@@ -48,13 +48,19 @@ class GenerativeScorer(BaseScorer):
             default: the folder's ``generative_reranker.json``, else a sentence-transformers
             save's default prompt as ``<prompt>{query}{document}``, else Qwen3-Reranker's prompt
             (decoders) or MonoT5's ``Query: {query} Document: {document} Relevant:``.
-        true_token, false_token: the answer tokens (default: the folder's json, else the ids of a
-            sentence-transformers LogitScore head, else "yes"/"no" for
-            decoders, "▁true"/"▁false" for T5).
+        true_token: the answer token meaning relevant (default: the folder's json, else the
+            ids of a sentence-transformers LogitScore head, else "yes" for decoders,
+            "▁true" for T5).
+        false_token: the answer token meaning not relevant ("no", "▁false"; defaults as above).
         instruction: fills ``{instruction}`` (default: the folder's, else a web-search one).
-        device, batch_size, max_length, dtype, trust_remote_code, allow_pickle_weights,
-        revision: as in `CrossEncoderScorer`, except that ``dtype`` defaults to None (the
-            checkpoint's own dtype, as LLM checkpoints declare one); ``"auto"`` is accepted.
+        device: as in `CrossEncoderScorer`.
+        batch_size: pairs per forward pass.
+        max_length: as in `CrossEncoderScorer`.
+        dtype: as in `CrossEncoderScorer` (``"auto"`` accepted), but the default is None:
+            the checkpoint's own dtype, as LLM checkpoints declare one.
+        trust_remote_code: as in `CrossEncoderScorer`.
+        allow_pickle_weights: as in `CrossEncoderScorer`.
+        revision: as in `CrossEncoderScorer`.
     """
 
     def __init__(

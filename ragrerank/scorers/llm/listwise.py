@@ -48,18 +48,23 @@ class ListwiseLLMScorer(BaseScorer):
         llm: any LangChain ``BaseChatModel`` (anything with ``invoke``/``ainvoke`` taking a
             prompt string and returning a message). Sync scoring calls ``invoke``, async
             scoring ``ainvoke``.
-        window, step: windows of ``window`` passages move from the bottom of the list to
-            the top by ``step`` (``1 <= step < window``). With a perfect oracle one pass
-            puts the true best ``window - step`` first in order (all of them when
-            ``n <= window``); see `ragrerank.scorers.llm.window`.
+        window: passages per LLM call. Windows move from the bottom of the list to the top
+            by ``step``; with a perfect oracle one pass puts the true best
+            ``window - step`` first in order (all of them when ``n <= window``); see
+            `ragrerank.scorers.llm.window`.
+        step: how far the window moves (``1 <= step < window``).
         passes: independent passes; pass 0 uses the input order, pass ``p`` the input
             shuffled with ``random.Random(seed * 1_000_003 + p)``, against positional bias.
-            They are fused with ``aggregate``: ``"borda"`` or ``"rrf"`` (``rrf_k``).
+            They are fused with ``aggregate``.
+        aggregate: how passes are fused: ``"borda"`` or ``"rrf"``.
+        rrf_k: the RRF constant for ``aggregate="rrf"``.
+        seed: seeds the shuffles of passes after the first.
         prompt: ``None`` (`ragrerank.scorers.llm.prompt.DEFAULT_TEMPLATE`), a template
             with ``{query}``, ``{passages}`` (numbered ``[1] ...``) and ``{num}``, or a
             callable ``(query, passages) -> str``. The answer must name passages as ``[i]``.
-        max_passage_tokens, max_query_tokens: whitespace-word limits (an approximate token
-            count); a cut passage is reported in ``ScoreOutput.truncated``.
+        max_passage_tokens: whitespace-word limit per passage (an approximate token count);
+            a cut passage is reported in ``ScoreOutput.truncated``.
+        max_query_tokens: whitespace-word limit of the query.
         strict: raise `ScorerError` (``kind`` ``"llm_error"``, ``"timeout"`` or
             ``"unparseable"``) when a call fails or its answer names no passage, so a
             ``Reranker(fallback=...)`` takes over; otherwise that window keeps its input

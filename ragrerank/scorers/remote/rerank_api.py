@@ -63,8 +63,13 @@ class RemoteRerankScorer(RemoteScorer):
         max_tokens_per_doc: ``cohere`` only: server-side truncation length.
         max_documents_per_request: documents per request; default 32 for ``tei`` (its
             ``--max-client-batch-size``), else 1,000.
-        timeout, total_timeout, max_attempts, backoff_base, backoff_max, max_retry_after,
-            max_concurrency: as for `CohereScorer`.
+        timeout: seconds per request attempt.
+        total_timeout: seconds per scoring call, retries and backoff included.
+        max_attempts: tries per request, first one included.
+        backoff_base: first backoff delay in seconds, doubled per retry.
+        backoff_max: largest backoff delay in seconds.
+        max_retry_after: give up at once when the server asks to wait longer than this.
+        max_concurrency: requests in flight at once for one call.
     """
 
     notes_key = "remote"

@@ -33,6 +33,9 @@ class RemoteScorer(Closable, BaseScorer):
     Subclasses set the class attributes and implement `_request`, `_send`, `_asend` and
     `_parse`; `_make_client`, `_classify` and `_notes` may be overridden. ``with`` /
     ``async with`` close the clients at the end (`Closable`).
+
+    The constructor's arguments are `CohereScorer`'s (model, key, URL, timeouts, retries,
+    batching); a subclass takes them as keyword arguments and passes them on.
     """
 
     # Class attributes of a backend, or set per instance before ``super().__init__`` by

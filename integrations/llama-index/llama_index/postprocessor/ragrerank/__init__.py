@@ -24,9 +24,19 @@ class RagRerank(BaseNodePostprocessor):
     Returns new `NodeWithScore` objects whose ``score`` is the normalized rerank score;
     the retriever's score is kept in node metadata as ``retrieval_score`` (and the raw
     rerank score as ``rerank_score``), both hidden from the LLM and embedding text.
-    Input nodes are never modified. Other keyword arguments are `Reranker` options, e.g.
-    ``rank_fields=["title", "text"]``: ``text`` is the node's content under
-    ``metadata_mode`` (pass ``MetadataMode.NONE`` so metadata is not in it twice).
+    Input nodes are never modified.
+
+    Args:
+        reranker: a `Reranker`, or a scorer that ``options`` turn into one.
+        top_n: nodes to keep; None keeps all.
+        metadata_mode: which node text the scorer sees.
+        **options: `Reranker` options when ``reranker`` is a scorer (``normalize``,
+            ``fallback``, ``rank_fields=["title", "text"]``...: ``text`` is the node's
+            content under ``metadata_mode``, so pass ``MetadataMode.NONE`` to keep metadata
+            from appearing twice), and LlamaIndex's ``callback_manager``.
+
+    Raises:
+        ValueError: neither a reranker nor a scorer was given.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -60,6 +70,7 @@ class RagRerank(BaseNodePostprocessor):
 
     @classmethod
     def class_name(cls) -> str:
+        """LlamaIndex's serialization name."""
         return "RagRerank"
 
     def _postprocess_nodes(
