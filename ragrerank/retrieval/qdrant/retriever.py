@@ -1,7 +1,7 @@
 """`QdrantRetriever`: a Qdrant collection as the first stage, from indexing to candidates.
 
-It owns the connection (a passed client, a server URL or an embedded store) and composes
-the jobs of its siblings: `.encoders` (the dense model, loaded on first use), `.schema`
+It owns the engine (`.engine`: a passed client, a server URL, or an embedded store on
+qdrant-edge or qdrant-client's local mode) and composes the jobs of its siblings: `.encoders` (the dense model, loaded on first use), `.schema`
 (the collection's vectors, created or checked), `.indexing` (validated documents, change
 detection, checked points) and `.search` (requests and candidates).
 """
@@ -22,6 +22,7 @@ from ...types import Candidate
 from ..bm25 import BM25Encoder
 from . import indexing, schema, search
 from .encoders import DenseEncoder, MultiVectorEncoder
+from .engine import Engine, EngineName, open_engine
 from .indexing import IndexReport, Labeled
 from .options import CollectionOptions, warn_if_embedded
 from .schema import point_id
@@ -41,7 +42,9 @@ class QdrantRetriever:
     """Index documents into a Qdrant collection and retrieve top-N candidates.
 
     Connection: pass a ready ``client``, or ``url`` (+ ``api_key``) for a server, or
-    ``path`` for a persistent embedded store; default is embedded in-memory.
+    ``path`` for a persistent embedded store; default is embedded in-memory. Embedded stores
+    run on qdrant-edge (Qdrant's Rust engine, in process) when ``qdrant-edge-py`` is
+    installed, else on qdrant-client's local mode; ``engine`` chooses.
 
     Size: about 320 lines because the public surface is wide (index, retrieve and their
     batch and async twins, each with its docstring); the work lives in the schema, indexing
@@ -62,6 +65,13 @@ class QdrantRetriever:
         batch_size: documents per encode/upsert batch.
         timeout: seconds for every Qdrant call (and the server client).
         show_progress: tqdm bar while indexing.
+        engine: ``"auto"`` (qdrant-edge for an embedded store when installed, else
+            qdrant-client), ``"edge"`` (embedded only) or ``"client"`` (qdrant-client, its
+            local mode for an embedded store).
+
+    Raises:
+        ValueError: conflicting connection arguments, a bad setting, or a ``path`` written by
+            qdrant-client's local mode opened with the edge engine (pass ``engine="client"``).
     """
 
     def __init__(
@@ -80,6 +90,7 @@ class QdrantRetriever:
         batch_size: int = 64,
         timeout: int = 60,
         show_progress: bool = True,
+        engine: EngineName = "auto",
     ) -> None:
         if sum(x is not None for x in (client, url, path)) > 1:
             raise ValueError("pass at most one of client, url, path")
@@ -99,18 +110,11 @@ class QdrantRetriever:
         options.require_vectors(dense=dense_model is not None, colbert=colbert is not None,
                                 where="this retriever")  # fmt: skip
         require("qdrant_client", "qdrant")
-        from qdrant_client import QdrantClient
-
-        self._owns_client = client is None
-        if client is None:
-            if url is not None:
-                client = QdrantClient(url=url, api_key=api_key, timeout=timeout)
-            elif path is not None:
-                client = QdrantClient(path=str(path))
-            else:
-                client = QdrantClient(":memory:")
-        warn_if_embedded(client, options)
-        self.client = client
+        self._engine: Engine = open_engine(collection_name, engine=engine, client=client,
+                                           url=url, api_key=api_key, path=path,
+                                           timeout=timeout)  # fmt: skip
+        warn_if_embedded(getattr(self._engine, "client", None), options,
+                         edge=self._engine.name == "edge")  # fmt: skip
         self.collection_name = collection_name
         self.options = options
         self.bm25 = BM25Encoder() if bm25 is None else bm25
@@ -127,14 +131,36 @@ class QdrantRetriever:
     def __repr__(self) -> str:  # never shows the API key
         return (
             f"QdrantRetriever(collection={self.collection_name!r}, "
-            f"dense_model={self.dense_model_name!r}, colbert={self.colbert is not None})"
+            f"dense_model={self.dense_model_name!r}, colbert={self.colbert is not None}, "
+            f"engine={self.engine!r})"
         )
 
+    @property
+    def engine(self) -> str:
+        """``"edge"`` (qdrant-edge, embedded) or ``"client"`` (qdrant-client)."""
+        return self._engine.name
+
+    @property
+    def client(self) -> QdrantClient:
+        """The ``QdrantClient`` (engine ``"client"``).
+
+        Raises:
+            AttributeError: the edge engine has no client (pass ``engine="client"`` for
+                code that needs one).
+        """
+        client = getattr(self._engine, "client", None)
+        if client is None:
+            raise AttributeError(
+                "this retriever runs on the embedded qdrant-edge engine, which has no "
+                "QdrantClient: pass engine='client' (or client=/url=) for code that needs one"
+            )
+        return client  # type: ignore[no-any-return]
+
     def close(self) -> None:
-        """Close the client if this retriever created it (a passed ``client`` stays open)."""
-        if self._owns_client:
-            with self._client_lock:
-                self.client.close()
+        """Close the engine: flush an embedded store, close a client this retriever created
+        (a passed ``client`` stays open)."""
+        with self._client_lock:
+            self._engine.close()
 
     def __enter__(self) -> QdrantRetriever:
         return self
@@ -170,32 +196,32 @@ class QdrantRetriever:
     def exists(self) -> bool:
         """Whether the collection exists."""
         with self._client_lock:
-            return bool(self.client.collection_exists(self.collection_name))
+            return self._engine.exists()
 
     def count(self) -> int:
         """Number of points in the collection (0 when it does not exist)."""
         if not self.exists():
             return 0
         with self._client_lock:
-            return int(self.client.count(self.collection_name, exact=True).count)
+            return self._engine.count()
 
     def delete_collection(self) -> None:
         """Drop the collection (next `index` recreates it)."""
         with self._client_lock:
-            self.client.delete_collection(self.collection_name, timeout=self.timeout)
+            self._engine.delete()
         self._schema.reset()
 
     def _create(self, texts: list[str]) -> None:
         params = self._schema.create_params(texts)
         with self._client_lock:
-            self.client.create_collection(self.collection_name, **params, timeout=self.timeout)
+            self._engine.create(params)
         self._schema.checked = True
 
     def _check_collection(self) -> None:
         """Verify an existing collection fits this retriever's models; adopt its BM25 stats."""
         if not self._schema.checked:
             with self._client_lock:
-                info = self.client.get_collection(self.collection_name)
+                info = self._engine.info()
             self._schema.check(info, self.collection_name)
 
     # -- indexing ---------------------------------------------------------------------------
@@ -238,6 +264,9 @@ class QdrantRetriever:
                 indexed += len(todo)
                 unchanged += len(batch) - len(todo)
                 bar.update(len(batch))
+        if indexed:
+            with self._client_lock:
+                self._engine.flush()
         if invalid:
             logger.warning("skipped %d invalid documents (no id or empty text)", invalid)
         return IndexReport(indexed, unchanged, invalid, self.count())
@@ -245,10 +274,7 @@ class QdrantRetriever:
     def _changed(self, batch: list[Labeled]) -> list[Labeled]:
         ids = [point_id(d.id) for _, d in batch]
         with self._client_lock:
-            records = self.client.retrieve(
-                self.collection_name, ids, with_payload=["content_hash"], timeout=self.timeout
-            )
-        stored = {str(r.id): (r.payload or {}).get("content_hash") for r in records}
+            stored = self._engine.hashes(ids)
         models = self._schema.models()
         return [
             (label, d)
@@ -269,7 +295,7 @@ class QdrantRetriever:
         points = indexing.points(batch, dense=dense, sparse=sparse, multi=multi,
                                  models=self._schema.models())  # fmt: skip
         with self._client_lock:
-            self.client.upsert(self.collection_name, points, wait=True, timeout=self.timeout)
+            self._engine.upsert(points)
 
     # -- retrieval --------------------------------------------------------------------------
 
@@ -317,10 +343,8 @@ class QdrantRetriever:
         requests = search.query_requests(queries, dense, self.bm25, mode=mode, top_n=top_n,
                                          limit=limit, query_filter=query_filter)  # fmt: skip
         with self._client_lock:
-            responses = self.client.query_batch_points(
-                self.collection_name, requests, timeout=self.timeout
-            )
-        return [[search.to_candidate(p) for p in r.points] for r in responses]
+            responses = self._engine.query(requests)
+        return [[search.to_candidate(p) for p in points] for points in responses]
 
     async def aretrieve(
         self,
