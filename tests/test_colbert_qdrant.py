@@ -101,7 +101,10 @@ def test_vectors_indexed_by_the_retriever_are_found_by_the_store(scorer: ColBERT
             return np.ones((len(texts), 4), dtype=np.float32)
 
     docs = [Candidate(text=t, id=i) for i, t in zip(IDS, DOCS, strict=True)]
-    with QdrantRetriever("both", dense_model=FixedDense(), colbert=scorer) as retriever:
+    # QdrantColBERTStore reads through a QdrantClient: qdrant-client's engine
+    with QdrantRetriever(
+        "both", dense_model=FixedDense(), colbert=scorer, engine="client"
+    ) as retriever:
         retriever.index(docs)
         candidates = retriever.retrieve(QUERY, top_n=len(docs), mode="sparse")
         assert candidates
