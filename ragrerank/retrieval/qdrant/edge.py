@@ -4,8 +4,9 @@ One edge shard per collection, at ``<path>/edge/<collection>/shard`` beside the 
 ``create_collection`` arguments (``collection.json``: vectors, sparse vectors, metadata), from
 which `info` answers like ``get_collection`` so the schema and option checks are the same as
 for a server. Without ``path`` the shard lives in a temporary folder removed on `close`.
-Searches are exact (segments are never optimized into HNSW graphs), like qdrant-client's local
-mode; hybrid RRF is fused here (`edge_convert.rrf`) so ties come out in the same order.
+An in-memory store has no write-ahead log and is never flushed; a ``path`` store has both (the
+retriever flushes after each `index` call and on close). Searches are exact (segments are never
+optimized into HNSW graphs), like qdrant-client's local mode; hybrid RRF is fused here (`edge_convert.rrf`) so ties come out in the same order.
 
 A ``path`` written by qdrant-client's local mode (its ``meta.json`` lists the collection) is
 not read: `ValueError` says to pass ``engine="client"`` or to index again into a new folder.
@@ -60,6 +61,7 @@ class EdgeEngine:
             )
         # In memory: a temporary folder, removed on close or when the engine is collected.
         self._tmp = None
+        self.persistent = path is not None
         if path is None:
             path = tempfile.mkdtemp(prefix="ragrerank-edge-")
             self._tmp = weakref.finalize(self, shutil.rmtree, path, ignore_errors=True)
@@ -92,6 +94,7 @@ class EdgeEngine:
                 n: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf if v.modifier else None)
                 for n, v in sparse.items()
             },
+            wal_enabled=self.persistent,  # an in-memory store needs no write-ahead log
         )
         self.folder.mkdir(parents=True, exist_ok=True)
         self._shard = qe.EdgeShard.create(str(self.folder / "shard"), config)
@@ -178,12 +181,13 @@ class EdgeEngine:
         return out
 
     def flush(self) -> None:
-        if self._shard is not None:
+        """Write pending changes to disk (a store on a ``path`` only)."""
+        if self._shard is not None and self.persistent:
             self._shard.flush()
 
     def _close_shard(self) -> None:
         if self._shard is not None:
-            self._shard.flush()
+            self.flush()
             self._shard.close()
             self._shard = None
 
