@@ -34,7 +34,7 @@ from .edge_convert import (
 )
 from .schema import qdrant_models
 
-__all__ = ["EdgeEngine"]
+__all__ = ["EdgeEngine", "EdgeStoreView"]
 
 _CONFIG = "collection.json"
 
@@ -195,6 +195,42 @@ class EdgeEngine:
         self._close_shard()
         if self._tmp is not None:
             self._tmp()
+
+
+class EdgeStoreView:
+    """The three ``QdrantClient`` calls `QdrantColBERTStore` makes (``get_collection``,
+    ``retrieve`` with vectors, ``query_points`` over given ids), answered by an `EdgeEngine`,
+    so the store reads a retriever's ColBERT vectors on either engine."""
+
+    def __init__(self, engine: EdgeEngine) -> None:
+        self.engine = engine
+
+    def _check(self, name: str) -> Any:
+        if name != self.engine.collection_name or not self.engine.exists():
+            raise ValueError(f"collection {name!r} does not exist in this embedded store")
+        return self.engine._shard
+
+    def get_collection(self, collection_name: str) -> Any:
+        self._check(collection_name)
+        return self.engine.info()
+
+    def retrieve(self, collection_name: str, ids: list[Any], *, with_payload: bool,
+                 with_vectors: list[str], timeout: int | None = None) -> list[Any]:  # fmt: skip
+        shard = self._check(collection_name)
+        return list(shard.retrieve(list(ids), with_payload=with_payload,
+                                   with_vector=with_vectors))  # fmt: skip
+
+    def query_points(self, collection_name: str, *, query: Any, using: str, query_filter: Any,
+                     limit: int, with_payload: bool, timeout: int | None = None) -> Any:  # fmt: skip
+        shard = self._check(collection_name)
+        request = self.engine._qe.QueryRequest(
+            limit=limit,
+            query=self.engine._qe.Query.Nearest(query, using=using),
+            filter=edge_filter(query_filter),
+            with_payload=with_payload,
+            with_vector=False,
+        )
+        return SimpleNamespace(points=shard.query(request))
 
 
 def _refuse_local_mode(root: Path, collection_name: str) -> None:

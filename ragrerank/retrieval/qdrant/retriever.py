@@ -1,9 +1,12 @@
 """`QdrantRetriever`: a Qdrant collection as the first stage, from indexing to candidates.
 
 It owns the engine (`.engine`: a passed client, a server URL, or an embedded store on
-qdrant-edge or qdrant-client's local mode) and composes the jobs of its siblings: `.encoders` (the dense model, loaded on first use), `.schema`
-(the collection's vectors, created or checked), `.indexing` (validated documents, change
-detection, checked points) and `.search` (requests and candidates).
+qdrant-edge or qdrant-client's local mode) and composes the jobs of its siblings:
+`.encoders` (the dense model, loaded on first use), `.schema` (the collection's vectors,
+created or checked), `.indexing` (validated documents, change detection, checked points)
+and `.search` (requests and candidates).
+
+Size: just over 400 lines, the one class below (see its own Size note).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import logging
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -31,6 +34,8 @@ from .search import RetrievalMode
 if TYPE_CHECKING:
     from qdrant_client import QdrantClient, models
 
+    from ..colbert_store import QdrantColBERTStore
+
 __all__ = ["DEFAULT_DENSE_MODEL", "QdrantRetriever"]
 
 logger = logging.getLogger(__name__)
@@ -46,9 +51,9 @@ class QdrantRetriever:
     run on qdrant-edge (Qdrant's Rust engine, in process) when ``qdrant-edge-py`` is
     installed, else on qdrant-client's local mode; ``engine`` chooses.
 
-    Size: about 360 lines because the public surface is wide (index, retrieve and their
-    batch and async twins, each with its docstring); the work lives in the schema, indexing
-    and search modules beside it.
+    Size: about 380 lines because the public surface is wide (index, retrieve and their
+    batch and async twins, the engine, client and ColBERT store, each with its docstring);
+    the work lives in the engine, schema, indexing and search modules beside it.
 
     Args:
         collection_name: the collection (created on first `index`).
@@ -155,6 +160,22 @@ class QdrantRetriever:
                 "QdrantClient: pass engine='client' (or client=/url=) for code that needs one"
             )
         return client  # type: ignore[no-any-return]
+
+    def colbert_store(self, mode: Literal["fetch", "query"] = "fetch") -> QdrantColBERTStore:
+        """A `QdrantColBERTStore` over this collection's ColBERT vectors, on either engine
+        (``ColBERTScorer(model, store=retriever.colbert_store())``).
+
+        Args:
+            mode: ``"fetch"`` (vectors by id, MaxSim in process) or ``"query"`` (MaxSim in
+                the engine).
+        """
+        from ..colbert_store import QdrantColBERTStore
+        from .edge import EdgeEngine, EdgeStoreView
+
+        engine = self._engine
+        client = EdgeStoreView(engine) if isinstance(engine, EdgeEngine) else self.client
+        return QdrantColBERTStore(client, self.collection_name, mode=mode,  # type: ignore[arg-type]
+                                  timeout=self.timeout, collection=self.options)  # fmt: skip
 
     def close(self) -> None:
         """Close the engine: flush an embedded store, close a client this retriever created
