@@ -546,9 +546,14 @@ def test_filters_select_the_same_points_on_both_engines(engine: str) -> None:
         "not": models.Filter(must_not=[models.HasIdCondition(has_id=[point_id("d0"), point_id("d1")])]),
         "should": models.Filter(should=[field(key="metadata.n", match=models.MatchValue(value=0)),
                                         field(key="metadata.n", match=models.MatchValue(value=5))]),
+        "except": models.Filter(must=[field(key="metadata.n", match=models.MatchExcept(**{"except": [0, 1, 2]}))]),
+        "nested": models.Filter(must=[models.Filter(must_not=[field(key="metadata.n", range=models.Range(gt=1))]),
+                                      field(key="metadata.tags", values_count=models.ValuesCount(gte=2))]),
+        "empty": models.Filter(must=[models.IsEmptyCondition(is_empty=models.PayloadField(key="metadata.none"))]),
     }  # fmt: skip
     expected = {"match": {"d4"}, "range": {"d2", "d3"}, "any": {"d1", "d3", "d5"},
-                "not": {"d2", "d3", "d4", "d5"}, "should": {"d0", "d5"}}  # fmt: skip
+                "not": {"d2", "d3", "d4", "d5"}, "should": {"d0", "d5"}, "except": {"d3", "d4", "d5"},
+                "nested": {"d0", "d1"}, "empty": {f"d{i}" for i in range(6)}}  # fmt: skip
     for name, query_filter in cases.items():
         for mode in ("dense", "sparse", "hybrid"):
             hits = retriever.retrieve("aspirin heart tower vitamin", top_n=6, mode=mode,  # type: ignore[arg-type]
@@ -556,6 +561,24 @@ def test_filters_select_the_same_points_on_both_engines(engine: str) -> None:
             assert {c.id for c in hits} <= expected[name], (name, mode)
             if mode != "sparse":
                 assert {c.id for c in hits} == expected[name], (name, mode)
+    geo = models.Filter(must=[field(key="metadata.where", geo_radius=models.GeoRadius(
+        center=models.GeoPoint(lon=2.35, lat=48.85), radius=1000.0))])  # fmt: skip
+    if engine == "edge":  # not translated: an error naming it, not a dropped condition
+        with pytest.raises(ValueError, match="does not translate geo_radius"):
+            retriever.retrieve("aspirin", query_filter=geo)
+
+
+def test_without_qdrant_edge_auto_falls_back_and_edge_names_the_extra(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sys
+
+    from ragrerank import MissingDependencyError
+
+    monkeypatch.setitem(sys.modules, "qdrant_edge", None)
+    assert make().engine == "client"
+    with pytest.raises(MissingDependencyError, match=r"ragrerank\[qdrant\]"):
+        make(engine="edge")
 
 
 def test_colbert_multivectors_are_stored_on_the_edge_engine() -> None:
