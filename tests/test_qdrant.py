@@ -535,7 +535,8 @@ def test_filters_select_the_same_points_on_both_engines(engine: str) -> None:
 
     retriever = make(engine=engine)
     retriever.index(
-        [{**d, "metadata": {"source": d["metadata"]["source"], "n": i, "tags": ["x", f"t{i % 2}"]}}
+        [{**d, "metadata": {"source": d["metadata"]["source"], "n": i, "tags": ["x", f"t{i % 2}"],
+                            "when": f"2024-01-0{i + 1}T00:00:00Z"}}
          for i, d in enumerate(docs())]
     )  # fmt: skip
     field = models.FieldCondition
@@ -549,11 +550,12 @@ def test_filters_select_the_same_points_on_both_engines(engine: str) -> None:
         "except": models.Filter(must=[field(key="metadata.n", match=models.MatchExcept(**{"except": [0, 1, 2]}))]),
         "nested": models.Filter(must=[models.Filter(must_not=[field(key="metadata.n", range=models.Range(gt=1))]),
                                       field(key="metadata.tags", values_count=models.ValuesCount(gte=2))]),
+        "date": models.Filter(must=[field(key="metadata.when", range=models.DatetimeRange(gte="2024-01-03T00:00:00Z", lt="2024-01-05T00:00:00Z"))]),
         "empty": models.Filter(must=[models.IsEmptyCondition(is_empty=models.PayloadField(key="metadata.none"))]),
     }  # fmt: skip
     expected = {"match": {"d4"}, "range": {"d2", "d3"}, "any": {"d1", "d3", "d5"},
                 "not": {"d2", "d3", "d4", "d5"}, "should": {"d0", "d5"}, "except": {"d3", "d4", "d5"},
-                "nested": {"d0", "d1"}, "empty": {f"d{i}" for i in range(6)}}  # fmt: skip
+                "nested": {"d0", "d1"}, "date": {"d2", "d3"}, "empty": {f"d{i}" for i in range(6)}}  # fmt: skip
     for name, query_filter in cases.items():
         for mode in ("dense", "sparse", "hybrid"):
             hits = retriever.retrieve("aspirin heart tower vitamin", top_n=6, mode=mode,  # type: ignore[arg-type]

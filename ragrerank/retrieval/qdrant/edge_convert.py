@@ -168,12 +168,9 @@ def _field(c: Any, m: Any, qe: Any) -> Any:
     if c.range is not None:
         bounds = {k: getattr(c.range, k) for k in ("gte", "gt", "lte", "lt")}
         if isinstance(c.range, m.DatetimeRange):
-            rng = qe.RangeDateTime(
-                **{
-                    k: None if v is None else v.isoformat() if hasattr(v, "isoformat") else str(v)
-                    for k, v in bounds.items()
-                }
-            )
+            # qdrant-client parses the bounds into datetime/date objects; edge takes ISO 8601
+            iso = {k: None if v is None else v.isoformat() for k, v in bounds.items()}
+            rng = qe.RangeDateTime(**iso)
         else:
             rng = qe.RangeFloat(**bounds)
     count = None
