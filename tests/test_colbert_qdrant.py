@@ -89,9 +89,17 @@ def test_point_ids_are_the_retrievers() -> None:
             point_id(bad)  # type: ignore[arg-type]
 
 
-def test_vectors_indexed_by_the_retriever_are_found_by_the_store(scorer: ColBERTScorer) -> None:
-    """QdrantRetriever(colbert=...) and QdrantColBERTStore share point ids: nothing re-encoded."""
+@pytest.mark.parametrize("engine", ["edge", "client"])
+@pytest.mark.parametrize("mode", ["fetch", "query"])
+def test_vectors_indexed_by_the_retriever_are_found_by_the_store(
+    scorer: ColBERTScorer, engine: str, mode: str
+) -> None:
+    """QdrantRetriever(colbert=...) and its colbert_store() share point ids: nothing
+    re-encoded, the in-process ranking, on both embedded engines."""
     from ragrerank import QdrantRetriever
+
+    if engine == "edge":
+        pytest.importorskip("qdrant_edge")
 
     class FixedDense:
         def get_sentence_embedding_dimension(self) -> int:
@@ -101,20 +109,32 @@ def test_vectors_indexed_by_the_retriever_are_found_by_the_store(scorer: ColBERT
             return np.ones((len(texts), 4), dtype=np.float32)
 
     docs = [Candidate(text=t, id=i) for i, t in zip(IDS, DOCS, strict=True)]
-    with QdrantRetriever("both", dense_model=FixedDense(), colbert=scorer) as retriever:
+    with QdrantRetriever(
+        "both",
+        dense_model=FixedDense(),
+        colbert=scorer,
+        engine=engine,  # type: ignore[arg-type]
+    ) as retriever:
         retriever.index(docs)
         candidates = retriever.retrieve(QUERY, top_n=len(docs), mode="sparse")
         assert candidates
-        stored = ColBERTScorer(
-            scorer.model_name, store=QdrantColBERTStore(retriever.client, "both"), dtype="float32"
-        )
+        store = retriever.colbert_store(mode)  # type: ignore[arg-type]
+        stored = ColBERTScorer(scorer.model_name, store=store, dtype="float32")
         result = Reranker(stored).rerank(QUERY, candidates)
         sources = result.trace.notes["vector_sources"]
-        assert sources["store"] == len(candidates) and sources["encoded"] == 0, sources
+        assert sources["encoded"] == 0, sources
+        assert sources["store"] == len(candidates), sources
         fresh = Reranker(
             ColBERTScorer(scorer.model_name, cache_max_bytes=0, dtype="float32")
         ).rerank(QUERY, candidates)
         assert [it.id for it in result] == [it.id for it in fresh]
+        assert [it.score for it in result] == pytest.approx([it.score for it in fresh], abs=1e-3)
+        if engine == "client":  # the store over the retriever's own client finds the same
+            direct = QdrantColBERTStore(retriever.client, "both", mode=mode)  # type: ignore[arg-type]
+            again = Reranker(
+                ColBERTScorer(scorer.model_name, store=direct, dtype="float32")
+            ).rerank(QUERY, candidates)
+            assert [it.id for it in again] == [it.id for it in result]
 
 
 def test_collection_is_created_and_validated(client: QdrantClient, scorer: ColBERTScorer) -> None:

@@ -1,9 +1,13 @@
-"""Qdrant retrieval: BM25 weights, idempotent indexing, modes, size checks, ColBERT storage."""
+"""Qdrant retrieval: BM25 weights, idempotent indexing, modes, size checks, ColBERT storage.
+
+Tests that build their own embedded store run on both engines (the ``engine`` fixture:
+qdrant-edge and qdrant-client's local mode); tests that pass a ``QdrantClient`` run on it."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import importlib.util
 import json
 import math
 from collections.abc import Sequence
@@ -23,6 +27,19 @@ from ragrerank.retrieval.qdrant import QdrantRetriever, point_id
 from tests.conftest import SCIENCE_DOCS, KeywordScorer
 
 pytestmark = pytest.mark.filterwarnings("ignore:Failed to obtain server version")
+
+ENGINES = [
+    pytest.param("edge", marks=pytest.mark.skipif(
+        importlib.util.find_spec("qdrant_edge") is None, reason="qdrant-edge-py not installed"
+    )),
+    "client",
+]  # fmt: skip
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> str:
+    """The embedded engine a test's own store runs on."""
+    return str(request.param)
 
 
 class HashEmbedder:
@@ -76,6 +93,11 @@ def make(client: QdrantClient | None = None, **kw: Any) -> QdrantRetriever:
     return QdrantRetriever("t", client=client, show_progress=False, **kw)
 
 
+def stored_vectors(retriever: QdrantRetriever) -> Any:
+    """The named dense vectors of the retriever's collection, from either engine."""
+    return retriever._engine.info().config.params.vectors
+
+
 # -- BM25 ------------------------------------------------------------------------------------
 
 
@@ -110,9 +132,9 @@ def test_document_weights_follow_bm25_formula() -> None:
         BM25Encoder().encode_documents(["x"])
 
 
-def test_qdrant_sparse_scores_equal_bm25s_lucene() -> None:
+def test_qdrant_sparse_scores_equal_bm25s_lucene(engine: str) -> None:
     bm25s = pytest.importorskip("bm25s")
-    retriever = make()
+    retriever = make(engine=engine)
     retriever.index(docs())
     enc = BM25Encoder()
     query = "aspirin risk of heart attack prevention"
@@ -127,32 +149,38 @@ def test_qdrant_sparse_scores_equal_bm25s_lucene() -> None:
             assert f"d{i}" not in got
 
 
-def test_bm25_only_retriever_stores_and_computes_no_dense_vectors() -> None:
-    full = make()
+def test_bm25_only_retriever_stores_and_computes_no_dense_vectors(engine: str) -> None:
+    full = make(engine=engine)
     full.index(docs())
-    sparse = QdrantRetriever("bm25", dense_model=None, show_progress=False)
+    sparse = QdrantRetriever("bm25", dense_model=None, show_progress=False, engine=engine)
     assert not sparse.has_dense
     assert sparse.index(docs()).indexed == 6
     assert sparse.index(docs()).unchanged == 6  # idempotent like the full retriever
-    info = sparse.client.get_collection("bm25")
-    assert "dense" not in (info.config.params.vectors or {})
+    assert "dense" not in (stored_vectors(sparse) or {})
     query = "aspirin risk of heart attack prevention"
     got = [(c.id, c.score) for c in sparse.retrieve(query, mode="sparse", top_n=6)]
     assert got == [(c.id, c.score) for c in full.retrieve(query, mode="sparse", top_n=6)]
     for mode in ("dense", "hybrid"):
         with pytest.raises(ValueError, match="needs a dense model"):
             sparse.retrieve(query, mode=mode)  # type: ignore[arg-type]
+
+
+def test_bm25_only_retriever_refuses_a_dense_collection(tmp_path: Path, engine: str) -> None:
     # Re-indexing a dense collection without a dense model would drop its dense vectors.
-    onto_full = QdrantRetriever("t", client=full.client, dense_model=None, show_progress=False)
-    with pytest.raises(ValueError, match="stores 'dense' vectors"):
+    with make(path=tmp_path, engine=engine) as full:
+        full.index(docs())
+    with (
+        make(path=tmp_path, engine=engine, dense_model=None) as onto_full,
+        pytest.raises(ValueError, match="stores 'dense' vectors"),
+    ):
         onto_full.index(docs())
 
 
 # -- indexing --------------------------------------------------------------------------------
 
 
-def test_reindexing_same_ids_keeps_one_point_each_and_updates() -> None:
-    retriever = make()
+def test_reindexing_same_ids_keeps_one_point_each_and_updates(engine: str) -> None:
+    retriever = make(engine=engine)
     first = retriever.index(docs())
     assert (first.indexed, first.unchanged, first.collection_size) == (6, 0, 6)
     again = retriever.index(docs())
@@ -192,8 +220,8 @@ def test_point_ids_are_uuid5_of_doc_id_and_payload_keeps_original() -> None:
         ({"id": "x", "text": "t", "metadata": ["a"]}, "document 1: metadata must be a mapping"),
     ],
 )
-def test_bad_documents_raise_naming_the_position(bad: Any, message: str) -> None:
-    retriever = make()
+def test_bad_documents_raise_naming_the_position(bad: Any, message: str, engine: str) -> None:
+    retriever = make(engine=engine)
     with pytest.raises(ValueError, match=message):
         retriever.index([{"id": "ok", "text": "fine"}, bad])
     assert retriever.count() == 0  # validation happens before anything is written
@@ -207,11 +235,13 @@ def test_bad_documents_raise_naming_the_position(bad: Any, message: str) -> None
         ({"score": math.nan}, "Out of range float"),
     ],
 )
-def test_everything_is_checked_before_the_first_write(metadata: object, problem: str) -> None:
+def test_everything_is_checked_before_the_first_write(
+    metadata: object, problem: str, engine: str
+) -> None:
     bad = docs()
     bad[3]["metadata"] = metadata
     message = rf"document 3 \(id='d3'\): metadata must be JSON-serializable.*{problem}"
-    retriever = make(batch_size=2)
+    retriever = make(batch_size=2, engine=engine)
     with pytest.raises(ValueError, match=message):
         retriever.index(bad)
     assert not retriever.exists() and retriever.count() == 0
@@ -225,8 +255,8 @@ def test_everything_is_checked_before_the_first_write(metadata: object, problem:
     assert record.payload is not None and record.payload["text"] == SCIENCE_DOCS[0]
 
 
-def test_bad_text_and_candidate_metadata_are_checked_before_writing() -> None:
-    retriever = make(batch_size=2)
+def test_bad_text_and_candidate_metadata_are_checked_before_writing(engine: str) -> None:
+    retriever = make(batch_size=2, engine=engine)
     broken = json.loads('"broken \\ud800 text"')
     good = [Candidate(text=t, id=f"c{i}") for i, t in enumerate(SCIENCE_DOCS[:3])]
     with pytest.raises(ValueError, match=r"document 3 \(id='x'\): text contains a lone surrogate"):
@@ -243,8 +273,10 @@ class NaNEmbedder(HashEmbedder):
         return out
 
 
-def test_non_finite_dense_vectors_raise_naming_the_document_before_its_batch_is_written() -> None:
-    retriever = make(dense_model=NaNEmbedder(), batch_size=2)
+def test_non_finite_dense_vectors_raise_naming_the_document_before_its_batch_is_written(
+    engine: str,
+) -> None:
+    retriever = make(dense_model=NaNEmbedder(), batch_size=2, engine=engine)
     with pytest.raises(ValueError, match=r"document 1 \(id='d1'\): the dense model returned NaN"):
         retriever.index(docs())
     assert retriever.count() == 0
@@ -266,8 +298,8 @@ def test_plain_strings_get_deterministic_text_ids() -> None:
     assert make(client).index([{"id": expected[1], "text": texts[1]}]).unchanged == 1
 
 
-def test_skip_invalid_counts_skipped_documents() -> None:
-    retriever = make()
+def test_skip_invalid_counts_skipped_documents(engine: str) -> None:
+    retriever = make(engine=engine)
     report = retriever.index(
         [{"id": "a", "text": "alpha"}, {"text": "orphan"}, {"id": "b", "text": ""}],
         skip_invalid=True,
@@ -275,9 +307,11 @@ def test_skip_invalid_counts_skipped_documents() -> None:
     assert (report.indexed, report.skipped_invalid, report.collection_size) == (1, 2, 1)
 
 
-def test_duplicate_ids_in_one_call_raise() -> None:
+def test_duplicate_ids_in_one_call_raise(engine: str) -> None:
     with pytest.raises(ValueError, match="documents 0 and 2 have the same id"):
-        make().index([{"id": 1, "text": "a"}, {"id": 2, "text": "b"}, {"id": "1", "text": "c"}])
+        make(engine=engine).index(
+            [{"id": 1, "text": "a"}, {"id": 2, "text": "b"}, {"id": "1", "text": "c"}]
+        )
 
 
 def test_vector_size_mismatch_names_both_sizes() -> None:
@@ -299,14 +333,13 @@ def test_bm25_settings_must_match_the_collection() -> None:
         make(client, bm25=BM25Encoder(k1=0.9)).index(docs())
 
 
-def test_persistent_path_reopens_with_stored_bm25_stats(tmp_path: Path) -> None:
-    first = QdrantRetriever("t", path=tmp_path, dense_model=HashEmbedder(), show_progress=False)
+def test_persistent_path_reopens_with_stored_bm25_stats(tmp_path: Path, engine: str) -> None:
+    first = make(path=tmp_path, engine=engine)
     first.index(docs())
     before = [(c.id, c.score) for c in first.retrieve("aspirin heart", mode="sparse")]
     first.close()
-    with QdrantRetriever(
-        "t", path=tmp_path, dense_model=HashEmbedder(), show_progress=False
-    ) as second:
+    with make(path=tmp_path, engine=engine) as second:
+        assert second.engine == engine
         assert second.index(docs()).unchanged == 6  # stored avg_doc_length adopted: no re-encode
         after = [(c.id, c.score) for c in second.retrieve("aspirin heart", mode="sparse")]
     assert [i for i, _ in after] == [i for i, _ in before] == ["d0", "d4"]
@@ -320,8 +353,8 @@ def test_persistent_path_reopens_with_stored_bm25_stats(tmp_path: Path) -> None:
 # -- retrieval -------------------------------------------------------------------------------
 
 
-def test_modes_rank_the_right_documents() -> None:
-    retriever = make()
+def test_modes_rank_the_right_documents(engine: str) -> None:
+    retriever = make(engine=engine)
     retriever.index(docs())
     for mode in ("dense", "sparse", "hybrid"):
         hits = retriever.retrieve("aspirin heart attack", mode=mode, top_n=3)  # type: ignore[arg-type]
@@ -336,16 +369,16 @@ def test_modes_rank_the_right_documents() -> None:
     assert len(hybrid) == 6 and hybrid[0].id == "d0"  # dense side fills the rest
 
 
-def test_stopword_only_query_falls_back_to_dense_in_hybrid() -> None:
-    retriever = make()
+def test_stopword_only_query_falls_back_to_dense_in_hybrid(engine: str) -> None:
+    retriever = make(engine=engine)
     retriever.index(docs())
     assert retriever.retrieve("the of", mode="sparse") == []
     assert len(retriever.retrieve("the of", mode="hybrid", top_n=2)) == 2
 
 
-def test_retrieve_batch_embeds_once_and_matches_single_queries() -> None:
+def test_retrieve_batch_embeds_once_and_matches_single_queries(engine: str) -> None:
     embedder = HashEmbedder()
-    retriever = make(dense_model=embedder)
+    retriever = make(dense_model=embedder, engine=engine)
     retriever.index(docs())
     queries = ["aspirin heart", "tower in Paris", "vitamin bones", "python data"]
     embedder.calls.clear()
@@ -354,8 +387,8 @@ def test_retrieve_batch_embeds_once_and_matches_single_queries() -> None:
     assert batch == [retriever.retrieve(q, top_n=3, mode="hybrid") for q in queries]
 
 
-def test_results_feed_the_reranker() -> None:
-    retriever = make()
+def test_results_feed_the_reranker(engine: str) -> None:
+    retriever = make(engine=engine)
     retriever.index(docs())
     cands = retriever.retrieve("aspirin cardiovascular prevention", top_n=4)
     result = Reranker(KeywordScorer(), top_k=2).rerank("aspirin cardiovascular prevention", cands)
@@ -363,8 +396,8 @@ def test_results_feed_the_reranker() -> None:
     assert result.trace.entries[0].first_stage_score == cands[0].score
 
 
-async def test_async_retrieval_matches_sync() -> None:
-    retriever = make()
+async def test_async_retrieval_matches_sync(engine: str) -> None:
+    retriever = make(engine=engine)
     retriever.index(docs())
     one, many = await asyncio.gather(
         retriever.aretrieve("vitamin D", top_n=2),
@@ -382,17 +415,18 @@ async def test_async_retrieval_matches_sync() -> None:
         ({"prefetch_limit": 0}, "prefetch_limit must be a positive int"),
     ],
 )
-def test_bad_queries_raise(kwargs: dict[str, Any], message: str) -> None:
-    retriever = make()
+def test_bad_queries_raise(kwargs: dict[str, Any], message: str, engine: str) -> None:
+    retriever = make(engine=engine)
     retriever.index(docs())
+    kwargs = dict(kwargs)  # the parameter's dict is shared by both engines' runs
     query = kwargs.pop("query", "aspirin")
     with pytest.raises(ValueError, match=message):
         retriever.retrieve(query, **kwargs)
 
 
-def test_retrieving_before_indexing_raises() -> None:
+def test_retrieving_before_indexing_raises(engine: str) -> None:
     with pytest.raises(ValueError, match="does not exist: index first"):
-        make().retrieve("aspirin")
+        make(engine=engine).retrieve("aspirin")
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")  # no server at that URL
@@ -426,11 +460,11 @@ def test_colbert_multivectors_are_stored_with_max_sim() -> None:
     assert len(record.vector["colbert"]) == len(SCIENCE_DOCS[0].split())  # type: ignore[index,arg-type]
 
 
-def test_colbert_bad_shapes_and_missing_vector_raise() -> None:
+def test_colbert_bad_shapes_and_missing_vector_raise(engine: str) -> None:
     with pytest.raises(
         ValueError, match=r"document 2 \(id='d2'\): ColBERT encoder returned shape \(\d+, 7\)"
     ):
-        make(colbert=FakeColBERT(dim=8, bad_index=2)).index(docs())
+        make(colbert=FakeColBERT(dim=8, bad_index=2), engine=engine).index(docs())
     client = QdrantClient(":memory:")
     make(client).index(docs())
     with pytest.raises(ValueError, match="no 'colbert' multivector"):
@@ -445,8 +479,8 @@ def test_colbert_bad_shapes_and_missing_vector_raise() -> None:
 
 
 @pytest.mark.slow
-def test_minilm_dense_retrieval_is_semantic(minilm: str) -> None:
-    retriever = QdrantRetriever(dense_model=minilm, show_progress=False)
+def test_minilm_dense_retrieval_is_semantic(minilm: str, engine: str) -> None:
+    retriever = QdrantRetriever(dense_model=minilm, show_progress=False, engine=engine)
     retriever.index(docs())
     hits = retriever.retrieve("Which drug lowers the chance of a heart attack?", mode="dense")
     assert hits[0].id in {"d0", "d4"} and {c.id for c in hits[:2]} == {"d0", "d4"}
@@ -461,3 +495,103 @@ def test_missing_qdrant_client_names_the_extra(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setitem(sys.modules, "qdrant_client", None)
     with pytest.raises(MissingDependencyError, match=r"ragrerank\[qdrant\]"):
         QdrantRetriever()
+
+
+# -- engines ---------------------------------------------------------------------------------
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # no server at that URL
+def test_engine_choice_and_its_errors(tmp_path: Path) -> None:
+    pytest.importorskip("qdrant_edge")
+    assert make().engine == "edge"  # the embedded default when qdrant-edge-py is installed
+    assert make(engine="client").engine == "client"
+    assert make(client=QdrantClient(":memory:")).engine == "client"
+    assert QdrantRetriever(url="http://localhost:6333").engine == "client"
+    with pytest.raises(ValueError, match="engine must be one of"):
+        make(engine="rust")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="engine='edge' is the embedded engine"):
+        QdrantRetriever(url="http://localhost:6333", engine="edge")
+    with pytest.raises(AttributeError, match="pass engine='client'"):
+        make().client  # noqa: B018
+    with pytest.raises(ValueError, match="cannot name a folder"):
+        QdrantRetriever("a/b", path=tmp_path)
+
+
+def test_a_local_mode_folder_is_refused_by_the_edge_engine(tmp_path: Path) -> None:
+    pytest.importorskip("qdrant_edge")
+    with make(path=tmp_path, engine="client") as old:
+        old.index(docs())
+    with pytest.raises(ValueError, match=r"local-mode format.*pass engine='client'"):
+        make(path=tmp_path)
+    with make(path=tmp_path, engine="client") as again:  # still readable by qdrant-client
+        assert again.index(docs()).unchanged == 6
+    with QdrantRetriever("u", path=tmp_path, dense_model=HashEmbedder()) as other:
+        assert other.engine == "edge" and not other.exists()  # another collection is fine
+        assert other.index(docs()).indexed == 6
+
+
+def test_filters_select_the_same_points_on_both_engines(engine: str) -> None:
+    from qdrant_client import models
+
+    retriever = make(engine=engine)
+    retriever.index(
+        [{**d, "metadata": {"source": d["metadata"]["source"], "n": i, "tags": ["x", f"t{i % 2}"],
+                            "when": f"2024-01-0{i + 1}T00:00:00Z"}}
+         for i, d in enumerate(docs())]
+    )  # fmt: skip
+    field = models.FieldCondition
+    cases = {
+        "match": models.Filter(must=[field(key="metadata.source", match=models.MatchValue(value="s4.txt"))]),
+        "range": models.Filter(must=[field(key="metadata.n", range=models.Range(gte=2, lt=4))]),
+        "any": models.Filter(must=[field(key="metadata.tags", match=models.MatchAny(any=["t1"]))]),
+        "not": models.Filter(must_not=[models.HasIdCondition(has_id=[point_id("d0"), point_id("d1")])]),
+        "should": models.Filter(should=[field(key="metadata.n", match=models.MatchValue(value=0)),
+                                        field(key="metadata.n", match=models.MatchValue(value=5))]),
+        "except": models.Filter(must=[field(key="metadata.n", match=models.MatchExcept(**{"except": [0, 1, 2]}))]),
+        "nested": models.Filter(must=[models.Filter(must_not=[field(key="metadata.n", range=models.Range(gt=1))]),
+                                      field(key="metadata.tags", values_count=models.ValuesCount(gte=2))]),
+        "date": models.Filter(must=[field(key="metadata.when", range=models.DatetimeRange(gte="2024-01-03T00:00:00Z", lt="2024-01-05T00:00:00Z"))]),
+        "empty": models.Filter(must=[models.IsEmptyCondition(is_empty=models.PayloadField(key="metadata.none"))]),
+    }  # fmt: skip
+    expected = {"match": {"d4"}, "range": {"d2", "d3"}, "any": {"d1", "d3", "d5"},
+                "not": {"d2", "d3", "d4", "d5"}, "should": {"d0", "d5"}, "except": {"d3", "d4", "d5"},
+                "nested": {"d0", "d1"}, "date": {"d2", "d3"}, "empty": {f"d{i}" for i in range(6)}}  # fmt: skip
+    for name, query_filter in cases.items():
+        for mode in ("dense", "sparse", "hybrid"):
+            hits = retriever.retrieve("aspirin heart tower vitamin", top_n=6, mode=mode,  # type: ignore[arg-type]
+                                      query_filter=query_filter)  # fmt: skip
+            assert {c.id for c in hits} <= expected[name], (name, mode)
+            if mode != "sparse":
+                assert {c.id for c in hits} == expected[name], (name, mode)
+    geo = models.Filter(must=[field(key="metadata.where", geo_radius=models.GeoRadius(
+        center=models.GeoPoint(lon=2.35, lat=48.85), radius=1000.0))])  # fmt: skip
+    if engine == "edge":  # not translated: an error naming it, not a dropped condition
+        with pytest.raises(ValueError, match="does not translate geo_radius"):
+            retriever.retrieve("aspirin", query_filter=geo)
+
+
+def test_without_qdrant_edge_auto_falls_back_and_edge_names_the_extra(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sys
+
+    from ragrerank import MissingDependencyError
+
+    monkeypatch.setitem(sys.modules, "qdrant_edge", None)
+    assert make().engine == "client"
+    with pytest.raises(MissingDependencyError, match=r"ragrerank\[qdrant\]"):
+        make(engine="edge")
+
+
+def test_colbert_multivectors_are_stored_on_the_edge_engine() -> None:
+    pytest.importorskip("qdrant_edge")
+    retriever = make(colbert=FakeColBERT(dim=8))
+    retriever.index(docs())
+    params = stored_vectors(retriever)["colbert"]
+    assert params.size == 8 and params.multivector_config is not None
+    shard = retriever._engine._shard  # type: ignore[attr-defined]
+    (record,) = shard.retrieve([point_id("d0")], with_payload=False, with_vector=["colbert"])
+    assert len(record.vector["colbert"]) == len(SCIENCE_DOCS[0].split())
+    with pytest.raises(ValueError, match=r"'colbert' vectors of size 8.*size 4"):
+        retriever.colbert = FakeColBERT(dim=4)
+        make(colbert=FakeColBERT(dim=4), engine="edge")._schema.check(retriever._engine.info(), "t")

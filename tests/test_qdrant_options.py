@@ -249,7 +249,7 @@ def test_embedded_mode_warns_once_and_runs(monkeypatch: pytest.MonkeyPatch) -> N
         QdrantRetriever("v", dense_model=HashEmbedder())  # no options, no warning
     r.index(docs())
     assert r.retrieve("aspirin", top_n=2, mode="dense")
-    params = r.client.get_collection("t").config.params
+    params = r._engine.info().config.params
     assert params.shard_number is None and params.replication_factor is None  # dropped
     assert isinstance(params.vectors, dict) and params.vectors["dense"].on_disk is True  # stored
 

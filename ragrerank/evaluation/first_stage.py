@@ -125,7 +125,9 @@ def first_stage_run(
 
         from ..retrieval.qdrant import QdrantRetriever
 
-        store = cache / "qdrant" / _digest([corpus, model_id])[:16]
+        # "qdrant-edge": the stores under "qdrant" were written by qdrant-client's local mode,
+        # which the default embedded engine does not read (they are left alone).
+        store = cache / "qdrant-edge" / _digest([corpus, model_id])[:16]
         store.mkdir(parents=True, exist_ok=True)
         with QdrantRetriever(
             f"{ds.name}-{corpus}",

@@ -6,8 +6,10 @@ by Qdrant) and, when a multivector encoder is given, a ColBERT multivector ``"co
 Results are `Candidate` objects ready for `Reranker.rerank`.
 
 `QdrantRetriever` (`.retriever`) composes `.encoders` (the dense model), `.schema` (vector
-names, point ids, collection creation and checks), `.indexing` and `.search`; `.options`
-holds `CollectionOptions` (sharding, replication, on-disk storage, quantization, HNSW).
+names, point ids, collection creation and checks), `.indexing`, `.search` and `.engine` (where
+the collection lives: qdrant-client for a server, `.edge` for the embedded qdrant-edge engine,
+with `.edge_convert` translating qdrant-client's models to it); `.options` holds
+`CollectionOptions` (sharding, replication, on-disk storage, quantization, HNSW).
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ Qdrant", and a ``None`` field adds nothing to the request, so default options se
 request the retriever always sent. A set field is checked against an existing collection
 (`ValueError` naming every mismatch) and never changed in place.
 
-Embedded mode (``QdrantClient(":memory:")`` or ``path=``) accepts every option: it drops the
+Embedded mode (qdrant-edge, ``QdrantClient(":memory:")`` or ``path=``) accepts every option: it drops the
 collection-level ones (shard number, replication, write consistency, on-disk payload) and
 stores the per-vector ones (on-disk, quantization, HNSW) without applying them, since it always
 scans exact vectors in process. `warn_if_embedded` says so once.
@@ -209,15 +209,17 @@ def _quantization_name(config: Any) -> str | None:
     return type(config).__name__
 
 
-def warn_if_embedded(client: Any, options: CollectionOptions) -> None:
-    """Warn once per set of fields when options go to an embedded client, which drops the
-    cluster-only ones and stores the rest without applying them."""
+def warn_if_embedded(client: Any, options: CollectionOptions, *, edge: bool = False) -> None:
+    """Warn once per set of fields when options go to an embedded store (a local-mode
+    ``client``, or the qdrant-edge engine when ``edge``), which drops the cluster-only ones
+    and stores the rest without applying them."""
     set_fields = options.set_fields()
     try:
         from qdrant_client.local.qdrant_local import QdrantLocal
     except ImportError:  # pragma: no cover - layout of qdrant-client changed
         return
-    if not set_fields or not isinstance(getattr(client, "_client", None), QdrantLocal):
+    local = isinstance(getattr(client, "_client", None), QdrantLocal)
+    if not set_fields or not (edge or local):
         return
     if set_fields in _warned:
         return

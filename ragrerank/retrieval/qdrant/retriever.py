@@ -1,9 +1,12 @@
 """`QdrantRetriever`: a Qdrant collection as the first stage, from indexing to candidates.
 
-It owns the connection (a passed client, a server URL or an embedded store) and composes
-the jobs of its siblings: `.encoders` (the dense model, loaded on first use), `.schema`
-(the collection's vectors, created or checked), `.indexing` (validated documents, change
-detection, checked points) and `.search` (requests and candidates).
+It owns the engine (`.engine`: a passed client, a server URL, or an embedded store on
+qdrant-edge or qdrant-client's local mode) and composes the jobs of its siblings:
+`.encoders` (the dense model, loaded on first use), `.schema` (the collection's vectors,
+created or checked), `.indexing` (validated documents, change detection, checked points)
+and `.search` (requests and candidates).
+
+Size: just over 400 lines, the one class below (see its own Size note).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import logging
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -22,6 +25,7 @@ from ...types import Candidate
 from ..bm25 import BM25Encoder
 from . import indexing, schema, search
 from .encoders import DenseEncoder, MultiVectorEncoder
+from .engine import Engine, EngineName, open_engine
 from .indexing import IndexReport, Labeled
 from .options import CollectionOptions, warn_if_embedded
 from .schema import point_id
@@ -29,6 +33,8 @@ from .search import RetrievalMode
 
 if TYPE_CHECKING:
     from qdrant_client import QdrantClient, models
+
+    from ..colbert_store import QdrantColBERTStore
 
 __all__ = ["DEFAULT_DENSE_MODEL", "QdrantRetriever"]
 
@@ -41,11 +47,13 @@ class QdrantRetriever:
     """Index documents into a Qdrant collection and retrieve top-N candidates.
 
     Connection: pass a ready ``client``, or ``url`` (+ ``api_key``) for a server, or
-    ``path`` for a persistent embedded store; default is embedded in-memory.
+    ``path`` for a persistent embedded store; default is embedded in-memory. Embedded stores
+    run on qdrant-edge (Qdrant's Rust engine, in process) when ``qdrant-edge-py`` is
+    installed, else on qdrant-client's local mode; ``engine`` chooses.
 
-    Size: about 320 lines because the public surface is wide (index, retrieve and their
-    batch and async twins, each with its docstring); the work lives in the schema, indexing
-    and search modules beside it.
+    Size: about 380 lines because the public surface is wide (index, retrieve and their
+    batch and async twins, the engine, client and ColBERT store, each with its docstring);
+    the work lives in the engine, schema, indexing and search modules beside it.
 
     Args:
         collection_name: the collection (created on first `index`).
@@ -69,6 +77,13 @@ class QdrantRetriever:
         url: a Qdrant server, e.g. ``"http://localhost:6333"``.
         api_key: the server's API key (with ``url`` only).
         path: a folder for a persistent embedded store.
+        engine: ``"auto"`` (qdrant-edge for an embedded store when installed, else
+            qdrant-client), ``"edge"`` (embedded only) or ``"client"`` (qdrant-client, its
+            local mode for an embedded store).
+
+    Raises:
+        ValueError: conflicting connection arguments, a bad setting, or a ``path`` written by
+            qdrant-client's local mode opened with the edge engine (pass ``engine="client"``).
     """
 
     def __init__(
@@ -88,6 +103,7 @@ class QdrantRetriever:
         batch_size: int = 64,
         timeout: int = 60,
         show_progress: bool = True,
+        engine: EngineName = "auto",
     ) -> None:
         if sum(x is not None for x in (client, url, path)) > 1:
             raise ValueError("pass at most one of client, url, path")
@@ -107,18 +123,11 @@ class QdrantRetriever:
         options.require_vectors(dense=dense_model is not None, colbert=colbert is not None,
                                 where="this retriever")  # fmt: skip
         require("qdrant_client", "qdrant")
-        from qdrant_client import QdrantClient
-
-        self._owns_client = client is None
-        if client is None:
-            if url is not None:
-                client = QdrantClient(url=url, api_key=api_key, timeout=timeout)
-            elif path is not None:
-                client = QdrantClient(path=str(path))
-            else:
-                client = QdrantClient(":memory:")
-        warn_if_embedded(client, options)
-        self.client = client
+        self._engine: Engine = open_engine(collection_name, engine=engine, client=client,
+                                           url=url, api_key=api_key, path=path,
+                                           timeout=timeout)  # fmt: skip
+        warn_if_embedded(getattr(self._engine, "client", None), options,
+                         edge=self._engine.name == "edge")  # fmt: skip
         self.collection_name = collection_name
         self.options = options
         self.bm25 = BM25Encoder() if bm25 is None else bm25
@@ -139,14 +148,52 @@ class QdrantRetriever:
     def __repr__(self) -> str:  # never shows the API key
         return (
             f"QdrantRetriever(collection={self.collection_name!r}, "
-            f"dense_model={self.dense_model_name!r}, colbert={self.colbert is not None})"
+            f"dense_model={self.dense_model_name!r}, colbert={self.colbert is not None}, "
+            f"engine={self.engine!r})"
         )
 
+    @property
+    def engine(self) -> str:
+        """``"edge"`` (qdrant-edge, embedded) or ``"client"`` (qdrant-client)."""
+        return self._engine.name
+
+    @property
+    def client(self) -> QdrantClient:
+        """The ``QdrantClient`` (engine ``"client"``).
+
+        Raises:
+            AttributeError: the edge engine has no client (pass ``engine="client"`` for
+                code that needs one).
+        """
+        client = getattr(self._engine, "client", None)
+        if client is None:
+            raise AttributeError(
+                "this retriever runs on the embedded qdrant-edge engine, which has no "
+                "QdrantClient: pass engine='client' (or client=/url=) for code that needs one"
+            )
+        return client  # type: ignore[no-any-return]
+
+    def colbert_store(self, mode: Literal["fetch", "query"] = "fetch") -> QdrantColBERTStore:
+        """A `QdrantColBERTStore` over this collection's ColBERT vectors, on either engine
+        (``ColBERTScorer(model, store=retriever.colbert_store())``).
+
+        Args:
+            mode: ``"fetch"`` (vectors by id, MaxSim in process) or ``"query"`` (MaxSim in
+                the engine).
+        """
+        from ..colbert_store import QdrantColBERTStore
+        from .edge import EdgeEngine, EdgeStoreView
+
+        engine = self._engine
+        client = EdgeStoreView(engine) if isinstance(engine, EdgeEngine) else self.client
+        return QdrantColBERTStore(client, self.collection_name, mode=mode,  # type: ignore[arg-type]
+                                  timeout=self.timeout, collection=self.options)  # fmt: skip
+
     def close(self) -> None:
-        """Close the client if this retriever created it (a passed ``client`` stays open)."""
-        if self._owns_client:
-            with self._client_lock:
-                self.client.close()
+        """Close the engine: flush an embedded store, close a client this retriever created
+        (a passed ``client`` stays open)."""
+        with self._client_lock:
+            self._engine.close()
 
     def __enter__(self) -> QdrantRetriever:
         return self
@@ -182,32 +229,32 @@ class QdrantRetriever:
     def exists(self) -> bool:
         """Whether the collection exists."""
         with self._client_lock:
-            return bool(self.client.collection_exists(self.collection_name))
+            return self._engine.exists()
 
     def count(self) -> int:
         """Number of points in the collection (0 when it does not exist)."""
         if not self.exists():
             return 0
         with self._client_lock:
-            return int(self.client.count(self.collection_name, exact=True).count)
+            return self._engine.count()
 
     def delete_collection(self) -> None:
         """Drop the collection (next `index` recreates it)."""
         with self._client_lock:
-            self.client.delete_collection(self.collection_name, timeout=self.timeout)
+            self._engine.delete()
         self._schema.reset()
 
     def _create(self, texts: list[str]) -> None:
         params = self._schema.create_params(texts)
         with self._client_lock:
-            self.client.create_collection(self.collection_name, **params, timeout=self.timeout)
+            self._engine.create(params)
         self._schema.checked = True
 
     def _check_collection(self) -> None:
         """Verify an existing collection fits this retriever's models; adopt its BM25 stats."""
         if not self._schema.checked:
             with self._client_lock:
-                info = self.client.get_collection(self.collection_name)
+                info = self._engine.info()
             self._schema.check(info, self.collection_name)
 
     # -- indexing ---------------------------------------------------------------------------
@@ -250,6 +297,9 @@ class QdrantRetriever:
                 indexed += len(todo)
                 unchanged += len(batch) - len(todo)
                 bar.update(len(batch))
+        if indexed:
+            with self._client_lock:
+                self._engine.flush()
         if invalid:
             logger.warning("skipped %d invalid documents (no id or empty text)", invalid)
         return IndexReport(indexed, unchanged, invalid, self.count())
@@ -257,10 +307,7 @@ class QdrantRetriever:
     def _changed(self, batch: list[Labeled]) -> list[Labeled]:
         ids = [point_id(d.id) for _, d in batch]
         with self._client_lock:
-            records = self.client.retrieve(
-                self.collection_name, ids, with_payload=["content_hash"], timeout=self.timeout
-            )
-        stored = {str(r.id): (r.payload or {}).get("content_hash") for r in records}
+            stored = self._engine.hashes(ids)
         models = self._schema.models()
         return [
             (label, d)
@@ -281,7 +328,7 @@ class QdrantRetriever:
         points = indexing.points(batch, dense=dense, sparse=sparse, multi=multi,
                                  models=self._schema.models())  # fmt: skip
         with self._client_lock:
-            self.client.upsert(self.collection_name, points, wait=True, timeout=self.timeout)
+            self._engine.upsert(points)
 
     # -- retrieval --------------------------------------------------------------------------
 
@@ -326,13 +373,26 @@ class QdrantRetriever:
             raise ValueError(f"collection {self.collection_name!r} does not exist: index first")
         self._check_collection()
         dense = self._embed(list(queries), query=True) if mode != "sparse" else None
+        return self._search(queries, dense, mode=mode, top_n=top_n, limit=limit,
+                            query_filter=query_filter)  # fmt: skip
+
+    def _search(
+        self,
+        queries: Sequence[str],
+        dense: np.ndarray | None,
+        *,
+        mode: RetrievalMode,
+        top_n: int,
+        limit: int,
+        query_filter: models.Filter | None,
+    ) -> list[list[Candidate]]:
+        """The engine's answers for checked ``queries`` and their embeddings ``dense``
+        (the benchmark times it apart from the query encoding)."""
         requests = search.query_requests(queries, dense, self.bm25, mode=mode, top_n=top_n,
                                          limit=limit, query_filter=query_filter)  # fmt: skip
         with self._client_lock:
-            responses = self.client.query_batch_points(
-                self.collection_name, requests, timeout=self.timeout
-            )
-        return [[search.to_candidate(p) for p in r.points] for r in responses]
+            responses = self._engine.query(requests)
+        return [[search.to_candidate(p) for p in points] for points in responses]
 
     async def aretrieve(
         self,
