@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from importlib import metadata as _metadata
 
-from .composers import CachedScorer, CascadeScorer, FusionScorer
+from .composers import CachedScorer, CascadeScorer, FusionScorer, MaxPassageScorer
 from .errors import InvalidScoresError, MissingDependencyError, RagRerankError, ScorerError
 from .evaluation import evaluate
 from .normalize import normalize_scores
@@ -23,7 +23,7 @@ from .retrieval import (
     QdrantColBERTStore,
     QdrantRetriever,
 )
-from .scorer import BaseScorer, DetailedScorer, Scorer
+from .scorer import BaseScorer, DetailedScorer, Scorer, TokenizingScorer
 from .scorers.colbert import ColBERTScorer
 from .scorers.cross_encoder import CrossEncoderScorer
 from .scorers.generative import GenerativeScorer
@@ -65,6 +65,7 @@ __all__ = [
     "IndexReport",
     "InvalidScoresError",
     "ListwiseLLMScorer",
+    "MaxPassageScorer",
     "MissingDependencyError",
     "PipelineResult",
     "QdrantColBERTStore",
@@ -80,6 +81,7 @@ __all__ = [
     "ScoreTrace",
     "Scorer",
     "ScorerError",
+    "TokenizingScorer",
     "TraceEntry",
     "__version__",
     "evaluate",

@@ -192,7 +192,7 @@ class Reranker:
     @staticmethod
     def _checked(output: ScoreOutput, candidates: list[Candidate], scorer: Scorer) -> ScoreOutput:
         scores = check_scores(output.scores, len(candidates), scorer_name(scorer))
-        return ScoreOutput(scores, output.truncated, output.notes)
+        return ScoreOutput(scores, output.truncated, output.notes, output.details)
 
     def _fallback_scorer(self, exc: ScorerError) -> Scorer | None:
         with self._lock:
@@ -232,7 +232,7 @@ class Reranker:
 
     def _with_fallback_note(self, output: ScoreOutput, exc: ScorerError, fb: Scorer) -> ScoreOutput:
         notes = {**output.notes, **self._fallback_note(exc, scorer_name(fb))}
-        return ScoreOutput(output.scores, output.truncated, notes)
+        return ScoreOutput(output.scores, output.truncated, notes, output.details)
 
     def _first_stage(self, candidates: list[Candidate], exc: ScorerError) -> ScoreOutput:
         n = len(candidates)
@@ -280,6 +280,7 @@ class Reranker:
                 final_position=position[i],
                 kept=i in kept_set,
                 truncated=i in output.truncated,
+                details=dict(output.details.get(i, {})),
             )
             for i, c in enumerate(candidates)
         )

@@ -24,6 +24,7 @@ __all__ = [
 ]
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
+_NO_DETAILS: Mapping[int, Mapping[str, Any]] = MappingProxyType({})
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -56,16 +57,20 @@ class ScoreOutput:
 
     ``truncated`` holds the input indices whose text was cut to the model's maximum
     length; ``notes`` carries backend facts (fallbacks, cache hits) into the trace.
+    ``details`` maps an input index to JSON-safe facts about that one candidate (e.g.
+    `MaxPassageScorer`'s best chunk); they become its `TraceEntry.details`.
     """
 
     scores: list[float]
     truncated: frozenset[int] = frozenset()
     notes: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    details: Mapping[int, Mapping[str, Any]] = field(default_factory=lambda: _NO_DETAILS)
 
 
 @dataclass(frozen=True)
 class TraceEntry:
-    """One candidate's path through the reranker, kept or not."""
+    """One candidate's path through the reranker, kept or not; ``details`` holds what the
+    scorer reported about this candidate alone (`ScoreOutput.details`), else ``{}``."""
 
     index: int
     id: str | int | None
@@ -76,6 +81,7 @@ class TraceEntry:
     final_position: int
     kept: bool
     truncated: bool
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ PUBLIC_BEFORE = [
 PUBLIC_ADDED = [
     "CachedScorer", "CascadeScorer", "CollectionOptions", "FusionScorer", "GenerativeScorer",
     "ListwiseLLMScorer", "QdrantColBERTStore", "RemoteRerankError", "RemoteRerankScorer", "evaluate",
+    "MaxPassageScorer", "TokenizingScorer",
 ]  # fmt: skip
 
 

@@ -1,4 +1,4 @@
-"""Composers: scorers built from other scorers (cascade, fusion, cache).
+"""Composers: scorers built from other scorers (cascade, fusion, cache, max passage).
 
 Each wraps one or more `ragrerank.Scorer` objects and is itself a scorer, so a `Reranker`,
 the adapters and the score trace work on it unchanged.
@@ -9,5 +9,6 @@ from __future__ import annotations
 from .cache import CachedScorer
 from .cascade import CascadeScorer
 from .fusion import FusionScorer
+from .max_passage import MaxPassageScorer
 
-__all__ = ["CachedScorer", "CascadeScorer", "FusionScorer"]
+__all__ = ["CachedScorer", "CascadeScorer", "FusionScorer", "MaxPassageScorer"]

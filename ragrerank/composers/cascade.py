@@ -34,6 +34,7 @@ class CascadeScorer(BaseScorer):
     in their cheap-pass order (``lowest - 1``, ``lowest - 2``, ...). Pruned scores are
     therefore ranks, not model scores; the output notes count survivors and pruned, on top
     of both scorers' own notes (the expensive one's win a clash), e.g. ``listwise_llm``.
+    Per-candidate details (`ScoreOutput.details`) are merged the same way.
     """
 
     def __init__(self, cheap: Scorer, expensive: Scorer, *, keep: int | float = 30) -> None:
@@ -82,7 +83,7 @@ class CascadeScorer(BaseScorer):
             out = score_output(self.expensive, query, candidates)
             scores = check_scores(out.scores, n, "expensive scorer")
             notes = {**out.notes, "cascade_survivors": n, "cascade_pruned": 0}
-            return ScoreOutput(scores, out.truncated, notes)
+            return ScoreOutput(scores, out.truncated, notes, out.details)
         cheap_out = score_output(self.cheap, query, candidates)
         cheap = check_scores(cheap_out.scores, n, "cheap scorer")
         order = score_order(cheap)
@@ -97,4 +98,7 @@ class CascadeScorer(BaseScorer):
             scores[i] = floor - float(rank)
         truncated = frozenset(kept[j] for j in out.truncated)
         notes = {**cheap_out.notes, **out.notes, "cascade_survivors": k, "cascade_pruned": n - k}
-        return ScoreOutput(scores, truncated, notes)
+        details = {i: dict(d) for i, d in cheap_out.details.items()}
+        for j, d in out.details.items():
+            details[kept[j]] = {**details.get(kept[j], {}), **d}
+        return ScoreOutput(scores, truncated, notes, details)

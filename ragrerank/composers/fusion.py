@@ -50,7 +50,8 @@ class FusionScorer(BaseScorer):
     relevance scores mix safely; the fused score is a rank blend, not a probability.
 
     Member scorers run one after another (sync) or concurrently (async). Truncation is
-    the union of the members'; their notes are kept under ``fusion_notes``.
+    the union of the members'; their notes are kept under ``fusion_notes``, and their
+    per-candidate details under ``details["fusion"][label]`` (label ``"<i>:<member name>"``).
     """
 
     def __init__(
@@ -124,6 +125,7 @@ class FusionScorer(BaseScorer):
         fused = [self.first_stage / (self.k + i + 1) for i in range(n)]
         truncated: set[int] = set()
         notes: dict[str, Any] = {}
+        details: dict[int, dict[str, Any]] = {}
         for i, (scorer, weight, out) in enumerate(
             zip(self.scorers, self.weights, outputs, strict=True)
         ):
@@ -134,4 +136,7 @@ class FusionScorer(BaseScorer):
             truncated.update(out.truncated)
             if out.notes:
                 notes[label] = dict(out.notes)
-        return ScoreOutput(fused, frozenset(truncated), {"fusion_notes": notes} if notes else {})
+            for j, d in out.details.items():
+                details.setdefault(j, {"fusion": {}})["fusion"][label] = dict(d)
+        notes_out = {"fusion_notes": notes} if notes else {}
+        return ScoreOutput(fused, frozenset(truncated), notes_out, details)

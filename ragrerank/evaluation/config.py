@@ -37,6 +37,12 @@ members = [
   { backend = "cross-encoder", model = "models/ce-minilm-scifact" },
   { backend = "colbert", model = "@minilm" },
 ]
+
+[[reranker]]
+name = "maxp"
+backend = "max-passage"              # MaxPassageScorer: a long document scores as its best chunk
+options = { chunk_tokens = 256, stride = 192, aggregate = "max", max_chunks = 32 }
+member = { backend = "cross-encoder", model = "models/ce-minilm-scifact" }
 ```
 
 Relative model paths are tried against the current directory, then the config's folder.
@@ -69,16 +75,19 @@ BACKENDS = (
     "listwise-llm",
     "cascade",
     "fusion",
+    "max-passage",
 )
 _NOT_A_PATH = {"remote", "listwise-llm"}  # 'model' is a URL or an API model name
-_KEYS = {"name", "backend", "model", "options", "optional", "cheap", "expensive", "members"}
-_COMPOSITE = {"cascade": ("cheap", "expensive"), "fusion": ("members",)}
+_KEYS = {
+    "name", "backend", "model", "options", "optional", "cheap", "expensive", "members", "member",
+}  # fmt: skip
+_COMPOSITE = {"cascade": ("cheap", "expensive"), "fusion": ("members",), "max-passage": ("member",)}
 
 
 @dataclass(frozen=True)
 class RerankerSpec:
     """One ``[[reranker]]`` entry (``cheap``/``expensive`` only for the cascade backend,
-    ``members`` only for the fusion backend)."""
+    ``members`` only for the fusion backend, ``member`` only for max-passage)."""
 
     name: str
     backend: str
@@ -88,10 +97,12 @@ class RerankerSpec:
     cheap: RerankerSpec | None = None
     expensive: RerankerSpec | None = None
     members: tuple[RerankerSpec, ...] = ()
+    member: RerankerSpec | None = None
 
     def parts(self) -> list[RerankerSpec]:
-        """The nested specs of a cascade or fusion (empty for a single model)."""
-        return [p for p in (self.cheap, self.expensive) if p is not None] + list(self.members)
+        """The nested specs of a cascade, fusion or max-passage (empty for a single model)."""
+        single = (self.cheap, self.expensive, self.member)
+        return [p for p in single if p is not None] + list(self.members)
 
 
 def _resolve_model(model: str, base: Path | None) -> str:
@@ -154,6 +165,13 @@ def _parse(entry: object, where: str, base: Path | None, nested: bool = False) -
             _parse(m, f"{where}.members[{i}]", base, nested=True) for i, m in enumerate(members)
         )
         return RerankerSpec(name, backend, None, dict(options), optional, members=specs)
+    if backend == "max-passage":
+        if model is not None:
+            raise ValueError(f"{where}: max-passage has no 'model'; set it in 'member'")
+        if "member" not in entry:
+            raise ValueError(f"{where}: field 'member' is required for backend 'max-passage'")
+        member = _parse(entry["member"], f"{where}.member", base, nested=True)
+        return RerankerSpec(name, backend, None, dict(options), optional, member=member)
     if not isinstance(model, str) or not model.strip():
         raise ValueError(f"{where}: field 'model' must be a non-empty string")
     if backend in _NOT_A_PATH:
@@ -232,6 +250,11 @@ def build_scorer(spec: RerankerSpec) -> Scorer:
             from ..composers.fusion import FusionScorer
 
             return FusionScorer([build_scorer(m) for m in spec.members], **options)
+        if spec.backend == "max-passage":
+            from ..composers.max_passage import MaxPassageScorer
+
+            assert spec.member is not None
+            return MaxPassageScorer(build_scorer(spec.member), **options)
         from ..composers.cascade import CascadeScorer
 
         assert spec.cheap is not None and spec.expensive is not None

@@ -19,7 +19,9 @@ class RagRerank(BaseDocumentCompressor):
 
     Works as ``base_compressor`` of ``ContextualCompressionRetriever``. Each returned
     document is a new `Document` with the original metadata plus ``relevance_score``
-    (normalized) and ``rerank_score`` (raw); inputs are never modified.
+    (normalized), ``rerank_score`` (raw) and the scorer's details for that document (its
+    trace entry's ``details``, e.g. `MaxPassageScorer`'s ``best_chunk``); inputs are never
+    modified.
 
     Example:
         ``RagRerank(CrossEncoderScorer("cross-encoder/ms-marco-MiniLM-L-6-v2"), top_n=3)``
@@ -80,6 +82,7 @@ def _to_documents(docs: list[Document], result: RerankResult) -> list[Document]:
             update={
                 "metadata": {
                     **docs[item.index].metadata,
+                    **result.trace.entries[item.index].details,
                     "relevance_score": item.normalized_score,
                     "rerank_score": item.score,
                 }
