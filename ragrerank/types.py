@@ -81,7 +81,7 @@ class TraceEntry:
     final_position: int
     kept: bool
     truncated: bool
-    details: dict[str, Any] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True)

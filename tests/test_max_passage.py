@@ -295,6 +295,19 @@ def test_under_cascade_and_fusion_the_details_follow_their_document() -> None:
     assert fused.trace.entries[1].details["fusion"][label]["best_chunk"]["index"] == 3
 
 
+def test_cached_max_passage_keeps_the_details_on_a_hit() -> None:
+    from ragrerank import CachedScorer
+
+    doc = Candidate(words(20) + " needle", id="d")
+    script = ScriptScorer({"w18 w19 needle": 4.0})
+    cached = CachedScorer(MaxPassageScorer(script, chunk_tokens=6, stride=6))
+    first = cached.score_candidates("q", [doc])
+    again = cached.score_candidates("q", [doc])
+    assert len(script.calls) == 1 and again.notes["cache_hits"] == 1
+    assert again.details == first.details and first.details[0]["best_chunk"]["index"] == 3
+    assert hash(Reranker(cached).rerank("q", [doc]).trace.entries[0]) is not None
+
+
 def test_colbert_chunk_vectors_from_metadata_or_a_store(tmp_path: Path) -> None:
     colbert = ColBERTScorer(build_plain(tmp_path / "enc"), device="cpu", dtype="float32")
     mp = MaxPassageScorer(colbert, chunk_tokens=8, stride=6)
