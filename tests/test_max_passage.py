@@ -409,3 +409,30 @@ def test_langchain_and_llama_index_metadata_carry_the_best_chunk() -> None:
     assert li.node.metadata["best_chunk"] == best
     assert "best_chunk" in li.node.excluded_llm_metadata_keys
     assert "best_chunk" not in nodes[1].node.metadata
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_remote_scorer_gets_every_chunk_as_a_document_in_batches(mode: str) -> None:
+    from ragrerank import RemoteRerankScorer
+    from tests.cohere_server import FakeRerankServer, relevance
+    from tests.remote_helpers import run_async
+
+    docs = [Candidate(words(12, 10 * k) + f" aspirin{k}", id=k) for k in range(3)]
+    query = "aspirin1 w12 w13"
+    with FakeRerankServer(api_key="k", api="cohere") as fake:
+        remote = RemoteRerankScorer(fake.url, api="cohere", model="m", api_key="k", timeout=2.0,
+                                    max_documents_per_request=4)  # fmt: skip
+        mp = MaxPassageScorer(remote, chunk_tokens=4, stride=4)
+        cands = list(docs)
+        if mode == "sync":
+            out = mp.score_candidates(query, cands)
+        else:
+            out = run_async(remote, mp.ascore_candidates(query, cands))
+        remote.close()
+        sent = [r.body["documents"] for r in fake.rerank_requests if r.status == 200]
+    chunks = [[c.text for c in p.chunks] for p in mp.plan([d.text for d in docs])]
+    assert [len(c) for c in chunks] == [4, 4, 4]  # 13 words in windows of 4
+    assert [len(s) for s in sent] == [4, 4, 4]  # 12 chunks, 4 per request
+    assert [d for s in sent for d in s] == [c for doc in chunks for c in doc]
+    assert out.scores == [max(relevance(query, c) for c in doc) for doc in chunks]
+    assert out.notes["max_passage"]["chunks_scored"] == 12
