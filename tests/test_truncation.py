@@ -9,7 +9,14 @@ from typing import Any
 import pytest
 import torch
 
-from ragrerank import Candidate, ColBERTScorer, CrossEncoderScorer, GenerativeScorer
+from ragrerank import (
+    Candidate,
+    ColBERTScorer,
+    CrossEncoderScorer,
+    GenerativeScorer,
+    MaxPassageScorer,
+    TokenizingScorer,
+)
 from ragrerank.scorer import fingerprint
 from ragrerank.utils.tokens import Truncation, splice_second, token_spans
 from tests.test_colbert import build_plain
@@ -140,6 +147,10 @@ def test_generative_head_tail_rows(tmp_path: Path) -> None:
     head_rows, _ = head._encode(head._ready(), "what", ["short", LONG])
     assert head_rows[1] == before + doc[:budget] + after and head_rows[0] == rows[0]
     assert len(scorer.score_candidates("what", [Candidate(LONG)]).scores) == 1
+    assert isinstance(scorer, TokenizingScorer)
+    assert scorer.token_spans([LONG]) == token_spans(scorer._ready().tokenizer, [LONG])
+    plan = MaxPassageScorer(scorer, chunk_tokens=50, stride=40).plan([LONG])[0]
+    assert len(plan.chunks) > 1 and "".join(c.text for c in plan.chunks[:1]) in LONG
 
 
 def test_colbert_head_tail_encodes_the_first_and_last_tokens(tmp_path: Path) -> None:
