@@ -3,7 +3,7 @@
 ```toml
 [[reranker]]
 name = "ce-bf16"                     # display name (unique)
-backend = "cross-encoder"            # "cross-encoder" | "generative" | "colbert" | "cohere" | "remote" | "cascade" | "fusion"
+backend = "cross-encoder"            # "cross-encoder" | "generative" | "colbert" | "cohere" | "remote" | "cascade" | "fusion" | "max-passage"
 model = "models/ce-minilm-scifact"   # hub name, path, "@minilm" or "@minilm-ce"
 optional = true                      # a local folder: skip (logged) when it is missing
 options = { dtype = "bfloat16" }     # keyword arguments of the backend's constructor
