@@ -5,7 +5,8 @@ Runs, each in its own process (so one's threads and memory cannot slow the next)
 * ``benchmarks.speed``: cross-encoder latency vs LangChain / LlamaIndex / sentence-transformers;
 * ``benchmarks.quality``: SciFact nDCG@10 of first stages and rerankers;
 * ``benchmarks.colbert_bench``: ColBERT stored vectors vs re-encoding;
-* ``benchmarks.dtype_bench``: the dense first stage in float32 vs ``dtype="auto"``.
+* ``benchmarks.dtype_bench``: the dense first stage in float32 vs ``dtype="auto"``;
+* ``benchmarks.long_docs``: needles in long documents (truncation, head_tail, MaxP chunking).
 
 Results go to ``benchmarks/results/`` (``--out``): ``<name>.md``, ``<name>.json``,
 ``<name>.png`` per benchmark. ``--quick`` is passed to each (a smoke run in well under a
@@ -34,6 +35,7 @@ BENCHMARKS = {
     "quality": "benchmarks.quality",
     "colbert": "benchmarks.colbert_bench",
     "dtype": "benchmarks.dtype_bench",
+    "long_docs": "benchmarks.long_docs",
 }
 # Every report in benchmarks/results and the module whose markdown() and plot() render it.
 REPORTS = {

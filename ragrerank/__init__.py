@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from importlib import metadata as _metadata
 
-from .composers import CachedScorer, CascadeScorer, FusionScorer, MetadataBoostScorer
+from .composers import (
+    CachedScorer,
+    CascadeScorer,
+    FusionScorer,
+    MaxPassageScorer,
+    MetadataBoostScorer,
+)
 from .errors import InvalidScoresError, MissingDependencyError, RagRerankError, ScorerError
 from .evaluation import evaluate
 from .normalize import normalize_scores
@@ -23,7 +29,7 @@ from .retrieval import (
     QdrantColBERTStore,
     QdrantRetriever,
 )
-from .scorer import BaseScorer, DetailedScorer, Scorer
+from .scorer import BaseScorer, DetailedScorer, Scorer, TokenizingScorer
 from .scorers.colbert import ColBERTScorer
 from .scorers.cross_encoder import CrossEncoderScorer
 from .scorers.generative import GenerativeScorer
@@ -66,6 +72,7 @@ __all__ = [
     "InvalidScoresError",
     "ListwiseLLMScorer",
     "MetadataBoostScorer",
+    "MaxPassageScorer",
     "MissingDependencyError",
     "PipelineResult",
     "QdrantColBERTStore",
@@ -81,6 +88,7 @@ __all__ = [
     "ScoreTrace",
     "Scorer",
     "ScorerError",
+    "TokenizingScorer",
     "TraceEntry",
     "__version__",
     "evaluate",

@@ -18,6 +18,7 @@ __all__ = [
     "BaseScorer",
     "DetailedScorer",
     "Scorer",
+    "TokenizingScorer",
     "ascore_output",
     "check_scores",
     "config_parameters",
@@ -56,6 +57,16 @@ class DetailedScorer(Scorer, Protocol):
 
     async def ascore_candidates(self, query: str, candidates: Sequence[Candidate]) -> ScoreOutput:
         """`score_candidates` for async code, without blocking the event loop."""
+        ...
+
+
+@runtime_checkable
+class TokenizingScorer(Protocol):
+    """A scorer that can say how its own tokenizer cuts texts (cross-encoder, ColBERT,
+    generative): `ragrerank.MaxPassageScorer` then chunks documents by those tokens."""
+
+    def token_spans(self, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
+        """``(start, end)`` character offsets of each text's tokens, special tokens excluded."""
         ...
 
 

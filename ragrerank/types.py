@@ -69,8 +69,8 @@ class ScoreOutput:
         scores: one raw score per candidate, in input order.
         truncated: the input indices whose text was cut to the model's maximum length.
         notes: backend facts (fallbacks, cache hits, attempts, dtype) carried into the trace.
-        details: input index -> JSON-ready facts about that candidate (e.g. a metadata
-            boost's value), copied into its `TraceEntry`.
+        details: input index -> JSON-ready facts about that one candidate (e.g. a metadata
+            boost's value, `MaxPassageScorer`'s best chunk), copied into its `TraceEntry`.
     """
 
     scores: list[float]
@@ -106,7 +106,7 @@ class TraceEntry:
     final_position: int
     kept: bool
     truncated: bool
-    details: Mapping[str, Any] = field(default_factory=dict)
+    details: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,7 @@ optional = true
         "--quality-args", shlex.join(quality_args),
         "--colbert-args", f"--model {shlex.quote(encoder)}",
         "--dtype-args", f"--dense-model {shlex.quote(encoder)}",
+        "--long_docs-args", f"--model {shlex.quote(encoder)} --no-progress",
     ]  # fmt: skip
     env = {
         **os.environ,
@@ -156,3 +157,23 @@ def test_colbert_results(results: Path) -> None:
     assert data["speed"]["candidates"] == 20
     assert data["speed"]["ragrerank_stored_cache"]["runs"] == 3
     assert {"bm25", "maxsim_float32", "maxsim_uint8"} <= set(data["quality"])
+
+
+def test_long_docs_results(results: Path) -> None:
+    from benchmarks.long_docs import POSITIONS
+
+    data = _load(results, "long_docs")
+    assert data["inputs"]["queries"] == 3 and data["inputs"]["tokens"] == 600
+    rows = data["rows"]
+    assert set(rows) == {"BM25 (first stage)", "ColBERT head", "ColBERT head_tail", "ColBERT MaxP"}
+    for name, row in rows.items():
+        for where in ("short", *POSITIONS) if row["family"] != "bm25" else ("short",):
+            assert 0.0 <= row[where] <= 1.0, (name, where)
+    assert rows["ColBERT head"]["short"] == rows["ColBERT MaxP"]["short"]  # the same model
+    assert rows["ColBERT MaxP"]["chunks_per_document_mean"] > 1
+    by_chunks = data["latency"]["by_chunks"]
+    assert list(by_chunks) == ["1", "2", "4", "8", "16"]
+    assert [v["chunks_per_query"] for v in by_chunks.values()] == [2, 4, 8, 16, 32]
+    assert data["ce_model"] is None
+    md = (results / "long_docs.md").read_text()
+    assert "| ColBERT MaxP |" in md and "No cross-encoder rows" in md

@@ -386,12 +386,12 @@ def test_config_builds_a_boost_over_its_scorer(tmp_path: Path, tiny_ce: str) -> 
 name = "ce+recency"
 backend = "boost"
 options = {{ field = "published", weight = 0.3, half_life = 30, now = 2026-06-01, mode = "rrf" }}
-scorer = {{ backend = "cross-encoder", model = "{tiny_ce}", options = {{ dtype = "float32" }} }}
+member = {{ backend = "cross-encoder", model = "{tiny_ce}", options = {{ dtype = "float32" }} }}
 """,
         encoding="utf-8",
     )
     (spec,) = load_config(path)
-    assert [m.name for m in spec.parts()] == ["rerankers.toml: reranker[0].scorer"]
+    assert [m.name for m in spec.parts()] == ["rerankers.toml: reranker[0].member"]
     scorer = build_scorer(spec)
     assert isinstance(scorer, MetadataBoostScorer)
     assert scorer.weight == 0.3 and scorer.mode == "rrf"
@@ -404,10 +404,13 @@ scorer = {{ backend = "cross-encoder", model = "{tiny_ce}", options = {{ dtype =
 @pytest.mark.parametrize(
     ("entry", "message"),
     [
-        ('backend = "boost"\nmodel = "x"', "a boost has no 'model'"),
-        ('backend = "boost"', "field 'scorer' is required for backend 'boost'"),
-        ('backend = "fusion"\nscorer = {}\nmembers = [{}]', "only for backend 'boost'"),
-        ('backend = "boost"\nscorer = { backend = "nope" }', r"scorer: field 'backend' must be"),
+        ('backend = "boost"\nmodel = "x"', "boost has no 'model'"),
+        ('backend = "boost"', "field 'member' is required for backend 'boost'"),
+        (
+            'backend = "fusion"\nmember = {}\nmembers = [{}]',
+            "only for backend 'boost' or 'max-passage'",
+        ),
+        ('backend = "boost"\nmember = { backend = "nope" }', r"member: field 'backend' must be"),
     ],
 )
 def test_bad_boost_config_names_the_field(tmp_path: Path, entry: str, message: str) -> None:
@@ -421,7 +424,7 @@ def test_missing_required_boost_option_is_named(tmp_path: Path) -> None:
     path = tmp_path / "b.toml"
     path.write_text(
         '[[reranker]]\nname = "b"\nbackend = "boost"\noptions = { weight = 0.5 }\n'
-        'scorer = { backend = "remote", model = "http://127.0.0.1:9", options = { api = "tei" } }\n',
+        'member = { backend = "remote", model = "http://127.0.0.1:9", options = { api = "tei" } }\n',
         encoding="utf-8",
     )
     with pytest.raises(ValueError, match=r"reranker 'b': bad options \['weight'\].*field"):

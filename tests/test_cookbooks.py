@@ -66,6 +66,16 @@ EXPECTED: dict[str, list[str | tuple[str, ...]]] = {
         "malformed_response",
         "billed search units",
     ],
+    "08_long_documents.py": [
+        RERANKER_LINE,
+        "at the end of theirs",
+        "head truncation (first tokens only): relevant at position",
+        "8 of 8 documents truncated",
+        "'unit': 'tokens'",
+        "top 3 by MaxP, with the best chunk of each:",
+        "best chunk #",
+        "timings (ms):",
+    ],
     "07_llm_listwise.py": [
         "the 'LLM' is a stand-in",
         "NOT an LLM's ranking",
@@ -155,3 +165,13 @@ def test_chatbot_cookbook_says_what_citations_and_sources_are() -> None:
             assert rows[cited.group(1)] in (doc_id, f"mirror-{doc_id}"), (doc_id, where, rows)
         else:
             assert where.startswith("not in the context"), where
+
+
+def test_long_documents_cookbook_prints_a_best_chunk_per_result() -> None:
+    """Each of the 3 results names one of its chunks and a span inside its text."""
+    proc = run("08_long_documents.py")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    found = re.findall(r"best chunk #(\d+) of (\d+), characters (\d+)-(\d+) of (\d+)", proc.stdout)
+    assert len(found) == 3, proc.stdout
+    for index, chunks, start, end, total in (tuple(map(int, f)) for f in found):
+        assert 0 <= index < chunks and 0 <= start < end <= total

@@ -28,6 +28,8 @@ PUBLIC_ADDED = [
     "CachedScorer", "CascadeScorer", "CollectionOptions", "FusionScorer", "GenerativeScorer",
     "ListwiseLLMScorer", "QdrantColBERTStore", "RemoteRerankError", "RemoteRerankScorer", "evaluate",
     "MetadataBoostScorer",
+    "MaxPassageScorer",
+    "TokenizingScorer",
 ]  # fmt: skip
 
 

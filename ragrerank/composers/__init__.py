@@ -1,4 +1,5 @@
-"""Composers: scorers built from other scorers (cascade, fusion, cache, metadata boost).
+"""Composers: scorers built from other scorers (cascade, fusion, cache, metadata boost, max
+passage).
 
 Each wraps one or more `ragrerank.Scorer` objects and is itself a scorer, so a `Reranker`,
 the adapters and the score trace work on it unchanged.
@@ -10,5 +11,12 @@ from .boost import MetadataBoostScorer
 from .cache import CachedScorer
 from .cascade import CascadeScorer
 from .fusion import FusionScorer
+from .max_passage import MaxPassageScorer
 
-__all__ = ["CachedScorer", "CascadeScorer", "FusionScorer", "MetadataBoostScorer"]
+__all__ = [
+    "CachedScorer",
+    "CascadeScorer",
+    "FusionScorer",
+    "MaxPassageScorer",
+    "MetadataBoostScorer",
+]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from ..scorer import (
     BaseScorer,
@@ -21,6 +22,7 @@ from ..utils.lru import LRUCache
 __all__ = ["CachedScorer"]
 
 _Key = tuple[str, str, str, str | int | None, bytes]
+_Entry = tuple[float, bool, Mapping[str, Any]]
 
 
 def _text_hash(text: str) -> bytes:
@@ -36,7 +38,8 @@ class CachedScorer(BaseScorer):
     re-scored. Misses of one call go to the wrapped scorer in one batch. Thread-safe;
     at most ``max_entries`` scores are kept (least recently used evicted first).
 
-    Hits and misses are counted in ``hits`` / ``misses`` and in each output's notes.
+    Hits and misses are counted in ``hits`` / ``misses`` and in each output's notes; a
+    candidate's details (`ScoreOutput.details`) are cached with its score.
 
     Args:
         scorer: the scorer whose scores are cached.
@@ -51,7 +54,7 @@ class CachedScorer(BaseScorer):
         self.scorer = scorer
         self.max_entries = max_entries
         self._fingerprint = fingerprint(scorer)
-        self._entries: LRUCache[_Key, tuple[float, bool]] = LRUCache(max_entries)
+        self._entries: LRUCache[_Key, _Entry] = LRUCache(max_entries)
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
@@ -77,7 +80,7 @@ class CachedScorer(BaseScorer):
     def score_candidates(self, query: str, candidates: Sequence[Candidate]) -> ScoreOutput:
         validate_query(query)
         keys = [self._key(query, c) for c in candidates]
-        found: dict[int, tuple[float, bool]] = {}
+        found: dict[int, _Entry] = {}
         for i, key in enumerate(keys):
             entry = self._entries.get(key)
             if entry is not None:
@@ -87,13 +90,14 @@ class CachedScorer(BaseScorer):
             out = score_output(self.scorer, query, [candidates[i] for i in todo])
             scores = check_scores(out.scores, len(todo), self.name)
             for j, (i, s) in enumerate(zip(todo, scores, strict=True)):
-                found[i] = (s, j in out.truncated)
+                found[i] = (s, j in out.truncated, dict(out.details.get(j, {})))
                 self._entries.put(keys[i], found[i])
         with self._lock:
             self.hits += len(candidates) - len(todo)
             self.misses += len(todo)
         return ScoreOutput(
             [found[i][0] for i in range(len(candidates))],
-            truncated=frozenset(i for i, (_, t) in found.items() if t),
+            truncated=frozenset(i for i, (_, t, _) in found.items() if t),
             notes={"cache_hits": len(candidates) - len(todo), "cache_misses": len(todo)},
+            details={i: dict(d) for i, (_, _, d) in found.items() if d},
         )

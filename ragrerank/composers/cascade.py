@@ -34,6 +34,7 @@ class CascadeScorer(BaseScorer):
     in their cheap-pass order (``lowest - 1``, ``lowest - 2``, ...). Pruned scores are
     therefore ranks, not model scores; the output notes count survivors and pruned, on top
     of both scorers' own notes (the expensive one's win a clash), e.g. ``listwise_llm``.
+    Per-candidate details (`ScoreOutput.details`) are merged the same way.
 
     Args:
         cheap: scores every candidate (a small model, a short ``max_length``, ColBERT).
@@ -102,5 +103,7 @@ class CascadeScorer(BaseScorer):
             scores[i] = floor - float(rank)
         truncated = frozenset(kept[j] for j in out.truncated)
         notes = {**cheap_out.notes, **out.notes, "cascade_survivors": k, "cascade_pruned": n - k}
-        details = {kept[j]: d for j, d in out.details.items()}  # the survivors' facts
+        details = {i: dict(d) for i, d in cheap_out.details.items()}
+        for j, d in out.details.items():
+            details[kept[j]] = {**details.get(kept[j], {}), **d}
         return ScoreOutput(scores, truncated, notes, details)

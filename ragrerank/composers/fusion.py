@@ -32,7 +32,8 @@ class FusionScorer(BaseScorer):
     relevance scores mix safely; the fused score is a rank blend, not a probability.
 
     Member scorers run one after another (sync) or concurrently (async). Truncation is
-    the union of the members'; their notes are kept under ``fusion_notes``.
+    the union of the members'; their notes are kept under ``fusion_notes``, and their
+    per-candidate details under ``details["fusion"][label]`` (label ``"<i>:<member name>"``).
 
     Args:
         scorers: the member scorers (at least one).
@@ -112,11 +113,15 @@ class FusionScorer(BaseScorer):
         rankings = [list(range(1, n + 1))]  # the first stage: the input order
         truncated: set[int] = set()
         notes: dict[str, Any] = {}
+        details: dict[int, dict[str, Any]] = {}
         for i, (scorer, out) in enumerate(zip(self.scorers, outputs, strict=True)):
             label = f"{i}:{scorer_name(scorer)}"
             rankings.append(ranks(check_scores(out.scores, n, label)))
             truncated.update(out.truncated)
             if out.notes:
                 notes[label] = dict(out.notes)
+            for j, d in out.details.items():
+                details.setdefault(j, {"fusion": {}})["fusion"][label] = dict(d)
         fused = reciprocal_rank_fusion(rankings, [self.first_stage, *self.weights], self.k)
-        return ScoreOutput(fused, frozenset(truncated), {"fusion_notes": notes} if notes else {})
+        notes_out = {"fusion_notes": notes} if notes else {}
+        return ScoreOutput(fused, frozenset(truncated), notes_out, details)

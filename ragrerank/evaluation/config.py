@@ -3,7 +3,7 @@
 ```toml
 [[reranker]]
 name = "ce-bf16"                     # display name (unique)
-backend = "cross-encoder"            # "cross-encoder" | "generative" | "colbert" | "cohere" | "remote" | "cascade" | "fusion" | "boost"
+backend = "cross-encoder"            # "cross-encoder" | "generative" | "colbert" | "cohere" | "remote" | "cascade" | "fusion" | "boost" | "max-passage"
 model = "models/ce-minilm-scifact"   # hub name, path, "@minilm" or "@minilm-ce"
 optional = true                      # a local folder: skip (logged) when it is missing
 options = { dtype = "bfloat16" }     # keyword arguments of the backend's constructor
@@ -42,7 +42,13 @@ members = [
 name = "ce+recency"
 backend = "boost"                    # MetadataBoostScorer over one scorer
 options = { field = "published", weight = 0.3, half_life = 30, now = 2026-06-01 }
-scorer = { backend = "cross-encoder", model = "models/ce-minilm-scifact" }
+member = { backend = "cross-encoder", model = "models/ce-minilm-scifact" }
+
+[[reranker]]
+name = "maxp"
+backend = "max-passage"              # MaxPassageScorer: a long document scores as its best chunk
+options = { chunk_tokens = 256, stride = 192, aggregate = "max", max_chunks = 32 }
+member = { backend = "cross-encoder", model = "models/ce-minilm-scifact" }
 ```
 
 Relative model paths are tried against the current directory, then the config's folder.
@@ -76,26 +82,25 @@ BACKENDS = (
     "cascade",
     "fusion",
     "boost",
+    "max-passage",
 )
 _NOT_A_PATH = {"remote", "listwise-llm"}  # 'model' is a URL or an API model name
 _KEYS = {
-    "name",
-    "backend",
-    "model",
-    "options",
-    "optional",
-    "cheap",
-    "expensive",
-    "members",
-    "scorer",
+    "name", "backend", "model", "options", "optional", "cheap", "expensive", "members", "member",
+}  # fmt: skip
+_WRAPPERS = ("boost", "max-passage")  # composers around one member scorer
+_COMPOSITE = {
+    "cascade": ("cheap", "expensive"),
+    "fusion": ("members",),
+    **{w: ("member",) for w in _WRAPPERS},
 }
-_COMPOSITE = {"cascade": ("cheap", "expensive"), "fusion": ("members",), "boost": ("scorer",)}
 
 
 @dataclass(frozen=True)
 class RerankerSpec:
     """One ``[[reranker]]`` entry (``cheap``/``expensive`` only for the cascade backend,
-    ``members`` only for the fusion backend; a boost's ``scorer`` is its one member)."""
+    ``members`` only for the fusion backend, ``member`` only for the wrappers: boost and
+    max-passage)."""
 
     name: str
     backend: str
@@ -105,10 +110,12 @@ class RerankerSpec:
     cheap: RerankerSpec | None = None
     expensive: RerankerSpec | None = None
     members: tuple[RerankerSpec, ...] = ()
+    member: RerankerSpec | None = None
 
     def parts(self) -> list[RerankerSpec]:
-        """The nested specs of a cascade or fusion (empty for a single model)."""
-        return [p for p in (self.cheap, self.expensive) if p is not None] + list(self.members)
+        """The nested specs of a cascade, fusion or max-passage (empty for a single model)."""
+        single = (self.cheap, self.expensive, self.member)
+        return [p for p in single if p is not None] + list(self.members)
 
 
 def _resolve_model(model: str, base: Path | None) -> str:
@@ -147,9 +154,13 @@ def _parse(entry: object, where: str, base: Path | None, nested: bool = False) -
     if not isinstance(optional, bool):
         raise ValueError(f"{where}: field 'optional' must be true or false")
     model = entry.get("model")
-    for other, fields in _COMPOSITE.items():
-        if other != backend and (extra := [f for f in fields if f in entry]):
-            raise ValueError(f"{where}: field {extra[0]!r} is only for backend {other!r}")
+    own = _COMPOSITE.get(backend, ())
+    for fields in _COMPOSITE.values():
+        if extra := [f for f in fields if f in entry and f not in own]:
+            users = [b for b, f in _COMPOSITE.items() if extra[0] in f]
+            raise ValueError(
+                f"{where}: field {extra[0]!r} is only for backend {' or '.join(map(repr, users))}"
+            )
     if backend == "cascade":
         if model is not None:
             raise ValueError(
@@ -171,13 +182,13 @@ def _parse(entry: object, where: str, base: Path | None, nested: bool = False) -
             _parse(m, f"{where}.members[{i}]", base, nested=True) for i, m in enumerate(members)
         )
         return RerankerSpec(name, backend, None, dict(options), optional, members=specs)
-    if backend == "boost":
+    if backend in _WRAPPERS:  # one member, wrapped: boost, max-passage
         if model is not None:
-            raise ValueError(f"{where}: a boost has no 'model'; set it in 'scorer'")
-        if "scorer" not in entry:
-            raise ValueError(f"{where}: field 'scorer' is required for backend 'boost'")
-        inner = _parse(entry["scorer"], f"{where}.scorer", base, nested=True)
-        return RerankerSpec(name, backend, None, dict(options), optional, members=(inner,))
+            raise ValueError(f"{where}: {backend} has no 'model'; set it in 'member'")
+        if "member" not in entry:
+            raise ValueError(f"{where}: field 'member' is required for backend {backend!r}")
+        member = _parse(entry["member"], f"{where}.member", base, nested=True)
+        return RerankerSpec(name, backend, None, dict(options), optional, member=member)
     if not isinstance(model, str) or not model.strip():
         raise ValueError(f"{where}: field 'model' must be a non-empty string")
     if backend in _NOT_A_PATH:
@@ -259,7 +270,13 @@ def build_scorer(spec: RerankerSpec) -> Scorer:
         if spec.backend == "boost":
             from ..composers.boost import MetadataBoostScorer
 
-            return MetadataBoostScorer(build_scorer(spec.members[0]), **options)
+            assert spec.member is not None
+            return MetadataBoostScorer(build_scorer(spec.member), **options)
+        if spec.backend == "max-passage":
+            from ..composers.max_passage import MaxPassageScorer
+
+            assert spec.member is not None
+            return MaxPassageScorer(build_scorer(spec.member), **options)
         from ..composers.cascade import CascadeScorer
 
         assert spec.cheap is not None and spec.expensive is not None

@@ -19,9 +19,11 @@ class RagRerank(BaseDocumentCompressor):
 
     Works as ``base_compressor`` of ``ContextualCompressionRetriever``. Each returned
     document is a new `Document` with the original metadata plus ``relevance_score``
-    (normalized) and ``rerank_score`` (raw); inputs are never modified. Other keyword
-    arguments are `Reranker` options, e.g. ``text_template="{title}\n{text}"`` or
-    ``rank_fields=[...]`` (``text`` is ``page_content``, other names metadata keys).
+    (normalized), ``rerank_score`` (raw) and the scorer's details for that document (its
+    trace entry's ``details``, e.g. `MaxPassageScorer`'s ``best_chunk``); inputs are never
+    modified. Other keyword arguments are `Reranker` options, e.g.
+    ``text_template="{title}\n{text}"`` or ``rank_fields=[...]`` (``text`` is
+    ``page_content``, other names metadata keys).
 
     Args:
         reranker: a `Reranker`, or a scorer that ``options`` turn into one.
@@ -97,6 +99,7 @@ def _to_documents(docs: list[Document], result: RerankResult) -> list[Document]:
             update={
                 "metadata": {
                     **docs[item.index].metadata,
+                    **result.trace.entries[item.index].details,
                     "relevance_score": item.normalized_score,
                     "rerank_score": item.score,
                 }

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ...utils.tokens import Truncation, token_spans
 from .checkpoints import Checkpoint
 
 if TYPE_CHECKING:
@@ -33,8 +34,9 @@ __all__ = ["ColBERTEncoder"]
 class ColBERTEncoder:
     """Encodes with one loaded checkpoint; safe to share between threads."""
 
-    def __init__(self, checkpoint: Checkpoint) -> None:
+    def __init__(self, checkpoint: Checkpoint, truncation: Truncation | None = None) -> None:
         self.checkpoint = checkpoint
+        self.truncation = Truncation() if truncation is None else truncation
         tokenizer = checkpoint.tokenizer
         ids = (tokenizer.convert_tokens_to_ids(w) for w in checkpoint.skiplist_words)
         self._skiplist = frozenset(
@@ -45,6 +47,11 @@ class ColBERTEncoder:
     @property
     def dim(self) -> int:
         return self.checkpoint.dim
+
+    def token_spans(self, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
+        """Character spans of each text's tokens, special tokens excluded."""
+        with self._lock:
+            return token_spans(self.checkpoint.tokenizer, texts)
 
     def encode_query(self, query: str) -> tuple[torch.Tensor, bool]:
         """``[n_query_tokens, dim]`` float32 vectors (on the model's device), and truncated."""
@@ -64,6 +71,9 @@ class ColBERTEncoder:
         texts = self._texts(texts)
         with self._lock:
             truncated, has_content = self._inspect(texts, is_query=False)
+            if self.truncation.strategy == "head_tail" and any(truncated):
+                texts = self._head_tail(texts, truncated)
+                _, has_content = self._inspect(texts, is_query=False)
             todo = [i for i in range(len(texts)) if has_content[i]]
             encoded = (
                 self.checkpoint.model.encode_document(
@@ -101,6 +111,26 @@ class ColBERTEncoder:
         if self.checkpoint.layout == "pylate":
             return [t.strip() for t in texts]  # as PyLate (sentence-transformers < 6) does
         return list(texts)
+
+    def _head_tail(self, texts: list[str], truncated: list[bool]) -> list[str]:
+        """The truncated texts cut to their first and last tokens (`Truncation.cut_text`).
+        A cut text can re-tokenize a token longer at the joint: cut it again (at most twice
+        more), so sentence-transformers' own truncation never drops the tail's end. Call with
+        the lock held."""
+        ckpt = self.checkpoint
+        budget = ckpt.document_length - ckpt.tokenizer.num_special_tokens_to_add(pair=False)
+        budget -= 1 if ckpt.prompt(is_query=False) else 0
+        out = list(texts)
+        todo = [i for i, cut in enumerate(truncated) if cut]
+        for _ in range(3):
+            spans = token_spans(ckpt.tokenizer, [out[i] for i in todo])
+            todo_spans = [(i, s) for i, s in zip(todo, spans, strict=True) if len(s) > budget]
+            for i, s in todo_spans:
+                out[i] = self.truncation.cut_text(out[i], s, budget)
+            todo = [i for i, _ in todo_spans]
+            if not todo:
+                break
+        return out
 
     def _inspect(self, texts: Sequence[str], *, is_query: bool) -> tuple[list[bool], list[bool]]:
         """Per text: whether truncation cuts it, and whether a content token survives both

@@ -22,6 +22,7 @@ import numpy as np
 from ...scorer import BaseScorer, config_parameters, validate_query
 from ...types import Candidate, ScoreOutput, check_text
 from ...utils.hardware import check_dtype, resolve_dtype
+from ...utils.tokens import Truncation
 from .checkpoints import Checkpoint, LoadOptions, load_checkpoint
 from .encoder import ColBERTEncoder
 from .lookup import VectorLookup
@@ -73,6 +74,9 @@ class ColBERTScorer(BaseScorer):
         trust_remote_code: run code shipped with the checkpoint (off by default).
         allow_pickle_weights: also accept ``.bin`` (pickle) weights; safetensors only by default.
         revision: hub revision to pin.
+        truncation, head_tokens, tail_tokens: how a document longer than ``document_length``
+            is cut before encoding, as in `CrossEncoderScorer` (queries are never cut this way:
+            their length is the checkpoint's, [MASK]-expanded).
     """
 
     def __init__(
@@ -91,7 +95,11 @@ class ColBERTScorer(BaseScorer):
         trust_remote_code: bool = False,
         allow_pickle_weights: bool = False,
         revision: str | None = None,
+        truncation: str = "head",
+        head_tokens: int | None = None,
+        tail_tokens: int | None = None,
     ) -> None:
+        self.truncation = Truncation(truncation, head_tokens, tail_tokens)
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         check_dtype(dtype)
@@ -154,6 +162,7 @@ class ColBERTScorer(BaseScorer):
                 "trust_remote_code": self.trust_remote_code,
                 "allow_pickle_weights": self.allow_pickle_weights,
                 "revision": self.revision,
+                **self.truncation.params(),
             },
             # What "auto" chose here: part of the fingerprint, so caches never mix dtypes.
             "resolved": {"dtype": self.resolved_dtype},
@@ -199,7 +208,7 @@ class ColBERTScorer(BaseScorer):
             return
         with self._load_lock:
             if self._encoder is None:
-                self._encoder = ColBERTEncoder(self._load())
+                self._encoder = ColBERTEncoder(self._load(), self.truncation)
 
     def _load(self) -> Checkpoint:
         words = None if self.skiplist_words is None else tuple(self.skiplist_words)
@@ -274,6 +283,10 @@ class ColBERTScorer(BaseScorer):
 
     # -- scoring -----------------------------------------------------------------------------
 
+    def token_spans(self, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
+        """Character spans of each text's tokens (`ragrerank.TokenizingScorer`)."""
+        return self._loaded().token_spans(texts)
+
     def _check(self, raw: object, where: str) -> np.ndarray:
         return check_vectors(raw, self._loaded().checkpoint.dim, where, self.model_name)
 
@@ -292,7 +305,7 @@ class ColBERTScorer(BaseScorer):
             found.from_store(self.store, q_vectors)
         found.from_cache_or_encoded(
             self.cache,
-            checkpoint.fingerprint,
+            checkpoint.fingerprint + repr(sorted(self.truncation.params().items())),
             lambda texts: self._encode_documents(texts, batch_size=self.batch_size),
         )
         local = found.unscored()

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from ...scorer import BaseScorer, config_parameters, validate_query
 from ...types import Candidate, ScoreOutput
 from ...utils.hardware import check_dtype, resolve_dtype
+from ...utils.tokens import Truncation, splice_second, token_spans
 from .loading import LoadedModel, load_model
 
 if TYPE_CHECKING:
@@ -71,6 +72,10 @@ class CrossEncoderScorer(BaseScorer):
         trust_remote_code: run code shipped with the checkpoint (off by default).
         allow_pickle_weights: also accept ``.bin`` (pickle) weights; safetensors only by default.
         revision: hub revision to pin.
+        truncation, head_tokens, tail_tokens: how a document longer than its budget is cut
+            (`ragrerank.utils.tokens.Truncation`): ``"head"`` keeps its first tokens,
+            ``"head_tail"`` its first ``head_tokens`` and last ``tail_tokens`` (default: half
+            the budget each).
     """
 
     def __init__(
@@ -89,7 +94,11 @@ class CrossEncoderScorer(BaseScorer):
         trust_remote_code: bool = False,
         allow_pickle_weights: bool = False,
         revision: str | None = None,
+        truncation: str = "head",
+        head_tokens: int | None = None,
+        tail_tokens: int | None = None,
     ) -> None:
+        self.truncation = Truncation(truncation, head_tokens, tail_tokens)
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         if max_length is not None and (isinstance(max_length, bool) or max_length < 2):
@@ -146,6 +155,7 @@ class CrossEncoderScorer(BaseScorer):
                 "trust_remote_code": self.trust_remote_code,
                 "allow_pickle_weights": self.allow_pickle_weights,
                 "revision": self.revision,
+                **self.truncation.params(),
             },
             # What "auto" chose here: part of the fingerprint, so caches never mix dtypes.
             "resolved": {"dtype": self.resolved_dtype},
@@ -204,6 +214,12 @@ class CrossEncoderScorer(BaseScorer):
         q_len, d_lens = self._lengths(loaded.tokenizer, query, list(documents))
         return [q_len + d + loaded.specials for d in d_lens]
 
+    def token_spans(self, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
+        """Character spans of each text's tokens (`ragrerank.TokenizingScorer`)."""
+        tokenizer = self._ready().tokenizer
+        with self._tok_lock:
+            return token_spans(tokenizer, texts)
+
     def _lengths(self, tokenizer: Any, query: str, texts: list[str]) -> tuple[int, list[int]]:
         with self._tok_lock:
             q = tokenizer(query, add_special_tokens=False, verbose=False)["input_ids"]
@@ -244,6 +260,11 @@ class CrossEncoderScorer(BaseScorer):
             enc = tokenizer(
                 [query] * len(texts), texts, truncation="only_second", max_length=max_len
             )
+            if self.truncation.strategy == "head_tail":
+                for i in sorted(truncated):  # the kept head and tail replace the head cut
+                    ids = tokenizer(texts[i], add_special_tokens=False, verbose=False)["input_ids"]
+                    rows = {k: enc[k][i] for k in enc}
+                    splice_second(rows, enc.sequence_ids(i), self.truncation.cut_ids(ids, budget))
         keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc]
         order = sorted(range(len(texts)), key=lambda i: len(enc["input_ids"][i]))
         forward = self._forward or loaded.model

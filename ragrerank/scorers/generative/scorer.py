@@ -23,6 +23,7 @@ from ...scorer import BaseScorer, config_parameters, validate_query
 from ...types import Candidate, ScoreOutput
 from ...utils.hardware import check_dtype
 from ...utils.model_source import resolve_model
+from ...utils.tokens import Truncation, token_spans
 from .loading import LoadedGenerative, load_generative, model_config
 from .template import (
     DECODER_TEMPLATE,
@@ -61,6 +62,9 @@ class GenerativeScorer(BaseScorer):
         trust_remote_code: as in `CrossEncoderScorer`.
         allow_pickle_weights: as in `CrossEncoderScorer`.
         revision: as in `CrossEncoderScorer`.
+        truncation: as in `CrossEncoderScorer`.
+        head_tokens: as in `CrossEncoderScorer`.
+        tail_tokens: as in `CrossEncoderScorer`.
     """
 
     def __init__(
@@ -78,7 +82,11 @@ class GenerativeScorer(BaseScorer):
         trust_remote_code: bool = False,
         allow_pickle_weights: bool = False,
         revision: str | None = None,
+        truncation: str = "head",
+        head_tokens: int | None = None,
+        tail_tokens: int | None = None,
     ) -> None:
+        self.truncation = Truncation(truncation, head_tokens, tail_tokens)
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         if max_length is not None and (
@@ -124,6 +132,7 @@ class GenerativeScorer(BaseScorer):
             "max_length", "dtype", "trust_remote_code", "allow_pickle_weights", "revision",
         )  # fmt: skip
         params = {"model": self.model_name, **{k: getattr(self, k) for k in keys}}
+        params.update(self.truncation.params())
         return {"type": "ragrerank.GenerativeScorer", "init_parameters": params}
 
     @classmethod
@@ -172,6 +181,12 @@ class GenerativeScorer(BaseScorer):
         self._template, self._values = template, {"instruction": instruction}
         self._loaded = loaded
 
+    def token_spans(self, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
+        """Character spans of each text's tokens (`ragrerank.TokenizingScorer`)."""
+        tokenizer = self._ready().tokenizer
+        with self._tok_lock:
+            return token_spans(tokenizer, texts)
+
     def prompt(self, query: str, document: str) -> str:
         """The untruncated prompt for one pair, as the model sees it."""
         self._ready()
@@ -212,7 +227,7 @@ class GenerativeScorer(BaseScorer):
                     )
                 if len(doc) > budget:
                     cut.add(i)
-                out.append(head + doc[:budget] + tail + eos)
+                out.append(head + self.truncation.cut_ids(doc, budget) + tail + eos)
         return out, frozenset(cut)
 
     def score_candidates(self, query: str, candidates: Sequence[Candidate]) -> ScoreOutput:

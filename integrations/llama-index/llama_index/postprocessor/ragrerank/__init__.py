@@ -23,7 +23,9 @@ class RagRerank(BaseNodePostprocessor):
 
     Returns new `NodeWithScore` objects whose ``score`` is the normalized rerank score;
     the retriever's score is kept in node metadata as ``retrieval_score`` (and the raw
-    rerank score as ``rerank_score``), both hidden from the LLM and embedding text.
+    rerank score as ``rerank_score``, and the scorer's details for that node: its trace
+    entry's ``details``, e.g. `MaxPassageScorer`'s ``best_chunk``), all hidden from the LLM
+    and embedding text.
     Input nodes are never modified.
 
     Args:
@@ -148,16 +150,19 @@ def _to_nodes(nodes: list[NodeWithScore], result: RerankResult) -> list[NodeWith
     for item in result:
         original = nodes[item.index]
         node = original.node.model_copy()
+        details = result.trace.entries[item.index].details
         node.metadata = {
             **original.node.metadata,
+            **details,
             "retrieval_score": original.score,
             "rerank_score": item.score,
         }
-        node.excluded_llm_metadata_keys = _merge(node.excluded_llm_metadata_keys)
-        node.excluded_embed_metadata_keys = _merge(node.excluded_embed_metadata_keys)
+        added = [*_ADDED_KEYS, *details]
+        node.excluded_llm_metadata_keys = _merge(node.excluded_llm_metadata_keys, added)
+        node.excluded_embed_metadata_keys = _merge(node.excluded_embed_metadata_keys, added)
         out.append(NodeWithScore(node=node, score=item.normalized_score))
     return out
 
 
-def _merge(keys: list[str]) -> list[str]:
-    return [*keys, *(k for k in _ADDED_KEYS if k not in keys)]
+def _merge(keys: list[str], added: list[str]) -> list[str]:
+    return [*keys, *(k for k in added if k not in keys)]
