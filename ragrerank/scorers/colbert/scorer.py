@@ -74,9 +74,11 @@ class ColBERTScorer(BaseScorer):
         trust_remote_code: run code shipped with the checkpoint (off by default).
         allow_pickle_weights: also accept ``.bin`` (pickle) weights; safetensors only by default.
         revision: hub revision to pin.
-        truncation, head_tokens, tail_tokens: how a document longer than ``document_length``
-            is cut before encoding, as in `CrossEncoderScorer` (queries are never cut this way:
-            their length is the checkpoint's, [MASK]-expanded).
+        truncation: how a document longer than ``document_length`` is cut before encoding,
+            as in `CrossEncoderScorer` (queries are never cut this way: their length is the
+            checkpoint's, [MASK]-expanded).
+        head_tokens: with ``"head_tail"``, the first tokens kept (as in `CrossEncoderScorer`).
+        tail_tokens: with ``"head_tail"``, the last tokens kept (as in `CrossEncoderScorer`).
     """
 
     def __init__(

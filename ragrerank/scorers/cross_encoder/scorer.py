@@ -72,10 +72,12 @@ class CrossEncoderScorer(BaseScorer):
         trust_remote_code: run code shipped with the checkpoint (off by default).
         allow_pickle_weights: also accept ``.bin`` (pickle) weights; safetensors only by default.
         revision: hub revision to pin.
-        truncation, head_tokens, tail_tokens: how a document longer than its budget is cut
+        truncation: how a document longer than its budget is cut
             (`ragrerank.utils.tokens.Truncation`): ``"head"`` keeps its first tokens,
-            ``"head_tail"`` its first ``head_tokens`` and last ``tail_tokens`` (default: half
-            the budget each).
+            ``"head_tail"`` its first ``head_tokens`` and last ``tail_tokens``.
+        head_tokens: with ``"head_tail"``, the first tokens kept (default: half the budget,
+            or what ``tail_tokens`` leaves).
+        tail_tokens: with ``"head_tail"``, the last tokens kept (default: the rest).
     """
 
     def __init__(
