@@ -70,7 +70,7 @@ class Reranker:
         fallback: used when the scorer raises `ScorerError`: another scorer, or
             ``"first_stage"`` to keep the input order. The trace records it.
         text_template: build the text the scorer reads from each candidate's text and
-            metadata, e.g. ``"{title}\n{text}"`` (see `ragrerank.fields`); results keep
+            metadata, e.g. ``"{title}\\n{text}"`` (see `ragrerank.fields`); results keep
             the caller's documents untouched.
         rank_fields: or name the fields, rendered as ``"name: value"`` lines in order,
             e.g. ``["title", "text"]``.

@@ -22,7 +22,7 @@ class RagRerank(BaseDocumentCompressor):
     (normalized), ``rerank_score`` (raw) and the scorer's details for that document (its
     trace entry's ``details``, e.g. `MaxPassageScorer`'s ``best_chunk``); inputs are never
     modified. Other keyword arguments are `Reranker` options, e.g.
-    ``text_template="{title}\n{text}"`` or ``rank_fields=[...]`` (``text`` is
+    ``text_template="{title}\\n{text}"`` or ``rank_fields=[...]`` (``text`` is
     ``page_content``, other names metadata keys).
 
     Args:
