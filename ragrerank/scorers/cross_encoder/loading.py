@@ -30,13 +30,15 @@ DTYPES = ("float32", "bfloat16", "float16")
 @dataclass(frozen=True)
 class LoadedModel:
     """A cross-encoder ready to score: ``model`` in eval mode on ``device``, its tokenizer,
-    the tokens a pair may have (``max_length``) and the special tokens a pair adds."""
+    the tokens a pair may have (``max_length``), the special tokens a pair adds and where
+    the model came from (``source``)."""
 
     model: Any
     tokenizer: Any
     device: str
     max_length: int
     specials: int
+    source: ModelSource | None = None
 
 
 def load_model(
@@ -95,6 +97,7 @@ def load_model(
         device=device,
         max_length=declared if max_length is None else max_length,  # an explicit one wins
         specials=int(tokenizer.num_special_tokens_to_add(pair=True)),
+        source=source,
     )
 
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from ...scorer import BaseScorer, config_parameters, validate_query
 from ...types import Candidate, ScoreOutput
 from .loading import DTYPES, LoadedModel, load_model
+from .openvino import BACKENDS, check_calibration, check_openvino, openvino_forward
 
 if TYPE_CHECKING:
     import torch
@@ -66,6 +67,14 @@ class CrossEncoderScorer(BaseScorer):
         trust_remote_code: run code shipped with the checkpoint (off by default).
         allow_pickle_weights: also accept ``.bin`` (pickle) weights; safetensors only by default.
         revision: hub revision to pin.
+        backend: ``"torch"`` (default) or ``"openvino"`` (``ragrerank[openvino]``; CPU only):
+            the same tokenization, batching and truncation, the forward compiled by OpenVINO,
+            with ``dtype`` ``"float32"``, ``"bfloat16"``, ``"int8"`` (static, calibrated) or
+            ``"auto"`` (OpenVINO's default); export and calibration run once and are cached
+            (`ragrerank.scorers.cross_encoder.openvino`, docs/int8.md).
+        calibration: with ``backend="openvino", dtype="int8"``: the (query, document) pairs
+            that fix the int8 ranges (your own candidates fit best); default: a built-in
+            sample of 64 generic pairs.
     """
 
     def __init__(
@@ -84,13 +93,20 @@ class CrossEncoderScorer(BaseScorer):
         trust_remote_code: bool = False,
         allow_pickle_weights: bool = False,
         revision: str | None = None,
+        backend: str = "torch",
+        calibration: Sequence[tuple[str, str]] | None = None,
     ) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         if max_length is not None and (isinstance(max_length, bool) or max_length < 2):
             raise ValueError(f"max_length must be an int >= 2, got {max_length!r}")
-        if dtype is not None and dtype not in DTYPES:
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        if backend == "openvino":
+            check_openvino(dtype, device, torch_compile)
+        elif dtype is not None and dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {DTYPES} or None, got {dtype!r}")
+        self.calibration = check_calibration(calibration, backend, dtype)
         self.model_name = str(model)
         self.device = device
         self.batch_size = batch_size
@@ -104,6 +120,7 @@ class CrossEncoderScorer(BaseScorer):
         self.trust_remote_code = trust_remote_code
         self.allow_pickle_weights = allow_pickle_weights
         self.revision = revision
+        self.backend = backend
         self._loaded: LoadedModel | None = None
         self._forward: Any = None  # None: the model's own forward
         self._load_lock = threading.Lock()
@@ -120,7 +137,7 @@ class CrossEncoderScorer(BaseScorer):
         return (
             f"CrossEncoderScorer(model={self.model_name!r}, device={self.device!r}, "
             f"dtype={self.dtype!r}, cls_only={self.cls_only}, float32_head={self.float32_head}, "
-            f"torch_compile={self.torch_compile}, "
+            f"torch_compile={self.torch_compile}, backend={self.backend!r}, "
             f"batch_size={self.batch_size}, max_length={self.max_length})"
         )
 
@@ -142,6 +159,8 @@ class CrossEncoderScorer(BaseScorer):
                 "trust_remote_code": self.trust_remote_code,
                 "allow_pickle_weights": self.allow_pickle_weights,
                 "revision": self.revision,
+                "backend": self.backend,
+                "calibration": None if self.calibration is None else list(self.calibration),
             },
         }
 
@@ -160,11 +179,12 @@ class CrossEncoderScorer(BaseScorer):
         if self._loaded is None:
             with self._load_lock:
                 if self._loaded is None:
+                    openvino = self.backend == "openvino"
                     loaded = load_model(
                         self.model_name,
                         revision=self.revision,
-                        device=self.device,
-                        dtype=self.dtype,
+                        device="cpu" if openvino else self.device,
+                        dtype="float32" if openvino else self.dtype,
                         float32_head=self.float32_head,
                         label=self.label,
                         max_length=self.max_length,
@@ -180,6 +200,15 @@ class CrossEncoderScorer(BaseScorer):
                         torch_compile=self.torch_compile,
                         name=self.name,
                     )
+                    if openvino:
+                        self._forward = openvino_forward(
+                            loaded,
+                            self._forward,
+                            dtype=self.dtype or "float32",
+                            calibration=self.calibration,
+                            cls_only=self.cls_only,
+                            name=self.name,
+                        )
                     self._loaded = loaded
         return self._loaded
 
