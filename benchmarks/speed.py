@@ -191,6 +191,81 @@ def ragrerank_cascade(
     return ranked(Reranker(scorer, top_k=TOP_K), with_scores=False)
 
 
+def openvino(model: str, **options: Any) -> RankFn:
+    """The OpenVINO backend; ``load_note`` says whether this load exported (and calibrated)
+    or read a cached export, and how long that took (it is part of load + warm-up)."""
+    from ragrerank import CrossEncoderScorer, Reranker
+
+    scorer = CrossEncoderScorer(model, backend="openvino", **options)
+    scorer.warm_up()
+    rank = ranked(Reranker(scorer, top_k=TOP_K))
+    fwd = scorer._forward  # the CompiledForward: export facts, not part of the timed calls
+    what = "exported and calibrated" if options.get("dtype") == "int8" else "exported"
+    note = f"{what} in {fwd.load_s:.0f} s" if fwd.exported else "export read from its cache"
+    rank.load_note = note  # type: ignore[attr-defined]
+    return rank
+
+
+def torch_dynamic_int8(model: str) -> RankFn:
+    """The fp32 scorer with every torch ``Linear`` of the loaded model swapped in place for
+    ``torch.ao`` dynamic int8 (per-tensor weights, activations quantized per call from their
+    own min/max); the cls_only forward shares those layers, its float32 head is kept."""
+    import torch
+
+    from ragrerank import CrossEncoderScorer, Reranker
+
+    scorer = CrossEncoderScorer(model, dtype="float32")
+    scorer.warm_up()
+    torch.ao.quantization.quantize_dynamic(
+        scorer._loaded.model, {torch.nn.Linear}, dtype=torch.qint8, inplace=True
+    )
+    return ranked(Reranker(scorer, top_k=TOP_K))
+
+
+def int8_systems(model: str) -> list[System]:
+    """OpenVINO static int8 and bf16, and torch's dynamic int8 for contrast."""
+    return [
+        System(
+            "ragrerank OpenVINO int8 (static)",
+            "ragrerank",
+            "CrossEncoderScorer(model, backend='openvino', dtype='int8'): NNCF static int8 "
+            "(model_type=TRANSFORMER) calibrated once on the built-in 64-pair sample; pooler, "
+            "classifier and last layer in floating point, cls_only; export and calibration "
+            "are cached",
+            lambda: openvino(model, dtype="int8"),
+        ),
+        System(
+            "ragrerank OpenVINO bf16",
+            "ragrerank",
+            "CrossEncoderScorer(model, backend='openvino', dtype='bfloat16'): the fp32 IR run "
+            "with bf16 inference precision, cls_only",
+            lambda: openvino(model, dtype="bfloat16"),
+        ),
+        System(
+            "torch dynamic int8 (torch.ao.quantization.quantize_dynamic)",
+            "ragrerank",
+            "CrossEncoderScorer(model, dtype='float32') with its Linear layers through "
+            "torch.ao quantize_dynamic (qint8): activation ranges taken per call, per tensor, "
+            "with no calibration",
+            lambda: torch_dynamic_int8(model),
+        ),
+    ]
+
+
+def own_calibration_system(model: str, inputs: Inputs) -> System:
+    """Static int8 calibrated on the warm-up query's candidates (never timed): a user's own
+    earlier candidates instead of the built-in sample."""
+    pairs = [(inputs.queries[0], t) for t in inputs.candidates[0]]
+    return System(
+        "ragrerank OpenVINO int8 (static, own candidates)",
+        "ragrerank",
+        f"CrossEncoderScorer(model, backend='openvino', dtype='int8', calibration=pairs): "
+        f"as above, calibrated on the {len(pairs)} (query, candidate) pairs of the warm-up "
+        "query (not one of the timed ones)",
+        lambda: openvino(model, dtype="int8", calibration=pairs),
+    )
+
+
 def compiled_system(model: str) -> System:
     return System(
         "ragrerank bf16 + torch.compile",
@@ -348,6 +423,9 @@ def measure(
     for s in tqdm(chosen, desc="loading", unit="system"):
         start = time.perf_counter()
         fns[s.name] = s.build()
+        note = getattr(fns[s.name], "load_note", None)
+        if note:
+            s.description += f" ({note})"
         for n in counts:  # warm-up: model load, first-call allocations, each shape once
             fns[s.name](inputs.queries[0], inputs.candidates[0][:n])
         warm_s[s.name] = time.perf_counter() - start
@@ -648,17 +726,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         from ragrerank.utils.local_models import minilm_cross_encoder
 
         model = minilm_cross_encoder()
-    chosen = systems(model) + cascade_systems(
-        model, args.cascade_tokens, args.cascade_keep, args.cheap_model
+    chosen = (
+        systems(model)
+        + cascade_systems(model, args.cascade_tokens, args.cascade_keep, args.cheap_model)
+        + int8_systems(model)
     )
     if not (args.quick or args.no_compile):  # compiling takes tens of seconds
         chosen.append(compiled_system(model))
+    inputs = load_inputs(model, args.data, args.reps + 1, max(counts), args.tokens)
+    chosen.append(own_calibration_system(model, inputs))
     if args.systems:
         wanted = [w.strip().lower() for w in args.systems.split(",")]
         chosen = [s for s in chosen if any(w in s.name.lower() for w in wanted)]
         if REFERENCE not in [s.name for s in chosen]:  # agreement needs the fp32 reference
             chosen.insert(0, next(s for s in systems(model) if s.name == REFERENCE))
-    inputs = load_inputs(model, args.data, args.reps + 1, max(counts), args.tokens)
     results = measure(chosen, inputs, counts, args.reps)
     report: dict[str, Any] = {
         "machine": machine(*PACKAGES),

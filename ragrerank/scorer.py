@@ -12,7 +12,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from .errors import InvalidScoresError
 from .types import Candidate, ScoreOutput, check_text
-from .utils.model_source import local_folder
+from .utils.model_source import folder_files, local_folder
 
 __all__ = [
     "BaseScorer",
@@ -151,13 +151,7 @@ def fingerprint(scorer: object) -> str:
         desc = json.dumps(config, sort_keys=True, default=str)
         if folder is not None:
             # A local model folder can be retrained in place: its files are part of the id.
-            files = sorted(p for p in folder.rglob("*") if p.is_file())
-            desc += json.dumps(
-                [
-                    (str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns)
-                    for p in files
-                ]
-            )
+            desc += json.dumps(folder_files(folder))
     else:
         desc = f"{type(scorer).__module__}.{type(scorer).__qualname__}:{scorer!r}"
     return hashlib.sha256(desc.encode("utf-8")).hexdigest()[:16]

@@ -29,9 +29,11 @@ from typing import Any
 from ..errors import ModelNotFoundError, require
 
 __all__ = [
+    "DERIVED_DIR",
     "DEFAULT_HUB_TIMEOUT",
     "HUB_TIMEOUT_ENV",
     "ModelSource",
+    "folder_files",
     "local_folder",
     "looks_like_path",
     "resolve_model",
@@ -39,6 +41,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+DERIVED_DIR = ".ragrerank"  # what ragrerank derives from a model folder (e.g. OpenVINO exports)
 HUB_TIMEOUT_ENV = "RAGRERANK_HUB_TIMEOUT"
 DEFAULT_HUB_TIMEOUT = 10.0
 _RULE = (
@@ -101,6 +104,19 @@ def local_folder(model: object) -> Path | None:
         return None
     path = Path(model).expanduser()
     return path if path.is_dir() else None
+
+
+def folder_files(folder: Path) -> list[tuple[str, int, int]]:
+    """(relative path, size, mtime in ns) of every file in a model folder, sorted; what
+    ragrerank derives there itself (`DERIVED_DIR`) is left out. Symlinks are followed (a hub
+    snapshot links to its blobs)."""
+    out = []
+    for p in folder.rglob("*"):
+        rel = p.relative_to(folder)
+        if rel.parts[0] != DERIVED_DIR and p.is_file():
+            st = p.stat()
+            out.append((rel.as_posix(), st.st_size, st.st_mtime_ns))
+    return sorted(out)
 
 
 def looks_like_path(name: str) -> bool:

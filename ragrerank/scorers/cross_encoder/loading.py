@@ -29,8 +29,9 @@ logger = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class LoadedModel:
     """A cross-encoder ready to score: ``model`` in eval mode on ``device``, its tokenizer,
-    the tokens a pair may have (``max_length``), the special tokens a pair adds and the
-    dtype its body runs in (None: the checkpoint's own)."""
+    the tokens a pair may have (``max_length``), the special tokens a pair adds, the dtype
+    its body runs in (None: the checkpoint's own) and where the model came from
+    (``source``)."""
 
     model: Any
     tokenizer: Any
@@ -38,6 +39,7 @@ class LoadedModel:
     max_length: int
     specials: int
     dtype: str | None = None
+    source: ModelSource | None = None
 
 
 def load_model(
@@ -99,6 +101,7 @@ def load_model(
         max_length=declared if max_length is None else max_length,  # an explicit one wins
         specials=int(tokenizer.num_special_tokens_to_add(pair=True)),
         dtype=dtype,
+        source=source,
     )
 
 

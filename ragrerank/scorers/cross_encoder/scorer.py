@@ -21,6 +21,7 @@ from ...types import Candidate, ScoreOutput
 from ...utils.hardware import check_dtype, resolve_dtype
 from ...utils.tokens import Truncation, splice_second, token_spans
 from .loading import LoadedModel, load_model
+from .openvino import BACKENDS, check_calibration, check_openvino, openvino_forward
 
 if TYPE_CHECKING:
     import torch
@@ -78,6 +79,14 @@ class CrossEncoderScorer(BaseScorer):
         head_tokens: with ``"head_tail"``, the first tokens kept (default: half the budget,
             or what ``tail_tokens`` leaves).
         tail_tokens: with ``"head_tail"``, the last tokens kept (default: the rest).
+        backend: ``"torch"`` (default) or ``"openvino"`` (``ragrerank[openvino]``; CPU only):
+            the same tokenization, batching and truncation, the forward compiled by OpenVINO,
+            with ``dtype`` ``"float32"``, ``"bfloat16"``, ``"int8"`` (static, calibrated) or
+            ``"auto"`` (OpenVINO's default); export and calibration run once and are cached
+            (`ragrerank.scorers.cross_encoder.openvino`, docs/int8.md).
+        calibration: with ``backend="openvino", dtype="int8"``: the (query, document) pairs
+            that fix the int8 ranges (your own candidates fit best); default: a built-in
+            sample of 64 generic pairs.
     """
 
     def __init__(
@@ -99,13 +108,21 @@ class CrossEncoderScorer(BaseScorer):
         truncation: str = "head",
         head_tokens: int | None = None,
         tail_tokens: int | None = None,
+        backend: str = "torch",
+        calibration: Sequence[tuple[str, str]] | None = None,
     ) -> None:
         self.truncation = Truncation(truncation, head_tokens, tail_tokens)
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         if max_length is not None and (isinstance(max_length, bool) or max_length < 2):
             raise ValueError(f"max_length must be an int >= 2, got {max_length!r}")
-        check_dtype(dtype)
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        if backend == "openvino":
+            check_openvino(dtype, device, torch_compile)
+        else:
+            check_dtype(dtype)
+        self.calibration = check_calibration(calibration, backend, dtype)
         self.model_name = str(model)
         self.device = device
         self.batch_size = batch_size
@@ -119,6 +136,7 @@ class CrossEncoderScorer(BaseScorer):
         self.trust_remote_code = trust_remote_code
         self.allow_pickle_weights = allow_pickle_weights
         self.revision = revision
+        self.backend = backend
         self._loaded: LoadedModel | None = None
         self._forward: Any = None  # None: the model's own forward
         self._load_lock = threading.Lock()
@@ -134,8 +152,9 @@ class CrossEncoderScorer(BaseScorer):
     def __repr__(self) -> str:
         return (
             f"CrossEncoderScorer(model={self.model_name!r}, device={self.device!r}, "
-            f"dtype={self.dtype!r} ({self.resolved_dtype}), cls_only={self.cls_only}, float32_head={self.float32_head}, "
-            f"torch_compile={self.torch_compile}, "
+            f"dtype={self.dtype!r} ({self.resolved_dtype}), cls_only={self.cls_only}, "
+            f"float32_head={self.float32_head}, "
+            f"torch_compile={self.torch_compile}, backend={self.backend!r}, "
             f"batch_size={self.batch_size}, max_length={self.max_length})"
         )
 
@@ -158,6 +177,8 @@ class CrossEncoderScorer(BaseScorer):
                 "allow_pickle_weights": self.allow_pickle_weights,
                 "revision": self.revision,
                 **self.truncation.params(),
+                "backend": self.backend,
+                "calibration": None if self.calibration is None else list(self.calibration),
             },
             # What "auto" chose here: part of the fingerprint, so caches never mix dtypes.
             "resolved": {"dtype": self.resolved_dtype},
@@ -165,7 +186,12 @@ class CrossEncoderScorer(BaseScorer):
 
     @property
     def resolved_dtype(self) -> str | None:
-        """The dtype the model runs in (``dtype`` with ``"auto"`` resolved for ``device``)."""
+        """The dtype the model runs in (``dtype`` with ``"auto"`` resolved for ``device``;
+        with OpenVINO, ``"auto"`` by the same CPU rule and None as ``"float32"``)."""
+        if self.backend == "openvino":
+            if self.dtype == "int8":
+                return "int8"
+            return resolve_dtype(self.dtype or "float32", "cpu")
         if self._loaded is not None:
             return self._loaded.dtype
         return resolve_dtype(self.dtype, self.device)
@@ -185,11 +211,12 @@ class CrossEncoderScorer(BaseScorer):
         if self._loaded is None:
             with self._load_lock:
                 if self._loaded is None:
+                    openvino = self.backend == "openvino"
                     loaded = load_model(
                         self.model_name,
                         revision=self.revision,
-                        device=self.device,
-                        dtype=self.dtype,
+                        device="cpu" if openvino else self.device,
+                        dtype="float32" if openvino else self.dtype,
                         float32_head=self.float32_head,
                         label=self.label,
                         max_length=self.max_length,
@@ -205,6 +232,15 @@ class CrossEncoderScorer(BaseScorer):
                         torch_compile=self.torch_compile,
                         name=self.name,
                     )
+                    if openvino:
+                        self._forward = openvino_forward(
+                            loaded,
+                            self._forward,
+                            dtype=self.resolved_dtype or "float32",
+                            calibration=self.calibration,
+                            cls_only=self.cls_only,
+                            name=self.name,
+                        )
                     self._loaded = loaded
         return self._loaded
 
@@ -279,7 +315,7 @@ class CrossEncoderScorer(BaseScorer):
                 col = forward(**batch).logits[:, column].float().cpu().tolist()
                 for i, s in zip(idx, col, strict=True):
                     scores[i] = float(s)
-        return ScoreOutput(scores, truncated=truncated, notes={"dtype": loaded.dtype})
+        return ScoreOutput(scores, truncated=truncated, notes={"dtype": self.resolved_dtype})
 
 
 def _pad(loaded: LoadedModel, features: dict[str, list[list[int]]]) -> dict[str, torch.Tensor]:
