@@ -175,3 +175,14 @@ def test_dense_encoder_auto_embeddings_are_unit_length_float32(minilm: str, cpu)
     cosine = (vectors * ref).sum(axis=1)
     assert cosine.min() > 0.98  # bf16 rounding, not another model
     assert np.allclose(np.linalg.norm(ref, axis=1), 1.0, atol=1e-6)
+
+
+def test_openvino_backend_shows_its_dtype_without_loading(tiny_ce: str, cpu) -> None:  # type: ignore[no-untyped-def]
+    cpu(AMX_FLAGS)
+    assert CrossEncoderScorer(tiny_ce, backend="openvino").resolved_dtype == "bfloat16"
+    assert CrossEncoderScorer(tiny_ce, backend="openvino", dtype="int8").resolved_dtype == "int8"
+    cpu(AVX2_FLAGS)
+    scorer = CrossEncoderScorer(tiny_ce, backend="openvino", dtype="auto")
+    assert scorer.resolved_dtype == "float32" and scorer.to_dict()["resolved"] == {
+        "dtype": "float32"
+    }
