@@ -28,6 +28,7 @@ from benchmarks.common import (
     label_bars,
     legend_below,
     machine,
+    machine_line,
     ms,
     plain_log_ticks,
     pyplot,
@@ -300,10 +301,9 @@ def markdown(report: dict[str, Any]) -> str:
     lines = [
         "# ColBERT late interaction: stored vectors vs re-encoding",
         "",
-        f"Machine: {m['cpu']}, {m['cores']} cores ({m['platform']}), torch {m['torch']}, "
-        f"{m['torch_threads']} threads; load average at start {m['load_average_at_start']} "
-        "(cores shared with other jobs, so absolute times are noisy; "
-        "ratios are from the same run).",
+        machine_line(m)
+        + " (Cores shared with other jobs, so absolute times are noisy; ratios are from the "
+        "same run.)",
         f"Encoder: {report['model']} token vectors (plain encoder, no projection), L2-normalized."
         + (f" {QUICK_BANNER}" if report.get("quick") else ""),
         "",

@@ -1,13 +1,14 @@
-"""What ``dtype="auto"`` costs the first stage: the dense encoder (all-MiniLM-L6-v2) in
-float32 and in the dtype ``auto`` picks here, on SciFact, same corpus, same queries.
+"""What ``dtype="auto"`` costs: the dense encoder (all-MiniLM-L6-v2) and zero-shot ColBERT
+over its token vectors, in float32 and in the dtype ``auto`` picks here, on SciFact.
 
 Run: ``python -m benchmarks.dtype_bench`` (writes benchmarks/results/dtype.{md,json,png});
 ``--quick``: 300 documents and 20 queries.
 
 Per dtype: indexing (encode + upsert into embedded Qdrant) in documents per second, dense
 and hybrid (dense + BM25, RRF) nDCG@10 and R@100, and the top-10 agreement of each query's
-run with the float32 run. The cross-encoder's per-dtype agreement and drift are in
-``speed.md`` (``benchmarks.speed``).
+run with the float32 run; ColBERT reranking bm25s' top 50 of 40 queries, each dtype:
+nDCG@10, top-10 agreement and the largest score drift over the query's score spread. The
+cross-encoder's per-dtype agreement and drift are in ``speed.md`` (``benchmarks.speed``).
 """
 
 from __future__ import annotations
@@ -76,6 +77,46 @@ def measure(
     return out
 
 
+def colbert_rows(data: str | None, model: str, queries: int, depth: int) -> list[dict[str, Any]]:
+    """Zero-shot ColBERT MaxSim (``model``'s token vectors) reranking each query's bm25s
+    top ``depth``, in float32 and in ``dtype="auto"``: nDCG@10, agreement and drift."""
+    from benchmarks.common import bm25_topk
+    from ragrerank import Candidate, ColBERTScorer
+    from ragrerank.evaluation.datasets import load_beir
+    from ragrerank.utils.hardware import resolve_dtype
+
+    ds = load_beir("scifact", "test", path=data)
+    qids = sorted(ds.queries)[:queries]
+    corpus = {d: ds.text(d) for d in ds.corpus}
+    first = bm25_topk(corpus, {q: ds.queries[q] for q in qids}, depth)
+    rows = []
+    for dtype in ("float32", "auto"):
+        scorer = ColBERTScorer(model, device="cpu", dtype=dtype, cache_max_bytes=0)
+        scores = {
+            q: scorer.score_candidates(
+                ds.queries[q], [Candidate(text=corpus[d], id=d) for d, _ in first[q]]
+            ).scores
+            for q in qids
+        }
+        run = {q: {d: s for (d, _), s in zip(first[q], scores[q], strict=True)} for q in qids}
+        top10 = {q: sorted(run[q], key=lambda d, q=q: -run[q][d])[:10] for q in qids}
+        rows.append({"dtype": dtype, "resolved": resolve_dtype(dtype, "cpu"), "scores": scores,
+                     "top10": top10, "nDCG@10": ir_metrics(
+                         {q: ds.qrels.get(q, {}) for q in qids}, run, ("nDCG@10",))["nDCG@10"]})  # fmt: skip
+    ref = rows[0]
+    for r in rows:
+        r["agreement"] = agreement(r["top10"], ref["top10"])
+        r["max_drift_over_spread"] = max(
+            max(abs(a - b) for a, b in zip(r["scores"][q], ref["scores"][q], strict=True))
+            / ((max(ref["scores"][q]) - min(ref["scores"][q])) or 1.0)
+            for q in qids
+        )
+        r["queries"], r["depth"] = len(qids), depth
+    for r in rows:
+        del r["scores"]
+    return rows
+
+
 def agreement(a: dict[str, list[str]], b: dict[str, list[str]]) -> float:
     """Mean |top-10 of a ∩ top-10 of b| / 10 over the queries (over the shorter list's
     length where a corpus has fewer than 10 documents to return)."""
@@ -85,7 +126,7 @@ def agreement(a: dict[str, list[str]], b: dict[str, list[str]]) -> float:
 
 
 def markdown(report: dict[str, Any]) -> str:
-    lines = ["# dtype=auto and the dense first stage (SciFact test)", ""]
+    lines = ["# dtype=auto: the dense first stage and ColBERT (SciFact test)", ""]
     if report.get("quick"):
         lines += [QUICK_BANNER, ""]
     rows = report["rows"]
@@ -109,6 +150,25 @@ def markdown(report: dict[str, Any]) -> str:
             f"{h['nDCG@10']:.4f} | {h['R@100']:.4f} | {r['agreement']['dense']:.3f} | "
             f"{r['agreement']['hybrid']:.3f} |"
         )
+    colbert = report.get("colbert") or []
+    if colbert:
+        c0 = colbert[0]
+        lines += [
+            "",
+            "## ColBERT (zero-shot MaxSim over the same model's token vectors)",
+            "",
+            f"Reranking each of {c0['queries']} queries' bm25s top {c0['depth']}, documents "
+            "encoded on the fly.",
+            "",
+            "| encoder dtype | nDCG@10 | top-10 agreement vs float32 | max score drift / spread |",
+            "|---|---:|---:|---:|",
+        ]
+        for r in colbert:
+            name = r["dtype"] if r["dtype"] == r["resolved"] else f"{r['dtype']} ({r['resolved']})"
+            lines.append(
+                f"| {name} | {r['nDCG@10']:.4f} | {r['agreement']:.3f} | "
+                f"{r['max_drift_over_spread']:.1%} |"
+            )
     lines += ["", "![dense dtype](dtype.png)", ""]
     return "\n".join(lines)
 
@@ -152,6 +212,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     model = args.dense_model or default_dense_model()
     docs, queries = (300, 20) if args.quick else (None, None)
     rows = [measure(args.data, model, dtype, docs, queries) for dtype in ("float32", "auto")]
+    colbert = colbert_rows(args.data, model, 5 if args.quick else 40, 10 if args.quick else 50)
     for r in rows:
         r["agreement"] = {m: agreement(r[m]["top10"], rows[0][m]["top10"]) for m in MODES}
     report: dict[str, Any] = {
@@ -159,6 +220,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "quick": args.quick,
         "dense_model": "all-MiniLM-L6-v2" if args.dense_model is None else args.dense_model,
         "rows": rows,
+        "colbert": colbert,
     }
     write_results("dtype", report, markdown(report), lambda p: plot(report, p), args.out)
     return report

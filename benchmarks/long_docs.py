@@ -12,7 +12,7 @@ needle position against the short (original abstract) score. Rerankers: zero-sho
 MaxSim over all-MiniLM-L6-v2 (documents cut at 256 tokens), and with ``--ce-model PATH`` a
 trained cross-encoder (no trained cross-encoder is in git: docs/training.md trains one).
 Latency vs chunk count: MaxP over documents of 1..16 windows, vectors encoded on the fly
-(cores shared with other jobs: indicative only). The markdown and the plot: `long_docs_report`.
+(a few interleaved runs: indicative). The markdown and the plot: `long_docs_report`.
 """
 
 from __future__ import annotations

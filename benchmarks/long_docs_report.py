@@ -62,8 +62,9 @@ def markdown(report: dict[str, Any]) -> str:
             f"## MaxP latency vs chunk count ({lat['candidates_per_query']} candidates per "
             "query, ColBERT vectors encoded on the fly)",
             "",
-            "Indicative only: measured on cores shared with other jobs (interleaved, "
-            f"{next(iter(lat['by_chunks'].values()))['runs']} runs each).",
+            "Interleaved, "
+            f"{next(iter(lat['by_chunks'].values()))['runs']} runs each; few runs, so "
+            "indicative (the load average at start is on the machine line).",
             "",
             "| windows per document | chunks per query | p50 ms | p95 ms |",
             "| ---: | ---: | ---: | ---: |",
@@ -76,7 +77,7 @@ def markdown(report: dict[str, Any]) -> str:
     lines += [
         "",
         f"Command: `{report['command']}` (about {minutes:.0f} min here, load average "
-        f"{m.get('load_average')} at start: other jobs shared the 2 cores).",
+        f"{m.get('load_average')} at start).",
         "",
         "![long documents](long_docs.png)",
         "",
@@ -125,7 +126,7 @@ def plot(report: dict[str, Any], path: Path) -> None:
         ax2.set_xticks(ks, [str(k) for k in ks])
         ax2.set_ylim(0, max(p95) * 1.15)
         ax2.set_xlabel("windows per document (240 tokens, stride 180)")
-        ax2.set_ylabel("ms per query (indicative: shared cores)")
+        ax2.set_ylabel("ms per query (p50 and p95)")
         ax2.set_title(f"ColBERT MaxP latency, {lat['candidates_per_query']} candidates, on the fly")
         legend_below(ax2, ncol=2, below=0.45)
     fig.tight_layout()

@@ -29,6 +29,7 @@ from benchmarks.common import (
     latency_stats,
     legend_below,
     machine,
+    machine_line,
     ms,
     plain_log_ticks,
     portable_command,
@@ -287,9 +288,7 @@ def markdown(report: dict[str, Any]) -> str:
         )
     lines += [
         "",
-        f"Machine: {m['platform']}; CPU {m['cpu']} ({m['cores']} cores, shared; load "
-        f"{m['load_average_at_start']}); torch {m['torch']} ({m['torch_threads']} threads); "
-        f"Python {m['python']}; sentence-transformers {m['sentence_transformers']}.",
+        machine_line(m) + f" sentence-transformers {m['sentence_transformers']}.",
         "",
         "![retrieval](retrieval.png)",
         "",

@@ -553,13 +553,17 @@ def plot(report: dict[str, Any], path: Path) -> None:
     fig, (ax1, ax2) = plt.subplots(
         1, 2, figsize=(14, max(6.0, 0.3 * len(names) * len(peers) + 2.5))
     )
+    colors = plt.get_cmap("tab20").colors
+    markers = "osD^v<>Xph*"
     for k, (name, r) in enumerate(report["systems"].items()):
         pts = [r["by_candidates"][str(c)] for c in counts]
         style = "--" if r["kind"] == "peer" else "-"
         p50 = [p["p50_ms"] for p in pts]
-        ax1.plot(counts, p50, style, marker="o", color=f"C{k}", label=name)
+        color = colors[(2 * k) % 20 + (2 * k) // 20]  # the strong shades first, then the light
+        ax1.plot(counts, p50, style, marker=markers[k % len(markers)], color=color, label=name,
+                 markerfacecolor="none" if k % 2 else color)  # fmt: skip
         ax1.fill_between(
-            counts, p50, [p["p95_ms"] for p in pts], color=f"C{k}", alpha=0.08, linewidth=0
+            counts, p50, [p["p95_ms"] for p in pts], color=color, alpha=0.08, linewidth=0
         )
     ax1.set_xlabel("candidates per query")
     ax1.set_ylabel("ms per query, log scale (line: p50, band up to p95)")
@@ -576,6 +580,9 @@ def plot(report: dict[str, Any], path: Path) -> None:
         bars = ax2.barh(ys, values, height, label=f"vs {peer}", color=f"C{j}")
         label_bars(ax2, bars, lambda v: f"{v:.2f}x")
     ax2.axvline(TARGET_SPEEDUP, color="red", ls=":", label=f"target {TARGET_SPEEDUP}x")
+    if any("int8" in name for name in names):
+        ax2.axvline(TARGET_SPEEDUP_INT8, color="purple", ls="-.",
+                    label=f"int8 target {TARGET_SPEEDUP_INT8}x")  # fmt: skip
     ax2.axvline(1.0, color="black", lw=0.8, label="1x: as fast as the peer")
     ax2.set_yticks(rows, [wrap(s.replace("ragrerank ", ""), 26) for s in names], fontsize=8)
     ax2.invert_yaxis()

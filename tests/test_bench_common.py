@@ -105,7 +105,7 @@ def test_portable_path_and_command() -> None:
     )
 
 
-REPORTS = ("speed", "quality", "colbert", "retrieval", "training")
+REPORTS = ("speed", "quality", "colbert", "retrieval", "training", "dtype", "long_docs")
 
 
 @pytest.mark.parametrize("name", REPORTS)

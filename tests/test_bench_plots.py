@@ -154,7 +154,9 @@ def problems(fig: Any) -> list[str]:
     return out
 
 
-@pytest.mark.parametrize("name", ["training", "retrieval", "colbert", "quality", "speed"])
+@pytest.mark.parametrize(
+    "name", ["training", "retrieval", "colbert", "quality", "speed", "dtype", "long_docs"]
+)
 def test_committed_plot_reads_without_help(
     name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

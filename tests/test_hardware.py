@@ -167,7 +167,8 @@ def test_colbert_defaults_to_auto(minilm: str, cpu) -> None:  # type: ignore[no-
 
 def test_dense_encoder_auto_embeddings_are_unit_length_float32(minilm: str, cpu) -> None:  # type: ignore[no-untyped-def]
     cpu(AMX_FLAGS)
-    auto = DenseEncoder(minilm, device="cpu")
+    auto = DenseEncoder(minilm, device="cpu", dtype="auto")
+    assert DenseEncoder(minilm).dtype == "float32"  # the first stage's default (dtype.md)
     vectors = auto.embed(DOCS, query=False, batch_size=2)
     assert auto.dtype == "bfloat16" and vectors.dtype == np.float32
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-6)

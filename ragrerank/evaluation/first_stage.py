@@ -87,7 +87,7 @@ def first_stage_run(
     *,
     query_ids: Sequence[str] | None = None,
     dense_model: str | Path | Any = None,
-    dense_dtype: str | None = "auto",
+    dense_dtype: str | None = "float32",
     show_progress: bool = True,
 ) -> dict[str, list[Candidate]]:
     """Top ``depth`` first-stage candidates per query, best first (first-stage score kept).

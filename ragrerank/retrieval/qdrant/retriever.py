@@ -67,9 +67,10 @@ class QdrantRetriever:
         collection: `CollectionOptions` for a server or cluster (shards, replicas, on-disk
             storage, quantization, HNSW); default: Qdrant's defaults.
         device: device for the dense model.
-        dense_dtype: the dense model's dtype: ``"auto"`` (default: bfloat16 on hardware with
-            native bf16, else float32; `ragrerank.utils.hardware`), ``"float32"``... Query
-            and document vectors are float32 and unit length either way.
+        dense_dtype: the dense model's dtype: ``"float32"`` (default) or ``"auto"`` (bfloat16
+            on hardware with native bf16: ~2x faster indexing, top-10 agreement with float32
+            0.988 dense / 0.991 hybrid on SciFact; `DenseEncoder`). Query and document
+            vectors are float32 and unit length either way; index and query in one dtype.
         batch_size: documents per encode/upsert batch.
         timeout: seconds for every Qdrant call (and the server client).
         show_progress: tqdm bar while indexing.
@@ -99,7 +100,7 @@ class QdrantRetriever:
         colbert: MultiVectorEncoder | None = None,
         collection: CollectionOptions | None = None,
         device: str | None = None,
-        dense_dtype: str | None = "auto",
+        dense_dtype: str | None = "float32",
         batch_size: int = 64,
         timeout: int = 60,
         show_progress: bool = True,
