@@ -242,7 +242,7 @@ def int8_systems(model: str) -> list[System]:
             lambda: openvino(model, dtype="bfloat16"),
         ),
         System(
-            "torch dynamic int8 (torch.ao.quantization.quantize_dynamic)",
+            "torch dynamic int8 (torch.ao, uncalibrated)",
             "ragrerank",
             "CrossEncoderScorer(model, dtype='float32') with its Linear layers through "
             "torch.ao quantize_dynamic (qint8): activation ranges taken per call, per tensor, "
