@@ -18,7 +18,6 @@ from _common import (
 )
 
 from ragrerank import ColBERTScorer, QdrantRetriever, Reranker
-from ragrerank.retrieval.colbert_store import QdrantColBERTStore
 
 args = parse_args(__doc__ or "")
 ds = scifact_slice(args.smoke)
@@ -59,9 +58,7 @@ if ce is not None:
         result = Reranker(ce, top_k=5).rerank(query, candidates)
 
 # 4. Rerank the same candidates by MaxSim, reading the stored vectors back from Qdrant.
-late = Reranker(
-    ColBERTScorer(minilm(), store=QdrantColBERTStore(retriever.client, "scifact_demo")), top_k=5
-)
+late = Reranker(ColBERTScorer(minilm(), store=retriever.colbert_store()), top_k=5)
 late.scorer.warm_up()  # type: ignore[attr-defined]
 with timed("colbert rerank", timings):
     late_result = late.rerank(query, candidates)

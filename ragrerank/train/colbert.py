@@ -249,7 +249,9 @@ def train_colbert(
                 seed=config.seed,
             )
         )
-    scorer = ColBERTScorer(start, device="cpu", cache_max_bytes=0, batch_size=64)
+    # Trained in float32 weights (mixed precision is the loop's job), whatever dtype="auto"
+    # would pick for scoring on this machine.
+    scorer = ColBERTScorer(start, device="cpu", dtype="float32", cache_max_bytes=0, batch_size=64)
     task = ColBERTTask(scorer, temperature)
     if teacher is None:
         train = fill_negatives(train, config.negatives, config.seed)
