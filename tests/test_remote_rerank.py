@@ -410,6 +410,7 @@ def test_configuration_errors_are_clear(fake: FakeRerankServer) -> None:
         ({"api": "cohere", "max_tokens_per_doc": 0}, "max_tokens_per_doc"),
         ({"api": "jina", "path": "v1/rerank"}, "path must start"),
         ({"api": "jina", "max_concurrency": 0}, "max_concurrency"),
+        ({"api": "tei", "max_documents_per_request": 0}, "max_documents_per_request"),
         ({"api": "jina", "model": ""}, "model"),
     ]
     for options, match in bad:

@@ -131,7 +131,9 @@ class RemoteRerankScorer(RemoteScorer):
             backoff_base=backoff_base,
             backoff_max=backoff_max,
             max_retry_after=max_retry_after,
-            max_documents_per_request=max_documents_per_request or protocol.max_documents,
+            max_documents_per_request=protocol.max_documents
+            if max_documents_per_request is None
+            else max_documents_per_request,  # 0 is an error, not "the default"
             max_concurrency=max_concurrency,
         )
         self.api = api
