@@ -22,14 +22,9 @@ def machine_info() -> dict[str, Any]:
     """CPU model, cores, its matrix features (AMX, AVX-512 BF16, VNNI...), load, Python/torch
     versions, torch's CPU kernel level, what ``dtype="auto"`` picks on CPU, and the date:
     for result files."""
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    from ..utils.hardware import cpu_model, matrix_features, resolve_dtype
+
+    cpu = cpu_model() or platform.processor() or "unknown"
     info: dict[str, Any] = {
         "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
         "platform": platform.platform(),
@@ -40,8 +35,6 @@ def machine_info() -> dict[str, Any]:
         if hasattr(os, "getloadavg")
         else None,
     }
-    from ..utils.hardware import matrix_features, resolve_dtype
-
     info["matrix_features"] = matrix_features()
     try:
         import torch

@@ -22,6 +22,7 @@ __all__ = [
     "DTYPES",
     "check_dtype",
     "cpu_features",
+    "cpu_model",
     "matrix_features",
     "native_bf16_cpu",
     "parse_cpuinfo",
@@ -55,14 +56,26 @@ def check_dtype(dtype: object) -> str | None:
 
 
 @functools.lru_cache(maxsize=1)
+def _cpuinfo() -> str:
+    """``/proc/cpuinfo`` (empty where there is no such file, e.g. macOS or Windows), read once."""
+    try:
+        return Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
 def cpu_features() -> frozenset[str]:
     """The CPU's feature flags as the kernel reports them (``/proc/cpuinfo``; empty where
     there is no such file, e.g. macOS or Windows). Read once per process."""
-    try:
-        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return frozenset()
-    return parse_cpuinfo(text)
+    return parse_cpuinfo(_cpuinfo())
+
+
+def cpu_model() -> str | None:
+    """The CPU's model name from ``/proc/cpuinfo`` (None where it does not say)."""
+    for line in _cpuinfo().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return None
 
 
 def parse_cpuinfo(text: str) -> frozenset[str]:
