@@ -113,6 +113,12 @@ def machine_line(m: Mapping[str, Any]) -> str:
     )
 
 
+def topk_agreement(a: Sequence[Any], b: Sequence[Any], k: int = 10) -> float:
+    """|top-k of a  ∩  top-k of b| / k for two ranked lists (over the shorter list's length
+    when a tiny corpus returns fewer than k)."""
+    return len(set(a[:k]) & set(b[:k])) / max(1, min(k, len(a), len(b)))
+
+
 def fmt(x: float | None, spec: str = ".3f") -> str:
     """``x`` formatted with ``spec``, or "-" when it is missing (a markdown table cell)."""
     return "-" if x is None else format(x, spec)

@@ -30,6 +30,7 @@ from benchmarks.common import (
     machine_line,
     pyplot,
     save_figure,
+    topk_agreement,
     write_results,
 )
 
@@ -118,11 +119,8 @@ def colbert_rows(data: str | None, model: str, queries: int, depth: int) -> list
 
 
 def agreement(a: dict[str, list[str]], b: dict[str, list[str]]) -> float:
-    """Mean |top-10 of a ∩ top-10 of b| / 10 over the queries (over the shorter list's
-    length where a corpus has fewer than 10 documents to return)."""
-    return statistics.fmean(
-        len(set(a[q]) & set(b[q])) / max(1, min(10, len(a[q]), len(b[q]))) for q in a
-    )
+    """Mean top-10 agreement of two runs' per-query top 10s."""
+    return statistics.fmean(topk_agreement(a[q], b[q]) for q in a)
 
 
 def markdown(report: dict[str, Any]) -> str:

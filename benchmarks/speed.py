@@ -44,6 +44,7 @@ from benchmarks.common import (
     pyplot,
     save_figure,
     time_ms,
+    topk_agreement,
     wrap,
     write_results,
 )
@@ -407,11 +408,6 @@ def load_inputs(
 # -- measurement --------------------------------------------------------------------------
 
 
-def overlap(a: Sequence[int], b: Sequence[int], k: int) -> float:
-    """|top-k of a  ∩  top-k of b| / k (both already ranked)."""
-    return len(set(a[:k]) & set(b[:k])) / k
-
-
 def measure(
     chosen: list[System], inputs: Inputs, counts: list[int], reps: int
 ) -> dict[str, dict[str, Any]]:
@@ -455,7 +451,7 @@ def measure(
             ref = outputs.get((REFERENCE, n))
             mine = outputs[(s.name, n)]
             if ref is not None and n >= TOP_K:
-                agree = [overlap(m[0], r[0], TOP_K) for m, r in zip(mine, ref, strict=True)]
+                agree = [topk_agreement(m[0], r[0], TOP_K) for m, r in zip(mine, ref, strict=True)]
                 point["top10_agreement_mean"] = statistics.fmean(agree)
                 point["top10_agreement_min"] = min(agree)
             if ref is not None and mine[0][1] is not None:
