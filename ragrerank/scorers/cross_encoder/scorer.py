@@ -14,6 +14,7 @@ import logging
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from ...scorer import BaseScorer, config_parameters, validate_query
@@ -142,6 +143,7 @@ class CrossEncoderScorer(BaseScorer):
         self._load_lock = threading.Lock()
         self._tok_lock = threading.Lock()
         self._warned_truncation = False
+        self._notes: Mapping[str, Any] = MappingProxyType({})  # facts of the load, per output
 
     # -- config ------------------------------------------------------------------------------
 
@@ -241,6 +243,8 @@ class CrossEncoderScorer(BaseScorer):
                             cls_only=self.cls_only,
                             name=self.name,
                         )
+                    in_use = self.resolved_dtype if openvino else loaded.dtype
+                    self._notes = MappingProxyType({"dtype": in_use})  # before _loaded is seen
                     self._loaded = loaded
         return self._loaded
 
@@ -315,7 +319,7 @@ class CrossEncoderScorer(BaseScorer):
                 col = forward(**batch).logits[:, column].float().cpu().tolist()
                 for i, s in zip(idx, col, strict=True):
                     scores[i] = float(s)
-        return ScoreOutput(scores, truncated=truncated, notes={"dtype": self.resolved_dtype})
+        return ScoreOutput(scores, truncated=truncated, notes=self._notes)
 
 
 def _pad(loaded: LoadedModel, features: dict[str, list[list[int]]]) -> dict[str, torch.Tensor]:
