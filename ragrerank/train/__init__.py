@@ -1,31 +1,32 @@
 """Training: fine-tune cross-encoders and ColBERT models, distil a teacher into a student.
 
-Needs the ``local`` extra (torch, transformers) plus ``qdrant`` for mining and ``eval``
-for validation. ``ragrerank train ...`` is the command line.
+Needs the ``train`` extra (sentence-transformers' trainers on ``accelerate`` and
+``datasets``, plus the ``qdrant`` first stage for mining and ``eval`` for validation). ``ragrerank train ...`` is the command line.
 """
 
 from __future__ import annotations
 
-from .config import Sample, TrainConfig, TrainResult
+from .config import TrainConfig, TrainResult
 from .cross_encoder import check_encoder, load_cross_encoder, train_cross_encoder
 from .data import (
     TrainingExample,
     TrainingSet,
+    add_title_queries,
     load_beir_training,
     load_jsonl_training,
     load_training_data,
 )
 from .log import plot_training
-from .loop import fill_negatives
 from .mining import mine_negatives
-from .validation import validate
+from .rows import fill_negatives
+from .validation import validation_run
 
 __all__ = [
-    "Sample",
     "TrainConfig",
     "TrainResult",
     "TrainingExample",
     "TrainingSet",
+    "add_title_queries",
     "check_encoder",
     "fill_negatives",
     "load_beir_training",
@@ -35,5 +36,5 @@ __all__ = [
     "mine_negatives",
     "plot_training",
     "train_cross_encoder",
-    "validate",
+    "validation_run",
 ]

@@ -55,6 +55,20 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--time-budget-min", type=float, help="stop after this many minutes")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-bf16", action="store_true", help="fp32 instead of bf16 autocast")
+    p.add_argument("--grad-accum", type=int, default=1, help="batches per optimizer step")
+    p.add_argument(
+        "--title-queries",
+        default="0",
+        help="add N pseudo-queries from corpus titles (positive: the body), or 'all' (default 0)",
+    )
+    p.add_argument(
+        "--report-to",
+        action="append",
+        choices=["mlflow", "tensorboard"],
+        default=[],
+        help="experiment tracker (repeatable); MLflow logs to ./mlruns unless MLFLOW_TRACKING_URI",
+    )
+    p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoints")
     p.add_argument("--cache", help="cache folder (default: ~/.cache/ragrerank/train)")
     p.add_argument("--dense-model", help="bi-encoder for dense/hybrid mining")
     p.add_argument(
@@ -75,8 +89,8 @@ def _parser() -> argparse.ArgumentParser:
     ce.add_argument(
         "--loss",
         default="listwise",
-        choices=["listwise", "pairwise", "bce"],
-        help="default: listwise",
+        choices=["listwise", "lambda", "pairwise", "bce", "mnrl", "cached-mnrl"],
+        help="default: listwise (see docs/training.md)",
     )
     cb = sub.add_parser("colbert", help="fine-tune a ColBERT (late-interaction) model")
     _common(cb)
@@ -133,32 +147,54 @@ def _config(args: argparse.Namespace, loss: str) -> Any:
         time_budget_min=args.time_budget_min,
         seed=args.seed,
         show_progress=not args.no_progress,
+        gradient_accumulation=args.grad_accum,
+        report_to=tuple(dict.fromkeys(args.report_to)),
+        resume=args.resume,
     )
+
+
+def _title_queries(value: str) -> int | None:
+    """``--title-queries``: 0 (none), N, or ``all`` (None)."""
+    if value.strip().lower() == "all":
+        return None
+    try:
+        n = int(value)
+    except ValueError:
+        raise ValueError(f"--title-queries must be an integer or 'all', got {value!r}") from None
+    if n < 0:
+        raise ValueError(f"--title-queries must be >= 0, got {n}")
+    return n
 
 
 def _data(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any]]:
-    from .data import load_training_data
+    from .data import add_title_queries, load_training_data
     from .mining import mine_negatives
 
+    titles = _title_queries(args.title_queries)
     data = load_training_data(
         args.data, args.split, max_queries=args.max_queries, max_docs=args.max_docs
     )
+    train, val = data.split(args.val_queries, seed=args.seed)
+    if titles != 0:  # validation queries' positives stay unseen
+        held = [d for ex in (val.examples if val is not None else ()) for d in ex.positives]
+        train = add_title_queries(train, titles, exclude=held, seed=args.seed)
     t0 = time.perf_counter()
     if args.mine != "none":
-        data = mine_negatives(
-            data,
-            method=args.mine,
-            depth=args.mine_depth,
-            cache_dir=args.cache,
-            dense_model=args.dense_model,
-            show_progress=not args.no_progress,
-        )
-    train, val = data.split(args.val_queries, seed=args.seed)
+        mine = {
+            "method": args.mine,
+            "depth": args.mine_depth,
+            "cache_dir": args.cache,
+            "dense_model": args.dense_model,
+            "show_progress": not args.no_progress,
+        }
+        train = mine_negatives(train, **mine)
+        val = mine_negatives(val, **mine) if val is not None else None
     info = {
         "data": str(args.data),
         "split": args.split,
         "mining": {"method": args.mine, "depth": args.mine_depth},
         "mining_s": round(time.perf_counter() - t0, 1),
+        "title_queries": args.title_queries,
     }
     return train, val, info
 
@@ -166,7 +202,14 @@ def _data(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any]]:
 def _run(args: argparse.Namespace, argv: Sequence[str]) -> Any:
     if args.quick:
         _apply_quick(args, argv)
-    train, val, info = _data(args)
+    from ..errors import require
+
+    require("accelerate", "train")
+    from accelerate import PartialState
+
+    # Under torchrun / accelerate launch: the first process mines (and fills the caches), then the others.
+    with PartialState().main_process_first():
+        train, val, info = _data(args)
     info["command"] = "ragrerank train " + shlex.join(argv)
     if args.kind == "cross-encoder":
         from .cross_encoder import train_cross_encoder

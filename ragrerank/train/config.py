@@ -1,19 +1,17 @@
-"""What the shared training loop takes and gives: `TrainConfig` (loss, schedule, budget),
-a training `Sample`, the `Task` a trainer plugs in, and `TrainResult`."""
+"""What the trainers take and give: `TrainConfig` (loss, schedule, budget, tracking) and
+`TrainResult`."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
 
-if TYPE_CHECKING:
-    import torch
+__all__ = ["LOSSES", "REPORTERS", "TrainConfig", "TrainResult"]
 
-__all__ = ["LOSSES", "Sample", "Task", "TrainConfig", "TrainResult"]
-
-LOSSES = ("listwise", "pairwise", "bce", "margin_mse")
+#: Cross-encoder losses (sentence-transformers' implementations, see docs/training.md).
+LOSSES = ("listwise", "lambda", "pairwise", "bce", "mnrl", "cached-mnrl", "margin_mse")
+#: Experiment trackers ``report_to`` accepts (the Hugging Face trainer's integrations).
+REPORTERS = ("mlflow", "tensorboard")
 
 
 @dataclass(frozen=True)
@@ -22,10 +20,12 @@ class TrainConfig:
 
     Args:
         loss: ``"listwise"`` (softmax cross-entropy, positive vs. its negatives),
-            ``"pairwise"`` (logistic loss on positive-negative score differences),
-            ``"bce"`` (pointwise) or ``"margin_mse"`` (distillation, needs teacher scores).
-        epochs: passes over the training (query, positive) pairs.
-        batch_size: queries per optimizer step.
+            ``"lambda"`` (LambdaLoss, NDCG-weighted pairs), ``"pairwise"`` (RankNet),
+            ``"bce"`` (pointwise), ``"mnrl"`` / ``"cached-mnrl"`` (the hard negatives plus
+            other queries' documents of the batch) or ``"margin_mse"`` (distillation, needs
+            teacher scores).
+        epochs: passes over the training (query, positive) pairs; each draws fresh negatives.
+        batch_size: queries per optimizer step (per process).
         negatives: negatives per query and step, sampled from its mined list.
         lr: peak learning rate (AdamW), reached after ``warmup`` x total steps, then linear
             decay to 0 at the end (the end is re-estimated from ``time_budget_min``).
@@ -35,6 +35,9 @@ class TrainConfig:
         max_steps: stop after this many steps.
         time_budget_min: stop (and validate) when this much wall time has passed.
         seed: seeds torch, numpy and the sampler; a rerun repeats the run.
+        gradient_accumulation: batches per optimizer step.
+        report_to: experiment trackers (``"mlflow"``, ``"tensorboard"``).
+        resume: continue from the checkpoint a stopped run left in ``<out>/checkpoints``.
     """
 
     loss: str = "listwise"
@@ -52,11 +55,14 @@ class TrainConfig:
     grad_clip: float = 1.0
     seed: int = 0
     show_progress: bool = True
+    gradient_accumulation: int = 1
+    report_to: tuple[str, ...] = ()
+    resume: bool = False
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
-        for name in ("epochs", "batch_size", "negatives", "max_length"):
+        for name in ("epochs", "batch_size", "negatives", "max_length", "gradient_accumulation"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be an int >= 1, got {value!r}")
@@ -72,29 +78,9 @@ class TrainConfig:
             raise ValueError(f"max_steps must be >= 1, got {self.max_steps!r}")
         if self.time_budget_min is not None and not self.time_budget_min > 0:
             raise ValueError(f"time_budget_min must be > 0, got {self.time_budget_min!r}")
-
-
-@dataclass(frozen=True)
-class Sample:
-    """One query's training group: ``texts[0]`` is the positive, the rest negatives."""
-
-    query: str
-    texts: tuple[str, ...]
-    teacher: tuple[float, ...] | None = None
-
-
-class Task(Protocol):
-    """What a trainer plugs into `fit`."""
-
-    def named_parameters(self) -> Any: ...
-
-    def train_mode(self, on: bool) -> None: ...
-
-    def loss(self, samples: Sequence[Sample], loss: str) -> torch.Tensor: ...
-
-    def score(self, query: str, texts: Sequence[str]) -> list[float]: ...
-
-    def save(self, out: Path) -> None: ...
+        unknown = [r for r in self.report_to if r not in REPORTERS]
+        if isinstance(self.report_to, str) or unknown:
+            raise ValueError(f"report_to must be a tuple of {REPORTERS}, got {self.report_to!r}")
 
 
 @dataclass

@@ -1,8 +1,10 @@
-"""Cross-encoder fine-tuning from any encoder checkpoint (BERT, MiniLM, RoBERTa, ...).
+"""Cross-encoder fine-tuning from any encoder checkpoint (BERT, MiniLM, RoBERTa, ...) on
+sentence-transformers' `CrossEncoderTrainer` and its ranking losses.
 
-The saved folder is a plain transformers sequence classifier (one logit) plus its
-tokenizer: it loads in `ragrerank.CrossEncoderScorer` and ``sentence_transformers.CrossEncoder``
-and can be pushed to a model hub as-is.
+The saved folder is a sentence-transformers `CrossEncoder` whose root is a plain transformers
+sequence classifier (one logit) plus its tokenizer: it loads in
+`ragrerank.CrossEncoderScorer`, ``sentence_transformers.CrossEncoder`` and
+``AutoModelForSequenceClassification``, and can be pushed to a model hub as-is.
 """
 
 from __future__ import annotations
@@ -15,14 +17,25 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import require
 from ..utils.model_source import ModelSource, resolve_model
-from .config import Sample, TrainConfig, TrainResult
+from .config import TrainConfig, TrainResult
 from .data import TrainingSet
-from .loop import fill_negatives, fit, seed_everything
+from .rows import epoch_rows, fill_negatives, seed_everything
 
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["check_encoder", "load_cross_encoder", "train_cross_encoder"]
+__all__ = ["LOSS_LAYOUT", "check_encoder", "load_cross_encoder", "make_loss", "train_cross_encoder"]
+
+#: The row layout (`ragrerank.train.rows`) each loss reads.
+LOSS_LAYOUT = {
+    "listwise": "columns",
+    "mnrl": "columns",
+    "cached-mnrl": "columns",
+    "margin_mse": "columns",
+    "lambda": "list",
+    "pairwise": "list",
+    "bce": "pointwise",
+}
 
 logger = logging.getLogger(__name__)
 
@@ -114,77 +127,64 @@ def load_cross_encoder(model: str | Path, num_layers: int | None = None) -> tupl
     return classifier, tokenizer
 
 
-class CrossEncoderTask:
-    """A sequence classifier trained on (query, document) groups."""
+def make_loss(name: str, model: Any, mini_batch_size: int = 64) -> Any:
+    """The sentence-transformers loss behind a `TrainConfig.loss` name."""
+    from sentence_transformers.cross_encoder import losses
+    from torch import nn
 
-    def __init__(self, model: Any, tokenizer: Any, max_length: int) -> None:
-        self.model = model
-        self.tokenizer = tokenizer
-        self.max_length = max_length
+    if name == "listwise":  # softmax cross-entropy over (positive, its hard negatives), raw logits
 
-    def named_parameters(self) -> Any:
-        return self.model.named_parameters()
+        class HardNegativesRankingLoss(losses.MultipleNegativesRankingLoss):  # type: ignore[misc]
+            """The positive against its own hard negatives only (no in-batch negatives)."""
 
-    def train_mode(self, on: bool) -> None:
-        self.model.train(on)
+            def get_in_batch_negatives(self, anchors: Any, candidates: Any) -> Any:
+                return iter(())
 
-    def logits(self, queries: Sequence[str], texts: Sequence[str]) -> torch.Tensor:
-        # The longer side is cut first: in practice the document (queries are short).
-        enc = self.tokenizer(
-            list(queries),
-            list(texts),
-            truncation="longest_first",
-            max_length=self.max_length,
-            padding=True,
-            return_tensors="pt",
-        )
-        out: torch.Tensor = self.model(**enc).logits[:, 0]
-        return out
-
-    def loss(self, samples: Sequence[Sample], loss: str) -> torch.Tensor:
-        groups = len(samples[0].texts)
-        queries = [s.query for s in samples for _ in s.texts]
-        texts = [t for s in samples for t in s.texts]
-        scores = self.logits(queries, texts).float().view(len(samples), groups)
-        return group_loss(scores, loss, samples)
-
-    def score(self, query: str, texts: Sequence[str]) -> list[float]:
-        import torch
-
-        out: list[float] = []
-        with torch.inference_mode():
-            for i in range(0, len(texts), 64):
-                chunk = texts[i : i + 64]
-                out += [float(x) for x in self.logits([query] * len(chunk), chunk).float()]
-        return out
-
-    def save(self, out: Path) -> None:
-        # Scorers then default to the length the model was trained with.
-        self.tokenizer.model_max_length = self.max_length
-        self.model.save_pretrained(out)
-        self.tokenizer.save_pretrained(out)
+        return HardNegativesRankingLoss(model, num_negatives=None, scale=1.0,
+                                        activation_fn=nn.Identity())  # fmt: skip
+    if name == "mnrl":  # plus other queries' documents in the batch (sentence-transformers' defaults)
+        return losses.MultipleNegativesRankingLoss(model)
+    if name == "cached-mnrl":
+        return losses.CachedMultipleNegativesRankingLoss(model, mini_batch_size=mini_batch_size)
+    if name == "lambda":
+        return losses.LambdaLoss(model, mini_batch_size=mini_batch_size)
+    if name == "pairwise":
+        return losses.RankNetLoss(model, mini_batch_size=mini_batch_size)
+    if name == "bce":
+        return losses.BinaryCrossEntropyLoss(model)
+    if name == "margin_mse":
+        return losses.MarginMSELoss(model)
+    raise ValueError(f"unknown loss {name!r}")
 
 
-def group_loss(scores: torch.Tensor, loss: str, samples: Sequence[Sample]) -> torch.Tensor:
-    """Loss of ``[queries, 1 + negatives]`` scores whose column 0 is the positive."""
+def _to_sentence_transformers(model: Any, tokenizer: Any, max_length: int) -> Any:
+    """Our loaded sequence classifier as a sentence-transformers `CrossEncoder` (through a
+    temporary folder, so layer cuts and fresh heads carry over)."""
+    import tempfile
+
+    from sentence_transformers.cross_encoder import CrossEncoder
+
+    with tempfile.TemporaryDirectory(prefix="ragrerank-ce-") as tmp:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        return CrossEncoder(tmp, num_labels=1, max_length=max_length)
+
+
+def _scorer(bf16: bool) -> Any:
+    """Raw logits of a `CrossEncoder` for validation, in bf16 autocast when training is."""
     import torch
-    import torch.nn.functional as F
 
-    if loss == "listwise":
-        target = torch.zeros(scores.shape[0], dtype=torch.long)
-        return F.cross_entropy(scores, target)
-    if loss == "pairwise":
-        return F.softplus(scores[:, 1:] - scores[:, :1]).mean()
-    if loss == "bce":
-        labels = torch.zeros_like(scores)
-        labels[:, 0] = 1.0
-        return F.binary_cross_entropy_with_logits(scores, labels)
-    if loss == "margin_mse":
-        teacher = torch.tensor([s.teacher for s in samples], dtype=torch.float32)
-        student_margin = scores[:, :1] - scores[:, 1:]
-        teacher_margin = teacher[:, :1] - teacher[:, 1:]
-        return F.mse_loss(student_margin, teacher_margin)
-    raise ValueError(f"unknown loss {loss!r}")
+    def score(model: Any, query: str, texts: Any) -> list[float]:
+        with torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=bf16):
+            raw = model.predict([(query, t) for t in texts], batch_size=64,
+                                activation_fn=torch.nn.Identity(), show_progress_bar=False)  # fmt: skip
+        return [float(x) for x in raw]
+
+    return score
+
+
+def _save(model: Any, out: Path) -> None:
+    model.save(str(out))
 
 
 def train_cross_encoder(
@@ -205,19 +205,62 @@ def train_cross_encoder(
     ``teacher`` holds ``{query id: {doc id: score}}`` for ``loss="margin_mse"``.
     """
     config = config if config is not None else TrainConfig()
+    require("sentence_transformers", "local")
+    require("accelerate", "train")
+    require("datasets", "train")
+    if config.loss == "margin_mse" and teacher is None:
+        raise ValueError("loss 'margin_mse' needs teacher scores (see ragrerank.train.distill)")
     base = str(base_model) if base_model is not None else default_base_model()
-    require("torch", "local")
     seed_everything(config.seed)
-    model, tokenizer = load_cross_encoder(base, num_layers)
+    hf_model, tokenizer = load_cross_encoder(base, num_layers)
     if teacher is None:
         train = fill_negatives(train, config.negatives, config.seed)
-    task = CrossEncoderTask(model, tokenizer, config.max_length)
+    layout = LOSS_LAYOUT[config.loss]
+    negatives = config.negatives
+    if teacher is not None:
+        negatives = min(config.negatives, min(len(ex.negatives) for ex in train.examples))
+    rows, pairs = epoch_rows(train, epochs=config.epochs, negatives=negatives, layout=layout,
+                             seed=config.seed, teacher=teacher)  # fmt: skip
+    from datasets import Dataset
+    from sentence_transformers.base.sampler import BatchSamplers
+    from sentence_transformers.cross_encoder import (
+        CrossEncoderTrainer,
+        CrossEncoderTrainingArguments,
+    )
+
+    model = _to_sentence_transformers(hf_model, tokenizer, config.max_length)
+    per_row = 1 + negatives if layout == "pointwise" else 1
+    batch = config.batch_size * per_row
+    steps_per_epoch = max(1, -(-pairs * per_row // (batch * config.gradient_accumulation)))
+    overrides: dict[str, Any] = {"per_device_train_batch_size": batch}
+    if config.loss in ("mnrl", "cached-mnrl"):  # in-batch negatives: no query twice in a batch
+        overrides["batch_sampler"] = BatchSamplers.NO_DUPLICATES
     log = {
         "kind": "cross-encoder",
         "base_model": base,
-        "num_layers": int(model.config.num_hidden_layers),
-        "parameters": sum(p.numel() for p in model.parameters()),
+        "num_layers": int(hf_model.config.num_hidden_layers),
+        "parameters": sum(p.numel() for p in hf_model.parameters()),
+        "trainer": "sentence_transformers.CrossEncoderTrainer",
+        "title_queries": train.notes.get("title_queries", 0),
         **dict(info or {}),
     }
+    del hf_model
     logger.info("training a cross-encoder from %s: %s", base, asdict(config))
-    return fit(task, train, val, out, config, info=log, teacher=teacher)
+    from .hf import run_trainer
+
+    return run_trainer(
+        trainer_cls=CrossEncoderTrainer,
+        args_cls=CrossEncoderTrainingArguments,
+        model=model,
+        dataset=Dataset.from_list(rows),
+        loss=make_loss(config.loss, model),
+        train=train,
+        val=val,
+        out=out,
+        config=config,
+        steps_per_epoch=steps_per_epoch,
+        score=_scorer(config.bf16),
+        save=_save,
+        info=log,
+        args_overrides=overrides,
+    )

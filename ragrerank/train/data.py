@@ -22,6 +22,7 @@ from ..types import text_id
 __all__ = [
     "TrainingExample",
     "TrainingSet",
+    "add_title_queries",
     "load_beir_training",
     "load_jsonl_training",
     "load_training_data",
@@ -37,6 +38,8 @@ class TrainingExample:
     ``negatives`` are ordered hardest first when mined (first-stage rank order).
     ``first_stage``: when mined, the first stage's ranking itself (positives included), so
     validation can report the retriever's own nDCG@10 as a baseline.
+    ``title_hidden``: documents shown without their title in this example's pairs (a title
+    pseudo-query must not find itself in its positive, see `add_title_queries`).
     """
 
     query_id: str
@@ -44,6 +47,7 @@ class TrainingExample:
     positives: tuple[str, ...]
     negatives: tuple[str, ...] = ()
     first_stage: tuple[str, ...] = ()
+    title_hidden: tuple[str, ...] = ()
 
     def candidate_ids(self) -> list[str]:
         """Positives then negatives, each once: what validation and a teacher score."""
@@ -92,11 +96,19 @@ class TrainingSet:
         """Document text (title and body) of a corpus id."""
         return self.dataset.text(doc_id)
 
+    def pair_text(self, example: TrainingExample, doc_id: str) -> str:
+        """The text ``example``'s query is paired with: `text`, or the body alone for the
+        documents in its ``title_hidden``."""
+        if doc_id in example.title_hidden:
+            return str(self.dataset.corpus[doc_id].get("text", "")).strip()
+        return self.text(doc_id)
+
     def digest(self) -> str:
         """A stable id of the examples' content (queries, positives, negatives, texts)."""
         h = hashlib.sha256()
         for ex in self.examples:
-            h.update(json.dumps([ex.query_id, ex.query, ex.positives, ex.negatives]).encode())
+            key = [ex.query_id, ex.query, ex.positives, ex.negatives]
+            h.update(json.dumps(key + ([ex.title_hidden] if ex.title_hidden else [])).encode())
             for d in (*ex.positives, *ex.negatives):
                 h.update(hashlib.sha1(self.text(d).encode("utf-8", "surrogatepass")).digest())
         return h.hexdigest()[:16]
@@ -133,6 +145,58 @@ class TrainingSet:
                 judged[p] = max(1, judged.get(p, 1))
             out[ex.query_id] = judged
         return out
+
+
+TITLE_PREFIX = "title:"
+_MIN_TITLE_WORDS = 3
+
+
+def add_title_queries(
+    data: TrainingSet,
+    n: int | None = None,
+    *,
+    exclude: Sequence[str] = (),
+    seed: int = 0,
+) -> TrainingSet:
+    """``data`` plus pseudo-queries from the corpus: each document's title as a query whose
+    positive is the same document shown without its title (``title_hidden``).
+
+    In-domain supervision without any judgement: only corpus text is read, so titles of
+    any split's documents may be used. ``n`` documents are drawn (seeded; None: every
+    document whose title has at least 3 words). ``exclude``: documents never used (e.g. the
+    validation queries' positives, so validation stays unseen). The pseudo-queries are
+    added to the data set's queries and judgements (ids ``"title:<doc id>"``) so that
+    `ragrerank.train.mine_negatives` mines them like any query; the source document is a
+    judged positive and never one of its negatives.
+    """
+    ds = data.dataset
+    banned = set(exclude)
+    pool = [
+        d
+        for d, doc in sorted(ds.corpus.items())
+        if d not in banned
+        and len(str(doc.get("title", "")).split()) >= _MIN_TITLE_WORDS
+        and str(doc.get("text", "")).strip()
+    ]
+    if n is not None:
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"n must be an int >= 1 or None, got {n!r}")
+        pool = sorted(random.Random(seed).sample(pool, min(n, len(pool))))
+    taken = {ex.query_id for ex in data.examples}
+    queries = dict(ds.queries)
+    qrels = {q: dict(j) for q, j in ds.qrels.items()}
+    examples = list(data.examples)
+    for d in pool:
+        qid = f"{TITLE_PREFIX}{d}"
+        if qid in taken or qid in queries:
+            raise ValueError(f"query id {qid!r} exists already")
+        queries[qid] = str(ds.corpus[d]["title"]).strip()
+        qrels[qid] = {d: 1}
+        examples.append(TrainingExample(qid, queries[qid], (d,), title_hidden=(d,)))
+    logger.info("added %d title pseudo-queries", len(pool))
+    dataset = replace(ds, queries=queries, qrels=qrels)
+    notes = {**dict(data.notes), "title_queries": len(pool)}
+    return replace(data, dataset=dataset, examples=tuple(examples), notes=notes)
 
 
 def _examples_from_qrels(

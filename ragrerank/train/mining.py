@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from ..evaluation.first_stage import first_stage_run
 from ..utils.local_models import cache_dir
-from .data import TrainingExample, TrainingSet
+from .data import TrainingSet
 
 __all__ = ["default_cache", "mine_negatives"]
 
@@ -62,7 +63,7 @@ def mine_negatives(
         given = list(ex.negatives) if keep_given else []
         negatives = tuple(dict.fromkeys([*given, *mined]))
         empty += not negatives
-        examples.append(TrainingExample(ex.query_id, ex.query, ex.positives, negatives, ranking))
+        examples.append(replace(ex, negatives=negatives, first_stage=ranking))
     if empty:
         logger.warning("%d of %d queries have no negative after mining", empty, len(examples))
     logger.info(

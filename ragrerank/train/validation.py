@@ -3,14 +3,13 @@ held-out query's candidates, and of the first stage's own order (the baseline to
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..errors import require
-from .config import Task
 from .data import TrainingSet
 
-__all__ = ["first_stage_ndcg10", "ndcg10", "validate"]
+__all__ = ["first_stage_ndcg10", "ndcg10", "validation_run"]
 
 
 def ndcg10(val: TrainingSet, run: Mapping[str, Mapping[str, float]]) -> float:
@@ -34,16 +33,20 @@ def first_stage_ndcg10(val: TrainingSet) -> float | None:
     return ndcg10(val, run)
 
 
-def validate(task: Task, val: TrainingSet, *, show_progress: bool = False) -> float:
-    """Mean nDCG@10 of ``task`` reranking each validation query's positives plus its
-    mined negatives (the positives are always among the candidates)."""
+def validation_run(
+    score: Callable[[str, Sequence[str]], Sequence[float]],
+    val: TrainingSet,
+    *,
+    show_progress: bool = False,
+) -> float:
+    """Mean nDCG@10 of ``score(query, texts)`` reranking each validation query's positives
+    plus its mined negatives (the positives are always among the candidates)."""
     from tqdm.auto import tqdm
 
-    task.train_mode(False)
     run: dict[str, dict[str, float]] = {}
     for ex in tqdm(val.examples, desc="validation", unit="q", leave=False,
                    disable=not show_progress):  # fmt: skip
         ids = ex.candidate_ids()
-        scores = task.score(ex.query, [val.text(d) for d in ids])
+        scores = [float(s) for s in score(ex.query, [val.text(d) for d in ids])]
         run[ex.query_id] = dict(zip(ids, scores, strict=True))
     return ndcg10(val, run)
