@@ -8,13 +8,16 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 pytest.importorskip("torch")
 pytest.importorskip("ir_measures")
 pytest.importorskip("qdrant_client")
+pytest.importorskip("accelerate")
+pytest.importorskip("datasets")
 
-from ragrerank import BaseScorer, Candidate, ColBERTScorer, CrossEncoderScorer, ScoreOutput
+from ragrerank import BaseScorer, Candidate, CrossEncoderScorer, ScoreOutput
 from ragrerank.errors import ModelNotFoundError
 from ragrerank.train import (
     TrainConfig,
@@ -26,11 +29,11 @@ from ragrerank.train import (
     mine_negatives,
     train_cross_encoder,
 )
-from ragrerank.train.colbert import init_colbert, train_colbert
-from ragrerank.train.config import Sample
+from ragrerank.train.config import LOSSES
 from ragrerank.train.cross_encoder import load_cross_encoder
+from ragrerank.train.data import add_title_queries
 from ragrerank.train.distill import distill, teacher_scores
-from ragrerank.train.loop import fill_negatives, fit
+from ragrerank.train.rows import epoch_rows, fill_negatives
 from ragrerank.train.validation import first_stage_ndcg10
 from tests.conftest import minilm_path, tiny_bert_config
 from tests.test_qdrant import HashEmbedder
@@ -200,8 +203,6 @@ def test_num_layers_out_of_range_is_rejected(
 ) -> None:
     with pytest.raises(ValueError, match=r"num_layers must be in \[1, 2\]"):
         load_cross_encoder(tiny_encoder, layers)
-    with pytest.raises(ValueError, match=r"num_layers must be in \[1, 2\]"):
-        init_colbert(tiny_encoder, tmp_path / "colbert", num_layers=layers)
 
 
 # -- trainers ------------------------------------------------------------------------------
@@ -253,69 +254,172 @@ def test_loss_decreases_on_a_learnable_task(mined: Any, tiny_encoder: str, tmp_p
     assert last < 0.5 * first, (first, last)
 
 
-def test_colbert_trains_saves_and_loads(mined: Any, tiny_encoder: str, tmp_path: Path) -> None:
-    import numpy as np
-    from sentence_transformers import SentenceTransformer
+# -- the trainer glue (ragrerank.train.hf) ------------------------------------------------
 
-    out = tmp_path / "colbert"
-    result = train_colbert(
-        mined, out, base_model=tiny_encoder, config=quick(max_steps=2), dim=16, query_length=12
+
+def _scripted_run(
+    mined: Any, tiny_encoder: str, tmp_path: Path, quality: Sequence[float], **kw: Any
+) -> tuple[Any, list[int]]:
+    """run_trainer with a real model and loss but a validation score that follows a script
+    (validation k is good when quality[k] > 0.5); returns (result, steps saved at)."""
+    from datasets import Dataset
+    from sentence_transformers.cross_encoder import (
+        CrossEncoderTrainer,
+        CrossEncoderTrainingArguments,
     )
-    assert result.steps == 2 and json.loads((out / "train_log.json").read_text())["dim"] == 16
-    scorer = ColBERTScorer(out, dtype="float32")
-    assert scorer.dim == 16 and scorer.layout == "pylate"
-    doc = mined.text("d0")
-    [vectors] = scorer.encode_documents([doc])
-    st = SentenceTransformer(str(out), device="cpu")
-    tokens = st.encode([f"[unused1] {doc}"], output_value="token_embeddings")[0]
-    tokens = tokens.float().numpy() if hasattr(tokens, "numpy") else np.asarray(tokens)
-    tokens = tokens / np.linalg.norm(tokens, axis=1, keepdims=True)
-    assert vectors.shape[1] == tokens.shape[1] == 16
-    # The first token vector ([CLS]) is computed the same way by both loaders.
-    assert np.allclose(vectors[0], tokens[0], atol=1e-4)
 
+    from ragrerank.train.cross_encoder import _to_sentence_transformers, make_loss
+    from ragrerank.train.hf import run_trainer
 
-# -- the loop ------------------------------------------------------------------------------
+    train, val = mined.split(3)
+    train = fill_negatives(train, 3)
+    config = quick(**kw)
+    rows, pairs = epoch_rows(train, epochs=config.epochs, negatives=3, layout="columns")
+    model = _to_sentence_transformers(*load_cross_encoder(tiny_encoder), 48)
+    calls: list[str] = []
+    saved: list[int] = []
 
-
-class ScriptedTask:
-    """A fake task whose validation quality follows a script; `save` records the step."""
-
-    def __init__(self, quality: Sequence[float]) -> None:
-        import torch
-
-        self.weight = torch.nn.Parameter(torch.ones(2, 2))
-        self.quality = list(quality)
-        self.validations = 0
-        self.saved: list[int] = []
-
-    def named_parameters(self) -> Any:
-        return iter([("weight", self.weight)])
-
-    def train_mode(self, on: bool) -> None:
-        if not on:
-            self.validations += 1
-
-    def loss(self, samples: Sequence[Sample], loss: str) -> Any:
-        return (self.weight**2).sum()
-
-    def score(self, query: str, texts: Sequence[str]) -> list[float]:
-        good = self.quality[self.validations - 1] > 0.5
+    def score(m: Any, query: str, texts: Sequence[str]) -> list[float]:
+        calls.append(query)
+        good = quality[(len(calls) - 1) // len(val.examples)] > 0.5
         return [1.0 if (i == 0) == good else 0.0 for i in range(len(texts))]
 
-    def save(self, out: Path) -> None:
-        self.saved.append(self.validations)
+    def save(m: Any, out: Path) -> None:
+        saved.append(len(calls) // len(val.examples) - 1)
+
+    result = run_trainer(
+        trainer_cls=CrossEncoderTrainer, args_cls=CrossEncoderTrainingArguments, model=model,
+        dataset=Dataset.from_list(rows), loss=make_loss("listwise", model), train=train, val=val,
+        out=tmp_path, config=config, steps_per_epoch=-(-pairs // config.batch_size),
+        score=score, save=save,
+    )  # fmt: skip
+    return result, saved
 
 
-def test_best_checkpoint_is_kept(mined: Any, tmp_path: Path) -> None:
-    train, val = mined.split(3)
-    task = ScriptedTask([0.0, 1.0, 0.0])  # step 0 bad, epoch 1 best, epoch 2 worse
-    result = fit(task, fill_negatives(train, 3), val, tmp_path, quick(epochs=2))
-    assert task.saved == [1, 2]  # first validation, then the improvement; not the last
+def test_best_checkpoint_is_kept(mined: Any, tiny_encoder: str, tmp_path: Path) -> None:
+    # step 0 bad, epoch 1 best, epoch 2 worse
+    result, saved = _scripted_run(mined, tiny_encoder, tmp_path, [0.0, 1.0, 0.0], epochs=2)
+    assert saved == [0, 1]  # first validation, then the improvement; not the last
     assert result.best_ndcg10 == 1.0 and result.best_step == result.steps // 2
     log = json.loads((tmp_path / "train_log.json").read_text())
     bad, best, worse = (v["ndcg@10"] for v in log["validation"])
     assert best == 1.0 and bad == worse < 1.0
+    assert [v["epoch"] for v in log["validation"]] == [0.0, 1.0, 2.0]
+    assert not (tmp_path / "checkpoints").exists()  # resumable checkpoints go at the end
+
+
+def test_time_budget_stops_and_fits_the_decay(
+    mined: Any, tiny_encoder: str, tmp_path: Path
+) -> None:
+    # A budget of ~0 s: training stops after the first step, validated once more at the end.
+    result, _ = _scripted_run(mined, tiny_encoder, tmp_path, [1.0] * 9, epochs=50,
+                              time_budget_min=1e-6)  # fmt: skip
+    assert result.stopped_by == "time_budget" and result.steps < 50
+    assert [v["step"] for v in result.validation] == [0, result.steps]
+
+
+def test_max_steps_stops(mined: Any, tiny_encoder: str, tmp_path: Path) -> None:
+    result, _ = _scripted_run(mined, tiny_encoder, tmp_path, [1.0] * 9, epochs=9, max_steps=4)
+    assert result.stopped_by == "max_steps" and result.steps == 4
+    assert [x["step"] for x in result.losses] == [1, 2, 3, 4]
+    # the lr each step used: warmup (10% of 4 steps: one), the peak, then the linear decay
+    lrs = [x["lr"] for x in result.losses]
+    assert lrs == pytest.approx([0.0, 5e-5, 5e-5 * 2 / 3, 5e-5 / 3])
+
+
+# -- rows and title pseudo-queries ---------------------------------------------------------
+
+
+def test_epoch_rows_layouts_and_fresh_negatives(mined: Any) -> None:
+    data = fill_negatives(mined, 4)
+    rows, pairs = epoch_rows(data, epochs=2, negatives=2, layout="columns", seed=1)
+    assert pairs == sum(len(e.positives) for e in data.examples) and len(rows) == 2 * pairs
+    assert set(rows[0]) == {"query", "positive", "negative_1", "negative_2"}
+    by_query: dict[str, list[tuple[str, str]]] = {}
+    for r in rows:
+        by_query.setdefault(r["query"], []).append((r["negative_1"], r["negative_2"]))
+    assert any(len(set(v)) > 1 for v in by_query.values())  # epochs draw again
+    assert rows == epoch_rows(data, epochs=2, negatives=2, layout="columns", seed=1)[0]
+    ex = data.examples[0]
+    negs = {data.text(d) for d in ex.negatives}
+    for r in (r for r in rows if r["query"] == ex.query):
+        assert (
+            r["positive"] == data.text(ex.positives[0])
+            and {r["negative_1"], r["negative_2"]} <= negs
+        )
+    listed, _ = epoch_rows(data, epochs=1, negatives=2, layout="list")
+    assert all(r["labels"] == [1.0, 0.0, 0.0] and len(r["docs"]) == 3 for r in listed)
+    points, _ = epoch_rows(data, epochs=1, negatives=2, layout="pointwise")
+    assert len(points) == 3 * pairs and sum(r["label"] for r in points) == pairs
+    with pytest.raises(ValueError, match="layout must be one of"):
+        epoch_rows(data, epochs=1, negatives=2, layout="pairs")
+
+
+def test_epoch_rows_carry_teacher_scores_and_name_missing_ones(mined: Any) -> None:
+    data = fill_negatives(mined, 2)
+    table = {
+        ex.query_id: {d: float(i) for i, d in enumerate((*ex.positives, *ex.negatives))}
+        for ex in data.examples
+    }
+    rows, _ = epoch_rows(data, epochs=1, negatives=2, layout="columns", teacher=table)
+    for r in rows:
+        ex = next(e for e in data.examples if e.query == r["query"])
+        texts = [r["positive"], r["negative_1"], r["negative_2"]]
+        ids = [next(d for d in table[ex.query_id] if data.text(d) == t) for t in texts]
+        assert r["labels"] == [table[ex.query_id][d] for d in ids]
+    first = data.examples[0].query_id
+    with pytest.raises(ValueError, match=f"no teacher scores for 1 queries \\(e.g. '{first}'\\)"):
+        epoch_rows(data, epochs=1, negatives=2, layout="columns",
+                   teacher={q: v for q, v in table.items() if q != first})  # fmt: skip
+
+
+def test_title_queries_hide_the_title_and_never_mine_the_source(beir: Path, tmp_path: Path) -> None:
+    data = load_beir_training(beir)
+    longer = {d: {**doc, "title": f"{doc['title']} therapy in adults"} if doc["title"] else doc
+              for d, doc in data.dataset.corpus.items()}  # fmt: skip
+    data = replace(data, dataset=replace(data.dataset, corpus=longer))
+    plus = add_title_queries(data, exclude=["d3"])
+    added = [ex for ex in plus.examples if ex.query_id.startswith("title:")]
+    # titled documents with >= 3 title words, minus the excluded one; untitled "x" docs skipped
+    assert sorted(ex.positives[0] for ex in added) == sorted(
+        f"d{i}" for i in range(len(TOPICS)) if i != 3
+    )
+    assert plus.examples[: len(data.examples)] == data.examples  # the real queries unchanged
+    ex = next(e for e in added if e.positives == ("d0",))
+    assert ex.query == "aspirin therapy in adults" and ex.query_id == "title:d0"
+    assert plus.pair_text(ex, "d0") == longer["d0"]["text"]  # the title is not in the positive
+    assert "aspirin therapy" in plus.text("d0") and plus.pair_text(
+        plus.examples[0], "d0"
+    ) == plus.text("d0")
+    mined = mine_negatives(plus, method="bm25", depth=5, cache_dir=tmp_path, show_progress=False)
+    for m in mined.examples:
+        if m.query_id.startswith("title:"):
+            assert m.positives[0] not in m.negatives and m.title_hidden == m.positives
+            assert m.positives[0] in m.first_stage  # its own document is found first...
+    sampled = add_title_queries(data, 5, seed=3)
+    assert len(sampled.examples) == len(data.examples) + 5
+    assert sampled == add_title_queries(data, 5, seed=3) and sampled.notes["title_queries"] == 5
+    with pytest.raises(ValueError, match="n must be an int >= 1"):
+        add_title_queries(data, 0)
+
+
+@pytest.mark.parametrize("loss", [x for x in LOSSES if x != "margin_mse"])
+def test_every_loss_trains(loss: str, mined: Any, tiny_encoder: str, tmp_path: Path) -> None:
+    result = train_cross_encoder(
+        mined, tmp_path / "ce", base_model=tiny_encoder, config=quick(max_steps=2, loss=loss)
+    )
+    assert result.steps == 2 and all(np.isfinite(x["loss"]) for x in result.losses)
+    assert json.loads((tmp_path / "ce" / "train_log.json").read_text())["config"]["loss"] == loss
+    assert len(CrossEncoderScorer(tmp_path / "ce", dtype="float32").score("q", ["a", "b"])) == 2
+
+
+def test_margin_mse_without_teacher_is_refused(
+    mined: Any, tiny_encoder: str, tmp_path: Path
+) -> None:
+    with pytest.raises(ValueError, match="needs teacher scores"):
+        train_cross_encoder(
+            mined, tmp_path, base_model=tiny_encoder, config=quick(loss="margin_mse")
+        )
 
 
 # -- distillation --------------------------------------------------------------------------

@@ -10,7 +10,7 @@ sequence classifier (one logit) plus its tokenizer: it loads in
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,7 +22,7 @@ from .data import TrainingSet
 from .rows import epoch_rows, fill_negatives, seed_everything
 
 if TYPE_CHECKING:
-    import torch
+    pass
 
 __all__ = ["LOSS_LAYOUT", "check_encoder", "load_cross_encoder", "make_loss", "train_cross_encoder"]
 
@@ -134,15 +134,17 @@ def make_loss(name: str, model: Any, mini_batch_size: int = 64) -> Any:
 
     if name == "listwise":  # softmax cross-entropy over (positive, its hard negatives), raw logits
 
-        class HardNegativesRankingLoss(losses.MultipleNegativesRankingLoss):  # type: ignore[misc]
+        class HardNegativesRankingLoss(losses.MultipleNegativesRankingLoss):
             """The positive against its own hard negatives only (no in-batch negatives)."""
 
             def get_in_batch_negatives(self, anchors: Any, candidates: Any) -> Any:
                 return iter(())
 
-        return HardNegativesRankingLoss(model, num_negatives=None, scale=1.0,
+        return HardNegativesRankingLoss(model, num_negatives=None, scale=1,
                                         activation_fn=nn.Identity())  # fmt: skip
-    if name == "mnrl":  # plus other queries' documents in the batch (sentence-transformers' defaults)
+    if (
+        name == "mnrl"
+    ):  # plus other queries' documents in the batch (sentence-transformers' defaults)
         return losses.MultipleNegativesRankingLoss(model)
     if name == "cached-mnrl":
         return losses.CachedMultipleNegativesRankingLoss(model, mini_batch_size=mini_batch_size)

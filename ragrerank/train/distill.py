@@ -102,9 +102,6 @@ def distill(
     scored by the teacher before training starts (cached). With ``val`` the teacher's
     own validation nDCG@10 is logged next to the student's.
     """
-    from .colbert import train_colbert
-    from .cross_encoder import train_cross_encoder
-
     if student not in STUDENTS:
         raise ValueError(f"student must be one of {STUDENTS}, got {student!r}")
     config = config if config is not None else TrainConfig(loss="margin_mse")
@@ -131,6 +128,8 @@ def distill(
         log["teacher_val_ndcg@10"] = ndcg10(val, val_table)
         logger.info("teacher val nDCG@10 %.4f", log["teacher_val_ndcg@10"])
     if student == "colbert":
+        from .colbert import train_colbert
+
         return train_colbert(
             train,
             out,
@@ -143,6 +142,8 @@ def distill(
             teacher=table,
             info=log,
         )
+    from .cross_encoder import train_cross_encoder
+
     return train_cross_encoder(
         train,
         out,

@@ -43,7 +43,7 @@ def _cuda() -> bool:
 def _linear(step: int, *, warmup: int, total: int) -> float:
     """transformers' linear warmup-then-decay factor, with a total that may be re-fitted."""
     if step < warmup:
-        return (step + 1) / max(1, warmup)
+        return step / max(1, warmup)
     return max(0.0, (total - step) / max(1, total - warmup))
 
 
@@ -52,9 +52,9 @@ def _validation_evaluator(val: TrainingSet, score: ScoreFn, show_progress: bool)
     validation query's candidates, the number `ragrerank eval` would compute."""
     from sentence_transformers.base.evaluation.evaluator import BaseEvaluator
 
-    class ValidationEvaluator(BaseEvaluator):  # type: ignore[misc]
+    class ValidationEvaluator(BaseEvaluator):
         def __init__(self) -> None:
-            super().__init__()
+            super().__init__()  # type: ignore[no-untyped-call]
             self.primary_metric = METRIC
             self.greater_is_better = True
 
@@ -82,7 +82,7 @@ def _callback(
 
     budget = None if config.time_budget_min is None else config.time_budget_min * 60.0
 
-    class RunRecord(TrainerCallback):  # type: ignore[misc]
+    class RunRecord(TrainerCallback):
         """Stops at the time budget (re-fitting the decay to it), records losses and
         validations, saves the best model to ``out``."""
 
@@ -120,7 +120,9 @@ def _callback(
                 return
             value = float(logs["loss"])
             if not math.isfinite(value):
-                raise FloatingPointError(f"loss is {value} at step {state.global_step}; lower the lr")
+                raise FloatingPointError(
+                    f"loss is {value} at step {state.global_step}; lower the lr"
+                )
             result.losses.append({
                 "step": state.global_step,
                 "loss": value,
@@ -244,7 +246,11 @@ def run_trainer(
     trainer.train(resume_from_checkpoint=True if config.resume else None)
     state = trainer.state
     result.steps = int(state.global_step)
-    if result.stopped_by == "epochs" and config.max_steps is not None and result.steps >= config.max_steps:
+    if (
+        result.stopped_by == "epochs"
+        and config.max_steps is not None
+        and result.steps >= config.max_steps
+    ):
         result.stopped_by = "max_steps"
     result.wall_time_s = time.perf_counter() - start
     if trainer.is_world_process_zero():
