@@ -26,7 +26,6 @@ from ragrerank.train import (
     mine_negatives,
     train_cross_encoder,
 )
-from ragrerank.train.colbert import init_colbert, train_colbert
 from ragrerank.train.config import Sample
 from ragrerank.train.cross_encoder import load_cross_encoder
 from ragrerank.train.distill import distill, teacher_scores
@@ -251,28 +250,6 @@ def test_loss_decreases_on_a_learnable_task(mined: Any, tiny_encoder: str, tmp_p
     losses = [x["loss"] for x in result.losses]
     first, last = losses[0], sum(losses[-3:]) / 3
     assert last < 0.5 * first, (first, last)
-
-
-def test_colbert_trains_saves_and_loads(mined: Any, tiny_encoder: str, tmp_path: Path) -> None:
-    import numpy as np
-    from sentence_transformers import SentenceTransformer
-
-    out = tmp_path / "colbert"
-    result = train_colbert(
-        mined, out, base_model=tiny_encoder, config=quick(max_steps=2), dim=16, query_length=12
-    )
-    assert result.steps == 2 and json.loads((out / "train_log.json").read_text())["dim"] == 16
-    scorer = ColBERTScorer(out, dtype="float32")
-    assert scorer.dim == 16 and scorer.layout == "pylate"
-    doc = mined.text("d0")
-    [vectors] = scorer.encode_documents([doc])
-    st = SentenceTransformer(str(out), device="cpu")
-    tokens = st.encode([f"[unused1] {doc}"], output_value="token_embeddings")[0]
-    tokens = tokens.float().numpy() if hasattr(tokens, "numpy") else np.asarray(tokens)
-    tokens = tokens / np.linalg.norm(tokens, axis=1, keepdims=True)
-    assert vectors.shape[1] == tokens.shape[1] == 16
-    # The first token vector ([CLS]) is computed the same way by both loaders.
-    assert np.allclose(vectors[0], tokens[0], atol=1e-4)
 
 
 # -- the loop ------------------------------------------------------------------------------
