@@ -63,7 +63,8 @@ def test_the_model_being_trained_scores_as_its_saved_folder_serves(
     model = build_colbert(tiny_encoder, dim=16, query_length=12, document_length=24)
     for p in model.parameters():  # away from the orthonormal start
         p.data += 0.05 * torch.randn_like(p)
-    scorer = ColBERTScorer(save_colbert(model, tmp_path / "c"), dtype="float32")
+    save_colbert(model, tmp_path / "c")
+    scorer = ColBERTScorer(tmp_path / "c", dtype="float32")
     long = " ".join([mined.text("d1")] * 4)  # cut to document_length
     docs = [mined.text("d0"), mined.text("x0"), long, "aspirin, (treatment)!"]
     for query in QUERIES:

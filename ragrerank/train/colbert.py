@@ -1,13 +1,7 @@
 """ColBERT fine-tuning on sentence-transformers' `MultiVectorEncoderTrainer` and its
-multi-vector losses.
-
-The model is a sentence-transformers ``MultiVectorEncoder``: the encoder, a ``dim``-d token
-projection, the ``[unused0]`` / ``[unused1]`` query and document markers (prompts), queries
-expanded with [MASK] to ``query_length`` (Transformer ``query_expansion``), documents cut to
-``max_length`` and a punctuation skiplist on documents (``MultiVectorMask``), L2-normalized
-token vectors. A ColBERT folder to continue from is loaded by the scorer's own loader
-(`ragrerank.scorers.colbert.checkpoints`), so trained and served vectors are computed the
-same way.
+multi-vector losses, on a ``MultiVectorEncoder`` (`build_colbert`; a ColBERT folder to continue
+from loads as `ragrerank.ColBERTScorer` loads it, so trained and served vectors are computed
+the same way).
 
 The saved folder is in the PyLate layout (``modules.json``: Transformer at the root, ``1_Dense``
 projection; ColBERT settings in ``config_sentence_transformers.json``), which
@@ -50,8 +44,11 @@ def build_colbert(
     num_layers: int | None = None,
     seed: int = 0,
 ) -> Any:
-    """An untrained ColBERT ``MultiVectorEncoder`` on ``base_model``'s encoder (its first
-    ``num_layers`` layers) with a ``dim``-d projection of orthonormal rows.
+    """An untrained ColBERT ``MultiVectorEncoder``: ``base_model``'s encoder (its first
+    ``num_layers`` layers), a ``dim``-d projection with orthonormal rows, the ``[unused0]`` /
+    ``[unused1]`` markers as prompts, queries expanded with [MASK] to ``query_length`` (not
+    attended), documents cut to ``document_length``, a punctuation skiplist on documents,
+    L2-normalized token vectors.
 
     Raises:
         ValueError: ``base_model`` is not an encoder, ``dim`` or ``num_layers`` is out of
@@ -103,7 +100,7 @@ def build_colbert(
     return MultiVectorEncoder(modules=modules, prompts=prompts, device="cpu")
 
 
-def save_colbert(model: Any, out: str | Path) -> Path:
+def save_colbert(model: Any, out: str | Path) -> None:
     """Write a ColBERT ``MultiVectorEncoder`` (Transformer, Dense, MultiVectorMask[, Normalize])
     in the PyLate layout, its settings read from its modules."""
     from sentence_transformers.base.modules import Dense
@@ -135,11 +132,6 @@ def save_colbert(model: Any, out: str | Path) -> Path:
         "similarity_fn_name": "MaxSim",
     }
     write_json(out / "config_sentence_transformers.json", settings, indent=2)
-    return out
-
-
-def _save(model: Any, out: Path) -> None:
-    save_colbert(model, out)
 
 
 def init_colbert(
@@ -155,7 +147,8 @@ def init_colbert(
     """Save an untrained ColBERT (`build_colbert`) to ``out``; returns ``out``."""
     model = build_colbert(base_model, dim=dim, query_length=query_length,
                           document_length=document_length, num_layers=num_layers, seed=seed)  # fmt: skip
-    return save_colbert(model, out)
+    save_colbert(model, out)
+    return Path(out)
 
 
 def _start_model(base: str, config: TrainConfig, dim: int, query_length: int,
@@ -219,32 +212,18 @@ def train_colbert(
     teacher: Mapping[str, Mapping[str, float]] | None = None,
     info: Mapping[str, Any] | None = None,
 ) -> TrainResult:
-    """Fine-tune a ColBERT model from an encoder checkpoint (or a ColBERT folder).
+    """Fine-tune a ColBERT model on ``train`` (negatives mined beforehand), save it to ``out``.
 
-    Args:
-        train: training queries with mined negatives.
-        out: the output folder (PyLate layout, see the module docstring).
-        base_model: a plain encoder (default all-MiniLM-L6-v2; a ``dim``-d projection is
-            added, queries expand to ``query_length``, documents are cut to
-            ``config.max_length`` tokens) or a ColBERT folder (training continues with its
-            own settings; ``dim``, ``query_length`` and ``num_layers`` are not used).
-        val: validation queries (nDCG@10 of MaxSim; the best model is kept).
-        config: ``loss="listwise"`` (default) and ``"mnrl"`` / ``"cached-mnrl"``: softmax
-            cross-entropy of MaxSim scores over the positive, its hard negatives and the
-            batch's other documents (``mnrl`` without duplicate texts in a batch);
-            ``"margin_mse"``: distil ``teacher`` score margins.
-        dim: projection size of a new model.
-        query_length: query tokens of a new model (padded with [MASK]).
-        num_layers: keep the first k encoder layers of a new model.
-        temperature: the contrastive losses' softmax temperature (their scale is its inverse).
-        teacher: ``{query id: {doc id: score}}`` for ``loss="margin_mse"``.
-        info: extra facts for ``train_log.json``.
-
-    Returns:
-        The run's `TrainResult`.
+    ``base_model``: a plain encoder (default all-MiniLM-L6-v2; see `build_colbert`, documents
+    of ``config.max_length`` tokens) or a ColBERT folder (training continues with its own
+    settings). ``config.loss``: ``"listwise"``, ``"mnrl"`` or ``"cached-mnrl"`` (softmax
+    cross-entropy of MaxSim / ``temperature`` over the positive, its hard negatives and the
+    batch's other documents; ``mnrl`` puts no text twice in a batch) or ``"margin_mse"``
+    (distils ``teacher``: ``{query id: {doc id: score}}``). With ``val`` the best validation
+    checkpoint is kept.
 
     Raises:
-        ValueError: a bad argument, loss or base model.
+        ValueError: a bad loss, temperature or base model.
     """
     config = config if config is not None else TrainConfig()
     require("sentence_transformers", "local")
@@ -266,22 +245,16 @@ def train_colbert(
         negatives = min(negatives, min(len(ex.negatives) for ex in train.examples))
     rows, pairs = epoch_rows(train, epochs=config.epochs, negatives=negatives, layout="columns",
                              seed=config.seed, teacher=teacher)  # fmt: skip
+    import sentence_transformers as st
     from datasets import Dataset
-    from sentence_transformers import (
-        MultiVectorEncoderTrainer,
-        MultiVectorEncoderTrainingArguments,
-    )
     from sentence_transformers.base.sampler import BatchSamplers
 
-    overrides: dict[str, Any] = {}
-    if config.loss in ("mnrl", "cached-mnrl"):  # in-batch negatives: no text twice in a batch
-        overrides["batch_sampler"] = BatchSamplers.NO_DUPLICATES
-    encoder = model[0].auto_model
+    no_duplicates = {"batch_sampler": BatchSamplers.NO_DUPLICATES}  # for in-batch negatives
     log = {
         "kind": "colbert",
         "base_model": base,
         "dim": int(model.get_embedding_dimension()),
-        "num_layers": int(encoder.config.num_hidden_layers),
+        "num_layers": int(model[0].auto_model.config.num_hidden_layers),
         "parameters": sum(p.numel() for p in model.parameters()),
         "temperature": temperature,
         "trainer": "sentence_transformers.MultiVectorEncoderTrainer",
@@ -292,8 +265,8 @@ def train_colbert(
     from .hf import run_trainer
 
     return run_trainer(
-        trainer_cls=MultiVectorEncoderTrainer,
-        args_cls=MultiVectorEncoderTrainingArguments,
+        trainer_cls=st.MultiVectorEncoderTrainer,
+        args_cls=st.MultiVectorEncoderTrainingArguments,
         model=model,
         dataset=Dataset.from_list(rows),
         loss=make_loss(config.loss, model, temperature),
@@ -303,7 +276,7 @@ def train_colbert(
         config=config,
         steps_per_epoch=max(1, -(-pairs // (config.batch_size * config.gradient_accumulation))),
         score=_scorer(config.bf16),
-        save=_save,
+        save=save_colbert,
         info=log,
-        args_overrides=overrides,
+        args_overrides=no_duplicates if config.loss in ("mnrl", "cached-mnrl") else None,
     )
