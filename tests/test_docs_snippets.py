@@ -641,11 +641,11 @@ def _training_ce_folder(ctx: Ctx) -> None:
         assert math.isclose(1 / (1 + math.exp(-raw)), float(prob), abs_tol=1e-4)
 
 
-@check("docs/training.md", "SentenceTransformer(")
+@check("docs/training.md", "MultiVectorEncoder(")
 def _training_colbert_folder(ctx: Ctx) -> None:
-    vectors, tokens = ctx.ns["vectors"][0], ctx.ns["tokens"][0]
+    vectors, tokens = ctx.ns["vectors"][0], ctx.ns["tokens"][0].float().numpy()
     assert vectors.ndim == tokens.ndim == 2 and vectors.shape[0] > 0
-    assert vectors.shape[1] == tokens.shape[1]  # the same model's token vectors
+    assert vectors.shape == tokens.shape  # the same tokens kept, the same projection
 
 
 @check("docs/index.md", "item.first_stage_rank")

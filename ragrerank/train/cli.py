@@ -96,7 +96,9 @@ def _parser() -> argparse.ArgumentParser:
     _common(cb)
     cb.add_argument("--dim", type=int, default=128, help="projection size (default 128)")
     cb.add_argument("--query-length", type=int, default=32)
-    cb.add_argument("--temperature", type=float, default=1.0, help="contrastive temperature")
+    cb.add_argument(
+        "--temperature", type=float, default=1.0, help="contrastive temperature (loss scale 1/T)"
+    )
     ds = sub.add_parser("distill", help="distil a teacher scorer into a fast student")
     _common(ds)
     ds.add_argument(
