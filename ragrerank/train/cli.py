@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..errors import MissingDependencyError
+
 __all__ = ["main"]
 
 QUICK = {
@@ -66,7 +68,8 @@ def _common(p: argparse.ArgumentParser) -> None:
         action="append",
         choices=["mlflow", "tensorboard"],
         default=[],
-        help="experiment tracker (repeatable); MLflow logs to ./mlruns unless MLFLOW_TRACKING_URI",
+        help="experiment tracker (repeatable): MLflow to MLFLOW_TRACKING_URI (default: the file "
+        "store ./mlruns), TensorBoard to <out>/runs",
     )
     p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoints")
     p.add_argument("--cache", help="cache folder (default: ~/.cache/ragrerank/train)")
@@ -203,10 +206,12 @@ def _run(args: argparse.Namespace, argv: Sequence[str]) -> Any:
     if args.quick:
         _apply_quick(args, argv)
     from ..errors import require
+    from .tracking import check_trackers
 
     require("accelerate", "train")
     from accelerate import PartialState
 
+    check_trackers(args.report_to)  # before minutes of mining
     # Under torchrun / accelerate launch: the first process mines (and fills the caches), then the others.
     with PartialState().main_process_first():
         train, val, info = _data(args)
@@ -285,7 +290,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         result = _run(args, argv)
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, FileNotFoundError, MissingDependencyError) as exc:
         print(f"ragrerank train: error: {exc}", file=sys.stderr)
         return 2
     best = "-" if result.best_ndcg10 is None else f"{result.best_ndcg10:.4f}"

@@ -21,6 +21,14 @@ from typing import Any
 from .config import TrainConfig, TrainResult
 from .data import TrainingSet
 from .log import LOG_FILE, PLOT_FILE, plot_training, write_log
+from .tracking import (
+    TENSORBOARD_DIR,
+    check_trackers,
+    log_model_folder,
+    mlflow_run,
+    tracker_callbacks,
+    trainer_report_to,
+)
 from .validation import first_stage_ndcg10, validation_run
 
 __all__ = ["CHECKPOINTS", "METRIC", "run_trainer"]
@@ -120,7 +128,9 @@ def _callback(
                 return
             value = float(logs["loss"])
             if not math.isfinite(value):
-                raise FloatingPointError(f"loss is {value} at step {state.global_step}; lower the lr")
+                raise FloatingPointError(
+                    f"loss is {value} at step {state.global_step}; lower the lr"
+                )
             result.losses.append({
                 "step": state.global_step,
                 "loss": value,
@@ -173,7 +183,11 @@ def run_trainer(
     ``save`` (without ``val``: the last one). Resumable trainer checkpoints live in
     ``out/checkpoints`` while training runs (`TrainConfig.resume` continues from them) and
     are removed when it ends.
+
+    Only the first process writes ``out`` (model, log, plot) and reports to the trackers
+    (`ragrerank.train.tracking`).
     """
+    check_trackers(config.report_to)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     planned = steps_per_epoch * config.epochs
@@ -214,7 +228,7 @@ def run_trainer(
         save_total_limit=1,
         seed=config.seed,
         data_seed=config.seed,
-        report_to=list(config.report_to) or "none",
+        report_to=trainer_report_to(config.report_to),
         run_name=out.name,
         disable_tqdm=not config.show_progress,
         dataloader_num_workers=0,
@@ -237,40 +251,28 @@ def run_trainer(
         train_dataset=dataset,
         loss=loss,
         evaluator=evaluator,
-        callbacks=[record],
+        callbacks=[record, *tracker_callbacks(config.report_to, out)],
     )
-    if evaluator is not None and not config.resume:
-        trainer.evaluate()  # step 0: the untrained model's validation
-    trainer.train(resume_from_checkpoint=True if config.resume else None)
-    state = trainer.state
-    result.steps = int(state.global_step)
-    if result.stopped_by == "epochs" and config.max_steps is not None and result.steps >= config.max_steps:
-        result.stopped_by = "max_steps"
-    result.wall_time_s = time.perf_counter() - start
-    if trainer.is_world_process_zero():
-        if val is None:
-            save(trainer.model, out)
-        write()
-        plot_training(out / LOG_FILE, out / PLOT_FILE)
-        _log_artifacts(config, out)
-        shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)
+    main = trainer.is_world_process_zero()
+    with mlflow_run(config, out, main=main, info=info) as tracked:
+        if evaluator is not None and not config.resume:
+            trainer.evaluate()  # step 0: the untrained model's validation
+        trainer.train(resume_from_checkpoint=True if config.resume else None)
+        state = trainer.state
+        result.steps = int(state.global_step)
+        if (
+            result.stopped_by == "epochs"
+            and config.max_steps is not None
+            and result.steps >= config.max_steps
+        ):
+            result.stopped_by = "max_steps"
+        result.wall_time_s = time.perf_counter() - start
+        if main:
+            if val is None:
+                save(trainer.model, out)
+            write()
+            plot_training(out / LOG_FILE, out / PLOT_FILE)
+            if tracked:
+                log_model_folder(out, skip=(CHECKPOINTS, TENSORBOARD_DIR))
+            shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)
     return result
-
-
-def _log_artifacts(config: TrainConfig, out: Path) -> None:
-    """With ``report_to`` MLflow: the saved model folder, its log and plot as the run's
-    artifacts (the trainer's own callback logs parameters and metrics)."""
-    if "mlflow" not in config.report_to:
-        return
-    import mlflow
-
-    run = mlflow.active_run()
-    if run is None:
-        return
-    files = [p for p in out.iterdir() if p.name != CHECKPOINTS]
-    for path in files:
-        if path.is_dir():
-            mlflow.log_artifacts(str(path), artifact_path=f"model/{path.name}")
-        else:
-            mlflow.log_artifact(str(path), artifact_path="model")
-    mlflow.end_run()
