@@ -56,7 +56,7 @@ def test_mlflow_run_holds_params_metrics_and_the_model(
     assert run.info.status == "FINISHED" and run.info.run_name == "ce"
     params = run.data.params
     assert float(params["learning_rate"]) == 3e-4  # the trainer's arguments
-    assert params["ragrerank.loss"] == "pairwise"
+    assert params["ragrerank.loss"] == "pairwise" and params["ragrerank.processes"] == "1"
 
     log = json.loads((out / "train_log.json").read_text())
     ndcg = client.get_metric_history(run.info.run_id, "eval_val_ndcg_10")

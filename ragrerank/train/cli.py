@@ -205,15 +205,13 @@ def _data(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any]]:
 def _run(args: argparse.Namespace, argv: Sequence[str]) -> Any:
     if args.quick:
         _apply_quick(args, argv)
-    from ..errors import require
+    from .distributed import process_state
     from .tracking import check_trackers
 
-    require("accelerate", "train")
-    from accelerate import PartialState
-
     check_trackers(args.report_to)  # before minutes of mining
-    # Under torchrun / accelerate launch: the first process mines (and fills the caches), then the others.
-    with PartialState().main_process_first():
+    # Under torchrun / accelerate launch: the first process mines (and fills the caches),
+    # then the others read them.
+    with process_state().main_process_first():
         train, val, info = _data(args)
     info["command"] = "ragrerank train " + shlex.join(argv)
     if args.kind == "cross-encoder":
@@ -285,14 +283,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     args = _parser().parse_args(argv)
+    main_process = os.environ.get("RANK", "0") == "0"  # torchrun / accelerate launch set it
     logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=logging.INFO if main_process else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
         result = _run(args, argv)
     except (ValueError, FileNotFoundError, MissingDependencyError) as exc:
         print(f"ragrerank train: error: {exc}", file=sys.stderr)
         return 2
+    if not main_process:
+        return 0
     best = "-" if result.best_ndcg10 is None else f"{result.best_ndcg10:.4f}"
     print(
         f"saved {Path(args.out)} after {result.steps} steps in {result.wall_time_s / 60:.1f} min "

@@ -20,6 +20,7 @@ from typing import Any
 
 from .config import TrainConfig, TrainResult
 from .data import TrainingSet
+from .distributed import agreed, ddp_backend, process_state
 from .log import LOG_FILE, PLOT_FILE, plot_training, write_log
 from .tracking import (
     TENSORBOARD_DIR,
@@ -103,7 +104,7 @@ def _callback(
             step = state.global_step
             if budget is None or step < 3:
                 return
-            per_step = (time.perf_counter() - self.start - self.eval_seconds) / step
+            per_step = (agreed(time.perf_counter() - self.start) - self.eval_seconds) / step
             total = max(step + 1, min(planned, int((budget - self.eval_seconds) / per_step)))
             scheduler = kw.get("lr_scheduler")
             if scheduler is not None and hasattr(scheduler, "lr_lambdas"):
@@ -114,7 +115,8 @@ def _callback(
 
         def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
             step = state.global_step
-            elapsed = time.perf_counter() - self.start
+            # Every process must stop at the same step: the first one's clock decides.
+            elapsed = 0.0 if budget is None else agreed(time.perf_counter() - self.start)
             if config.max_steps is not None and step >= config.max_steps:
                 result.stopped_by = "max_steps"
             elif budget is not None and elapsed >= budget and step < planned:
@@ -184,12 +186,17 @@ def run_trainer(
     ``out/checkpoints`` while training runs (`TrainConfig.resume` continues from them) and
     are removed when it ends.
 
-    Only the first process writes ``out`` (model, log, plot) and reports to the trackers
-    (`ragrerank.train.tracking`).
+    ``steps_per_epoch`` counts optimizer steps on one process; under ``torchrun`` /
+    ``accelerate launch`` each of N processes takes 1/N of them, and only the first writes
+    ``out`` (model, log, plot) and reports to the trackers (`ragrerank.train.tracking`).
     """
     check_trackers(config.report_to)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    processes = int(process_state().num_processes)
+    steps_per_epoch = -(-steps_per_epoch // processes)
+    effective = config.batch_size * config.gradient_accumulation * processes  # queries per step
+    info = {**dict(info or {}), "processes": processes, "effective_batch_size": effective}
     planned = steps_per_epoch * config.epochs
     if config.max_steps is not None:
         planned = min(planned, config.max_steps)
@@ -233,6 +240,7 @@ def run_trainer(
         disable_tqdm=not config.show_progress,
         dataloader_num_workers=0,
         use_cpu=not _cuda(),
+        ddp_backend=ddp_backend(),
     )
     kwargs.update(args_overrides or {})
     args = args_cls(**kwargs)
