@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..errors import MissingDependencyError
+
 __all__ = ["main"]
 
 QUICK = {
@@ -66,7 +68,8 @@ def _common(p: argparse.ArgumentParser) -> None:
         action="append",
         choices=["mlflow", "tensorboard"],
         default=[],
-        help="experiment tracker (repeatable); MLflow logs to ./mlruns unless MLFLOW_TRACKING_URI",
+        help="experiment tracker (repeatable): MLflow to MLFLOW_TRACKING_URI (default: the file "
+        "store ./mlruns), TensorBoard to <out>/runs",
     )
     p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoints")
     p.add_argument("--cache", help="cache folder (default: ~/.cache/ragrerank/train)")
@@ -204,13 +207,13 @@ def _data(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any]]:
 def _run(args: argparse.Namespace, argv: Sequence[str]) -> Any:
     if args.quick:
         _apply_quick(args, argv)
-    from ..errors import require
+    from .distributed import process_state
+    from .tracking import check_trackers
 
-    require("accelerate", "train")
-    from accelerate import PartialState
-
-    # Under torchrun / accelerate launch: the first process mines (and fills the caches), then the others.
-    with PartialState().main_process_first():
+    check_trackers(args.report_to)  # before minutes of mining
+    # Under torchrun / accelerate launch: the first process mines (and fills the caches),
+    # then the others read them.
+    with process_state().main_process_first():
         train, val, info = _data(args)
     info["command"] = "ragrerank train " + shlex.join(argv)
     if args.kind == "cross-encoder":
@@ -282,14 +285,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     args = _parser().parse_args(argv)
+    main_process = os.environ.get("RANK", "0") == "0"  # torchrun / accelerate launch set it
     logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=logging.INFO if main_process else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
         result = _run(args, argv)
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, FileNotFoundError, MissingDependencyError) as exc:
         print(f"ragrerank train: error: {exc}", file=sys.stderr)
         return 2
+    if not main_process:
+        return 0
     best = "-" if result.best_ndcg10 is None else f"{result.best_ndcg10:.4f}"
     print(
         f"saved {Path(args.out)} after {result.steps} steps in {result.wall_time_s / 60:.1f} min "

@@ -36,7 +36,8 @@ class TrainConfig:
         time_budget_min: stop (and validate) when this much wall time has passed.
         seed: seeds torch, numpy and the sampler; a rerun repeats the run.
         gradient_accumulation: batches per optimizer step.
-        report_to: experiment trackers (``"mlflow"``, ``"tensorboard"``).
+        report_to: experiment trackers (``"mlflow"``, ``"tensorboard"``; see
+            `ragrerank.train.tracking`).
         resume: continue from the checkpoint a stopped run left in ``<out>/checkpoints``.
     """
 

@@ -161,24 +161,30 @@ def make_loss(name: str, model: Any, mini_batch_size: int = 64) -> Any:
 
 def _to_sentence_transformers(model: Any, tokenizer: Any, max_length: int) -> Any:
     """Our loaded sequence classifier as a sentence-transformers `CrossEncoder` (through a
-    temporary folder, so layer cuts and fresh heads carry over)."""
+    temporary folder, so layer cuts and fresh heads carry over). Config and weights are
+    written directly: under ``torchrun`` ``save_pretrained`` writes on the first process only."""
     import tempfile
 
+    from safetensors.torch import save_model
     from sentence_transformers.cross_encoder import CrossEncoder
 
     with tempfile.TemporaryDirectory(prefix="ragrerank-ce-") as tmp:
-        model.save_pretrained(tmp)
+        model.config.save_pretrained(tmp)
+        save_model(model, str(Path(tmp) / "model.safetensors"), metadata={"format": "pt"})
         tokenizer.save_pretrained(tmp)
         return CrossEncoder(tmp, num_labels=1, max_length=max_length)
 
 
 def _scorer(bf16: bool) -> Any:
-    """Raw logits of a `CrossEncoder` for validation, in bf16 autocast when training is."""
+    """Raw logits of a `CrossEncoder` for validation, in bf16 autocast when training is.
+
+    All on this process (``device`` given): under several processes sentence-transformers
+    would otherwise shard a query's candidates to processes outside this autocast."""
     import torch
 
     def score(model: Any, query: str, texts: Any) -> list[float]:
         with torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=bf16):
-            raw = model.predict([(query, t) for t in texts], batch_size=64,
+            raw = model.predict([(query, t) for t in texts], batch_size=64, device=model.device,
                                 activation_fn=torch.nn.Identity(), show_progress_bar=False)  # fmt: skip
         return [float(x) for x in raw]
 

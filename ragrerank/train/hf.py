@@ -20,7 +20,16 @@ from typing import Any
 
 from .config import TrainConfig, TrainResult
 from .data import TrainingSet
+from .distributed import agreed, ddp_backend, process_state
 from .log import LOG_FILE, PLOT_FILE, plot_training, write_log
+from .tracking import (
+    TENSORBOARD_DIR,
+    check_trackers,
+    log_model_folder,
+    mlflow_run,
+    tracker_callbacks,
+    trainer_report_to,
+)
 from .validation import first_stage_ndcg10, validation_run
 
 __all__ = ["CHECKPOINTS", "METRIC", "run_trainer"]
@@ -88,15 +97,15 @@ def _callback(
 
         def __init__(self) -> None:
             self.start = time.perf_counter()
-            self.eval_seconds = 0.0
             self.eval_started: float | None = None
 
         def on_step_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
             step = state.global_step
             if budget is None or step < 3:
                 return
-            per_step = (time.perf_counter() - self.start - self.eval_seconds) / step
-            total = max(step + 1, min(planned, int((budget - self.eval_seconds) / per_step)))
+            # validations included: their time is spread over the steps between them
+            per_step = agreed(time.perf_counter() - self.start) / step
+            total = max(step + 1, min(planned, int(budget / per_step)))
             scheduler = kw.get("lr_scheduler")
             if scheduler is not None and hasattr(scheduler, "lr_lambdas"):
                 warm = max(1, int(config.warmup * total))
@@ -106,7 +115,8 @@ def _callback(
 
         def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
             step = state.global_step
-            elapsed = time.perf_counter() - self.start
+            # Every process must stop at the same step: the first one's clock decides.
+            elapsed = 0.0 if budget is None else agreed(time.perf_counter() - self.start)
             if config.max_steps is not None and step >= config.max_steps:
                 result.stopped_by = "max_steps"
             elif budget is not None and elapsed >= budget and step < planned:
@@ -175,9 +185,18 @@ def run_trainer(
     ``save`` (without ``val``: the last one). Resumable trainer checkpoints live in
     ``out/checkpoints`` while training runs (`TrainConfig.resume` continues from them) and
     are removed when it ends.
+
+    ``steps_per_epoch`` counts optimizer steps on one process; under ``torchrun`` /
+    ``accelerate launch`` each of N processes takes 1/N of them, and only the first writes
+    ``out`` (model, log, plot) and reports to the trackers (`ragrerank.train.tracking`).
     """
+    check_trackers(config.report_to)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    processes = int(process_state().num_processes)
+    steps_per_epoch = -(-steps_per_epoch // processes)
+    effective = config.batch_size * config.gradient_accumulation * processes  # queries per step
+    info = {**dict(info or {}), "processes": processes, "effective_batch_size": effective}
     planned = steps_per_epoch * config.epochs
     if config.max_steps is not None:
         planned = min(planned, config.max_steps)
@@ -216,11 +235,12 @@ def run_trainer(
         save_total_limit=1,
         seed=config.seed,
         data_seed=config.seed,
-        report_to=list(config.report_to) or "none",
+        report_to=trainer_report_to(config.report_to),
         run_name=out.name,
         disable_tqdm=not config.show_progress,
         dataloader_num_workers=0,
         use_cpu=not _cuda(),
+        ddp_backend=ddp_backend(),
     )
     kwargs.update(args_overrides or {})
     args = args_cls(**kwargs)
@@ -239,44 +259,28 @@ def run_trainer(
         train_dataset=dataset,
         loss=loss,
         evaluator=evaluator,
-        callbacks=[record],
+        callbacks=[record, *tracker_callbacks(config.report_to, out)],
     )
-    if evaluator is not None and not config.resume:
-        trainer.evaluate()  # step 0: the untrained model's validation
-    trainer.train(resume_from_checkpoint=True if config.resume else None)
-    state = trainer.state
-    result.steps = int(state.global_step)
-    if (
-        result.stopped_by == "epochs"
-        and config.max_steps is not None
-        and result.steps >= config.max_steps
-    ):
-        result.stopped_by = "max_steps"
-    result.wall_time_s = time.perf_counter() - start
-    if trainer.is_world_process_zero():
-        if val is None:
-            save(trainer.model, out)
-        write()
-        plot_training(out / LOG_FILE, out / PLOT_FILE)
-        _log_artifacts(config, out)
-        shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)
+    main = trainer.is_world_process_zero()
+    with mlflow_run(config, out, main=main, info=info) as tracked:
+        if evaluator is not None and not config.resume:
+            trainer.evaluate()  # step 0: the untrained model's validation
+        trainer.train(resume_from_checkpoint=True if config.resume else None)
+        state = trainer.state
+        result.steps = int(state.global_step)
+        if (
+            result.stopped_by == "epochs"
+            and config.max_steps is not None
+            and result.steps >= config.max_steps
+        ):
+            result.stopped_by = "max_steps"
+        result.wall_time_s = time.perf_counter() - start
+        if main:
+            if val is None:
+                save(trainer.model, out)
+            write()
+            plot_training(out / LOG_FILE, out / PLOT_FILE)
+            if tracked:
+                log_model_folder(out, skip=(CHECKPOINTS, TENSORBOARD_DIR))
+            shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)
     return result
-
-
-def _log_artifacts(config: TrainConfig, out: Path) -> None:
-    """With ``report_to`` MLflow: the saved model folder, its log and plot as the run's
-    artifacts (the trainer's own callback logs parameters and metrics)."""
-    if "mlflow" not in config.report_to:
-        return
-    import mlflow
-
-    run = mlflow.active_run()
-    if run is None:
-        return
-    files = [p for p in out.iterdir() if p.name != CHECKPOINTS]
-    for path in files:
-        if path.is_dir():
-            mlflow.log_artifacts(str(path), artifact_path=f"model/{path.name}")
-        else:
-            mlflow.log_artifact(str(path), artifact_path="model")
-    mlflow.end_run()
