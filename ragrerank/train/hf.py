@@ -97,7 +97,6 @@ def _callback(
 
         def __init__(self) -> None:
             self.start = time.perf_counter()
-            self.eval_started: float | None = None
 
         def on_step_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
             step = state.global_step
