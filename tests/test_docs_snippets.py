@@ -398,6 +398,12 @@ def test_shell_block(block: Block) -> None:
         elif prog.startswith("python") and args[:1] == ["-m"]:
             help_, options = command_help(args[1], args[2:])
             check_options(where, help_, options)
+        elif prog == "torchrun" or (prog == "accelerate" and args[:1] == ["launch"]):
+            # A launcher's own options are its own; the module after -m is checked.
+            assert "-m" in args, f"{where}: launch a module with -m"
+            at = args.index("-m")
+            help_, options = command_help(args[at + 1], args[at + 2 :])
+            check_options(where, help_, options)
         elif prog.startswith("python") and args[0].endswith(".py"):
             script = ROOT / args[0]
             assert script.is_file(), f"{where}: no such script"
