@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -17,7 +18,7 @@ pytest.importorskip("qdrant_client")
 pytest.importorskip("accelerate")
 pytest.importorskip("datasets")
 
-from ragrerank import BaseScorer, Candidate, CrossEncoderScorer, ScoreOutput
+from ragrerank import BaseScorer, Candidate, ColBERTScorer, CrossEncoderScorer, ScoreOutput
 from ragrerank.errors import ModelNotFoundError
 from ragrerank.train import (
     TrainConfig,
@@ -525,3 +526,30 @@ def test_teacher_sees_ids_in_first_stage_order(mined: Any, tmp_path: Path) -> No
         # An order-sensitive teacher rewards the retriever's rank, not "listed first".
         for pos in ex.positives:
             assert table[ex.query_id][pos] == -float(ids.index(pos))
+
+
+SCIFACT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "scifact"
+
+
+def test_quick_modes_on_scifact(tmp_path: Path) -> None:
+    """The documented CI mode of each trainer on the real data (a subset, 2 layers)."""
+    if not (SCIFACT / "corpus.jsonl").is_file():
+        if os.environ.get("CI"):
+            pytest.fail(f"CI needs the SciFact data beside the repository: {SCIFACT}")
+        pytest.skip("SciFact not found beside the repository")
+    from ragrerank.train.cli import main
+
+    cache = ["--cache", str(tmp_path / "cache"), "--no-progress", "--quick"]
+    ce, colbert, student = tmp_path / "ce", tmp_path / "colbert", tmp_path / "student"
+    assert main(["cross-encoder", "--data", str(SCIFACT), "--out", str(ce), *cache]) == 0
+    assert main(["colbert", "--data", str(SCIFACT), "--out", str(colbert), *cache]) == 0
+    argv = ["distill", "--data", str(SCIFACT), "--out", str(student), "--teacher", str(ce),
+            "--base", str(ce), "--num-layers", "1", "--teacher-negatives", "3", *cache]  # fmt: skip
+    assert main(argv) == 0
+    for out, kind in ((ce, "cross-encoder"), (colbert, "colbert"), (student, "cross-encoder")):
+        log = json.loads((out / "train_log.json").read_text())
+        assert log["kind"] == kind and log["train_queries"] == 80 and log["val_queries"] == 20
+        assert log["steps"] >= 1 and len(log["validation"]) >= 2
+    docs = ["Aspirin inhibits platelet aggregation.", "The Eiffel Tower is in Paris."]
+    assert len(CrossEncoderScorer(student, dtype="float32").score("aspirin", docs)) == 2
+    assert len(ColBERTScorer(colbert, dtype="float32").score("aspirin", docs)) == 2
