@@ -275,7 +275,7 @@ def _scripted_run(
     train, val = mined.split(3)
     train = fill_negatives(train, 3)
     config = quick(**kw)
-    rows, pairs = epoch_rows(train, epochs=config.epochs, negatives=3, layout="columns")
+    rows, _ = epoch_rows(train, epochs=config.epochs, negatives=3, layout="columns")
     model = _to_sentence_transformers(*load_cross_encoder(tiny_encoder), 48)
     calls: list[str] = []
     saved: list[int] = []
@@ -291,7 +291,7 @@ def _scripted_run(
     result = run_trainer(
         trainer_cls=CrossEncoderTrainer, args_cls=CrossEncoderTrainingArguments, model=model,
         dataset=Dataset.from_list(rows), loss=make_loss("listwise", model), train=train, val=val,
-        out=tmp_path, config=config, steps_per_epoch=-(-pairs // config.batch_size),
+        out=tmp_path, config=config,
         score=score, save=save,
     )  # fmt: skip
     return result, saved

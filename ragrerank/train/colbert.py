@@ -23,7 +23,7 @@ from ..utils.model_source import resolve_model
 from .config import TrainConfig, TrainResult
 from .cross_encoder import check_encoder, default_base_model, layer_overrides
 from .data import TrainingSet
-from .rows import epoch_rows, fill_negatives, seed_everything
+from .rows import seed_everything, training_rows
 
 __all__ = ["LOSSES", "build_colbert", "init_colbert", "make_loss", "save_colbert", "train_colbert"]
 
@@ -226,25 +226,17 @@ def train_colbert(
         ValueError: a bad loss, temperature or base model.
     """
     config = config if config is not None else TrainConfig()
-    require("sentence_transformers", "local")
-    require("accelerate", "train")
-    require("datasets", "train")
+    from .hf import require_trainer, run_trainer
+
+    require_trainer()
     if not temperature > 0:
         raise ValueError(f"temperature must be > 0, got {temperature!r}")
     if config.loss not in LOSSES:
         raise ValueError(f"ColBERT loss must be one of {LOSSES}, got {config.loss!r}")
-    if config.loss == "margin_mse" and teacher is None:
-        raise ValueError("loss 'margin_mse' needs teacher scores (see ragrerank.train.distill)")
+    rows, _ = training_rows(train, config, layout="columns", teacher=teacher)
     base = str(base_model) if base_model is not None else default_base_model()
     seed_everything(config.seed)
     model = _start_model(base, config, dim, query_length, num_layers)
-    negatives = config.negatives
-    if teacher is None:
-        train = fill_negatives(train, negatives, config.seed)
-    else:
-        negatives = min(negatives, min(len(ex.negatives) for ex in train.examples))
-    rows, pairs = epoch_rows(train, epochs=config.epochs, negatives=negatives, layout="columns",
-                             seed=config.seed, teacher=teacher)  # fmt: skip
     import sentence_transformers as st
     from datasets import Dataset
     from sentence_transformers.base.sampler import BatchSamplers
@@ -262,8 +254,6 @@ def train_colbert(
         **dict(info or {}),
     }
     logger.info("training ColBERT from %s: %s", base, asdict(config))
-    from .hf import run_trainer
-
     return run_trainer(
         trainer_cls=st.MultiVectorEncoderTrainer,
         args_cls=st.MultiVectorEncoderTrainingArguments,
@@ -274,7 +264,6 @@ def train_colbert(
         val=val,
         out=out,
         config=config,
-        steps_per_epoch=max(1, -(-pairs // (config.batch_size * config.gradient_accumulation))),
         score=_scorer(config.bf16),
         save=save_colbert,
         info=log,

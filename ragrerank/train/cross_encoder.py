@@ -19,7 +19,7 @@ from ..errors import require
 from ..utils.model_source import ModelSource, resolve_model
 from .config import TrainConfig, TrainResult
 from .data import TrainingSet
-from .rows import epoch_rows, fill_negatives, seed_everything
+from .rows import seed_everything, training_rows
 
 if TYPE_CHECKING:
     pass
@@ -213,22 +213,14 @@ def train_cross_encoder(
     ``teacher`` holds ``{query id: {doc id: score}}`` for ``loss="margin_mse"``.
     """
     config = config if config is not None else TrainConfig()
-    require("sentence_transformers", "local")
-    require("accelerate", "train")
-    require("datasets", "train")
-    if config.loss == "margin_mse" and teacher is None:
-        raise ValueError("loss 'margin_mse' needs teacher scores (see ragrerank.train.distill)")
+    from .hf import require_trainer, run_trainer
+
+    require_trainer()
+    layout = LOSS_LAYOUT[config.loss]
+    rows, negatives = training_rows(train, config, layout=layout, teacher=teacher)
     base = str(base_model) if base_model is not None else default_base_model()
     seed_everything(config.seed)
     hf_model, tokenizer = load_cross_encoder(base, num_layers)
-    if teacher is None:
-        train = fill_negatives(train, config.negatives, config.seed)
-    layout = LOSS_LAYOUT[config.loss]
-    negatives = config.negatives
-    if teacher is not None:
-        negatives = min(config.negatives, min(len(ex.negatives) for ex in train.examples))
-    rows, pairs = epoch_rows(train, epochs=config.epochs, negatives=negatives, layout=layout,
-                             seed=config.seed, teacher=teacher)  # fmt: skip
     from datasets import Dataset
     from sentence_transformers.base.sampler import BatchSamplers
     from sentence_transformers.cross_encoder import (
@@ -237,10 +229,8 @@ def train_cross_encoder(
     )
 
     model = _to_sentence_transformers(hf_model, tokenizer, config.max_length)
-    per_row = 1 + negatives if layout == "pointwise" else 1
-    batch = config.batch_size * per_row
-    steps_per_epoch = max(1, -(-pairs * per_row // (batch * config.gradient_accumulation)))
-    overrides: dict[str, Any] = {"per_device_train_batch_size": batch}
+    per_row = 1 + negatives if layout == "pointwise" else 1  # pointwise: one row per document
+    overrides: dict[str, Any] = {"per_device_train_batch_size": config.batch_size * per_row}
     if config.loss in ("mnrl", "cached-mnrl"):  # in-batch negatives: no query twice in a batch
         overrides["batch_sampler"] = BatchSamplers.NO_DUPLICATES
     log = {
@@ -254,8 +244,6 @@ def train_cross_encoder(
     }
     del hf_model
     logger.info("training a cross-encoder from %s: %s", base, asdict(config))
-    from .hf import run_trainer
-
     return run_trainer(
         trainer_cls=CrossEncoderTrainer,
         args_cls=CrossEncoderTrainingArguments,
@@ -266,7 +254,6 @@ def train_cross_encoder(
         val=val,
         out=out,
         config=config,
-        steps_per_epoch=steps_per_epoch,
         score=_scorer(config.bf16),
         save=_save,
         info=log,

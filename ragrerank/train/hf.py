@@ -18,6 +18,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from ..errors import require
 from .config import TrainConfig, TrainResult
 from .data import TrainingSet
 from .distributed import agreed, ddp_backend, process_state
@@ -32,7 +33,7 @@ from .tracking import (
 )
 from .validation import first_stage_ndcg10, validation_run
 
-__all__ = ["CHECKPOINTS", "METRIC", "run_trainer"]
+__all__ = ["CHECKPOINTS", "METRIC", "require_trainer", "run_trainer"]
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +42,13 @@ METRIC = "val_ndcg@10"
 
 ScoreFn = Callable[[Any, str, Sequence[str]], list[float]]
 SaveFn = Callable[[Any, Path], None]
+
+
+def require_trainer() -> None:
+    """The packages every trainer needs, each named with the extra that installs it."""
+    require("sentence_transformers", "local")
+    require("accelerate", "train")
+    require("datasets", "train")
 
 
 def _cuda() -> bool:
@@ -170,7 +178,6 @@ def run_trainer(
     val: TrainingSet | None,
     out: str | Path,
     config: TrainConfig,
-    steps_per_epoch: int,
     score: ScoreFn,
     save: SaveFn,
     info: Mapping[str, Any] | None = None,
@@ -185,14 +192,18 @@ def run_trainer(
     ``out/checkpoints`` while training runs (`TrainConfig.resume` continues from them) and
     are removed when it ends.
 
-    ``steps_per_epoch`` counts optimizer steps on one process; under ``torchrun`` /
-    ``accelerate launch`` each of N processes takes 1/N of them, and only the first writes
+    Steps per epoch follow from the dataset (``config.epochs`` equal parts) and the batch
+    (``args_overrides`` may set ``per_device_train_batch_size`` in rows); under ``torchrun``
+    / ``accelerate launch`` each of N processes takes 1/N of them, and only the first writes
     ``out`` (model, log, plot) and reports to the trackers (`ragrerank.train.tracking`).
     """
     check_trackers(config.report_to)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     processes = int(process_state().num_processes)
+    batch = int(dict(args_overrides or {}).get("per_device_train_batch_size", config.batch_size))
+    rows_per_epoch = len(dataset) // config.epochs
+    steps_per_epoch = max(1, -(-rows_per_epoch // (batch * config.gradient_accumulation)))
     steps_per_epoch = -(-steps_per_epoch // processes)
     effective = config.batch_size * config.gradient_accumulation * processes  # queries per step
     info = {**dict(info or {}), "processes": processes, "effective_batch_size": effective}
@@ -265,14 +276,7 @@ def run_trainer(
         if evaluator is not None and not config.resume:
             trainer.evaluate()  # step 0: the untrained model's validation
         trainer.train(resume_from_checkpoint=True if config.resume else None)
-        state = trainer.state
-        result.steps = int(state.global_step)
-        if (
-            result.stopped_by == "epochs"
-            and config.max_steps is not None
-            and result.steps >= config.max_steps
-        ):
-            result.stopped_by = "max_steps"
+        result.steps = int(trainer.state.global_step)  # stopped_by: set by the callback
         result.wall_time_s = time.perf_counter() - start
         if main:
             if val is None:

@@ -10,9 +10,10 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+from .config import TrainConfig
 from .data import TrainingExample, TrainingSet
 
-__all__ = ["LAYOUTS", "epoch_rows", "fill_negatives", "seed_everything"]
+__all__ = ["LAYOUTS", "epoch_rows", "fill_negatives", "seed_everything", "training_rows"]
 
 LAYOUTS = ("columns", "list", "pointwise")
 
@@ -106,3 +107,26 @@ def epoch_rows(
                 rows.append({"query": ex.query, "document": text(ex, pos), "label": 1.0})
                 rows += [{"query": ex.query, "document": text(ex, d), "label": 0.0} for d in negs]
     return rows, len(pairs)
+
+
+def training_rows(
+    train: TrainingSet,
+    config: TrainConfig,
+    *,
+    layout: str,
+    teacher: Mapping[str, Mapping[str, float]] | None = None,
+) -> tuple[list[dict[str, Any]], int]:
+    """(rows, negatives per row) a trainer trains on, as `epoch_rows` builds them from
+    ``config``. Without ``teacher`` each query is padded to ``config.negatives`` negatives
+    (`fill_negatives`); with one, a row holds as many as every query has scores for (at most
+    ``config.negatives``). ``loss="margin_mse"`` without ``teacher`` is a `ValueError`."""
+    if config.loss == "margin_mse" and teacher is None:
+        raise ValueError("loss 'margin_mse' needs teacher scores (see ragrerank.train.distill)")
+    negatives = config.negatives
+    if teacher is None:
+        train = fill_negatives(train, negatives, config.seed)
+    else:
+        negatives = min(negatives, min(len(ex.negatives) for ex in train.examples))
+    rows, _ = epoch_rows(train, epochs=config.epochs, negatives=negatives, layout=layout,
+                         seed=config.seed, teacher=teacher)  # fmt: skip
+    return rows, negatives
