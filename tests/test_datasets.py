@@ -84,3 +84,39 @@ def test_real_scifact_if_present() -> None:
     ds = load_beir("scifact", "test")
     assert len(ds.corpus) == 5183 and len(ds.queries) == 300
     assert sum(len(v) for v in ds.qrels.values()) == 339
+
+
+def test_query_ids_from_model_folder_json_and_text(tmp_path: Path) -> None:
+    from ragrerank.evaluation.datasets import query_ids_from
+
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "train_log.json").write_text(json.dumps({"val_query_ids": ["3", "1"]}))
+    assert query_ids_from(model) == ["3", "1"]
+    listed = tmp_path / "ids.json"
+    listed.write_text(json.dumps(["a", "b"]))
+    assert query_ids_from(listed) == ["a", "b"]
+    lines = tmp_path / "ids.txt"
+    lines.write_text("x\n\n y \n")
+    assert query_ids_from(lines) == ["x", "y"]
+
+
+def test_query_ids_from_rejects_bad_sources(tmp_path: Path) -> None:
+    from ragrerank.evaluation.datasets import query_ids_from
+
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        query_ids_from(tmp_path / "missing")
+    (tmp_path / "m").mkdir()
+    with pytest.raises(FileNotFoundError, match=r"train_log\.json"):
+        query_ids_from(tmp_path / "m")
+    (tmp_path / "m" / "train_log.json").write_text(json.dumps({"val_query_ids": []}))
+    with pytest.raises(ValueError, match="no validation"):
+        query_ids_from(tmp_path / "m")
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(["a", 3]))
+    with pytest.raises(ValueError, match="index 1"):
+        query_ids_from(bad)
+    dup = tmp_path / "dup.txt"
+    dup.write_text("a\nb\na\n")
+    with pytest.raises(ValueError, match="'a' appears twice"):
+        query_ids_from(dup)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..types import Candidate
 
-__all__ = ["BeirDataset", "data_dir", "load_beir"]
+__all__ = ["BeirDataset", "data_dir", "load_beir", "query_ids_from"]
 
 ENV_VAR = "RAGRERANK_DATA"
 
@@ -151,3 +151,49 @@ def load_beir(
         )
     queries = {q: all_queries[q] for q in all_queries if q in qrels}
     return BeirDataset(name=name, split=split, corpus=corpus, queries=queries, qrels=qrels)
+
+
+def query_ids_from(source: str | Path) -> list[str]:
+    """Query ids named by ``source``: a model folder trained by ``ragrerank train`` (the
+    validation queries its ``train_log.json`` records, i.e. queries that model never
+    trained on), a JSON file holding a list of ids, or a text file with one id per line.
+
+    Fitting a learned ranker or a calibrator on a model's own training queries would learn
+    its over-confidence there; its held-out queries avoid that.
+
+    Raises:
+        FileNotFoundError: ``source`` does not exist.
+        ValueError: no ids in it, a non-str id (naming its index), a duplicate id, or a
+            model folder whose log records no validation queries.
+    """
+    path = Path(source)
+    if path.is_dir():
+        log = path / "train_log.json"
+        if not log.is_file():
+            raise FileNotFoundError(f"{path}: no train_log.json (not a ragrerank train folder)")
+        ids = json.loads(log.read_text(encoding="utf-8")).get("val_query_ids") or []
+        if not ids:
+            raise ValueError(f"{log}: records no validation (held-out) queries")
+    elif path.is_file():
+        text = path.read_text(encoding="utf-8")
+        if path.suffix == ".json":
+            ids = json.loads(text)
+            if not isinstance(ids, list):
+                raise ValueError(f"{path}: expected a JSON list of query ids")
+        else:
+            ids = [line.strip() for line in text.splitlines() if line.strip()]
+    else:
+        raise FileNotFoundError(f"query ids: {path} does not exist")
+    out: list[str] = []
+    for i, q in enumerate(ids):
+        if not isinstance(q, str) or not q:
+            raise ValueError(f"{path}: query id at index {i} is not a non-empty str: {q!r}")
+        out.append(q)
+    if not out:
+        raise ValueError(f"{path}: no query ids")
+    seen: set[str] = set()
+    for q in out:
+        if q in seen:
+            raise ValueError(f"{path}: query id {q!r} appears twice")
+        seen.add(q)
+    return out
