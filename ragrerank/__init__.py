@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from importlib import metadata as _metadata
 
+from .calibrator import Calibrator
 from .composers import (
     CachedScorer,
     CascadeScorer,
@@ -55,6 +56,7 @@ __all__ = [
     "BM25Encoder",
     "BaseScorer",
     "CachedScorer",
+    "Calibrator",
     "Candidate",
     "CascadeScorer",
     "ChatContextSelector",

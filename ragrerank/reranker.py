@@ -7,9 +7,11 @@ import logging
 import numbers
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Literal
 
+from .calibrator import Calibrator
 from .errors import ScorerError
 from .fields import MissingField, RankedFields
 from .normalize import NORMALIZERS, Normalization, normalize_scores
@@ -17,6 +19,7 @@ from .scorer import (
     Scorer,
     ascore_output,
     check_scores,
+    fingerprint,
     score_order,
     score_output,
     scorer_name,
@@ -34,11 +37,14 @@ from .types import (
     finite_float,
 )
 
-__all__ = ["Fallback", "Reranker"]
+__all__ = ["NORMALIZE_CHOICES", "Fallback", "RerankNormalization", "Reranker"]
 
 logger = logging.getLogger(__name__)
 
 Fallback = Scorer | Literal["first_stage"] | None
+RerankNormalization = Normalization | Literal["calibrated"]
+# The per-query normalizers plus "calibrated" (a fitted `Calibrator`: P(relevant)).
+NORMALIZE_CHOICES: tuple[str, ...] = (*NORMALIZERS, "calibrated")
 
 
 class _Default(enum.Enum):
@@ -63,7 +69,7 @@ class Reranker:
         scorer: any `Scorer` (cross-encoder, ColBERT, Cohere, your own).
         top_k: how many items to keep, by rank; ``None`` keeps all.
         normalize: ``"softmax"`` (over all candidates of the query), ``"sigmoid"``,
-            ``"minmax"`` or ``None`` (raw).
+            ``"minmax"``, ``"calibrated"`` (``calibrator``'s P(relevant)) or ``None`` (raw).
         temperature: softmax temperature (a finite number > 0).
         score_threshold: drop kept items whose normalized score is below it (after top-k);
             a finite number.
@@ -76,6 +82,10 @@ class Reranker:
             e.g. ``["title", "text"]``.
         missing_field: ``"error"`` (a `ValueError` naming the document id) or
             ``"empty"``, for a field a candidate lacks.
+        calibrator: with ``normalize="calibrated"``: a `Calibrator` or its JSON file,
+            fitted on ``scorer``'s scores (its fingerprint must match, unless None). When a
+            fallback scored the query, its scores are min-max normalized instead and
+            ``score_threshold`` is not applied; ``trace.notes["calibration"]`` says so.
     """
 
     def __init__(
@@ -83,18 +93,22 @@ class Reranker:
         scorer: Scorer,
         *,
         top_k: int | None = None,
-        normalize: Normalization = "softmax",
+        normalize: RerankNormalization = "softmax",
         temperature: float = 1.0,
         score_threshold: float | None = None,
         fallback: Fallback = None,
         text_template: str | None = None,
         rank_fields: Sequence[str] | None = None,
         missing_field: MissingField = "error",
+        calibrator: Calibrator | str | Path | None = None,
     ) -> None:
         if not isinstance(scorer, Scorer):
             raise TypeError(f"scorer must implement ragrerank.Scorer, got {type(scorer).__name__}")
-        if normalize is not None and normalize not in NORMALIZERS:
-            raise ValueError(f"normalize must be one of {NORMALIZERS} or None, got {normalize!r}")
+        if normalize is not None and normalize not in NORMALIZE_CHOICES:
+            raise ValueError(
+                f"normalize must be one of {NORMALIZE_CHOICES} or None, got {normalize!r}"
+            )
+        self.calibrator = _calibrator_for(scorer, normalize, calibrator)
         temperature = finite_float(temperature, "temperature")
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature!r}")
@@ -104,7 +118,7 @@ class Reranker:
             raise TypeError("fallback must be a Scorer, 'first_stage' or None")
         self.scorer = scorer
         self.top_k = _check_top_k(top_k)
-        self.normalize: Normalization = normalize
+        self.normalize: RerankNormalization = normalize
         self.temperature = temperature
         self.score_threshold = score_threshold
         self.fallback = fallback
@@ -123,6 +137,7 @@ class Reranker:
             f"Reranker(scorer={scorer_name(self.scorer)}, top_k={self.top_k}, "
             f"normalize={self.normalize!r}, score_threshold={self.score_threshold}"
             + ("" if self.fields is None else f", fields={self.fields!r}")
+            + ("" if self.calibrator is None else f", calibrator={self.calibrator!r}")
             + ")"
         )
 
@@ -286,11 +301,11 @@ class Reranker:
         start: float,
     ) -> RerankResult:
         scores = output.scores
-        norm = normalize_scores(scores, self.normalize, temperature=self.temperature)
+        norm, normalize, notes, threshold = self._normalized(output)
         order = score_order(scores)
         kept = order if top_k is None else order[:top_k]
-        if self.score_threshold is not None:
-            kept = [i for i in kept if norm[i] >= self.score_threshold]
+        if threshold is not None:
+            kept = [i for i in kept if norm[i] >= threshold]
         kept_set = set(kept)
         position = {idx: pos + 1 for pos, idx in enumerate(order)}
         items = tuple(
@@ -320,13 +335,12 @@ class Reranker:
             )
             for i, c in enumerate(candidates)
         )
-        notes: Mapping[str, Any] = dict(output.notes)
         if self.fields is not None:
             notes = {**notes, "ranked_fields": self.fields.describe()}
         trace = ScoreTrace(
             query=query,
             scorer=scorer_name(self.scorer),
-            normalize=self.normalize,
+            normalize=normalize,
             top_k=top_k,
             score_threshold=self.score_threshold,
             entries=entries,
@@ -335,6 +349,46 @@ class Reranker:
             elapsed_ms=(time.perf_counter() - start) * 1000.0,
         )
         return RerankResult(query=query, items=items, trace=trace)
+
+    def _normalized(self, output: ScoreOutput) -> _Normalized:
+        """Normalized scores, the normalization applied, trace notes, the threshold to use."""
+        if self.calibrator is not None:
+            return _calibrated(self.calibrator, output, self.score_threshold)
+        method: Normalization = self.normalize  # type: ignore[assignment]  # not "calibrated"
+        norm = normalize_scores(output.scores, method, temperature=self.temperature)
+        return norm, method, dict(output.notes), self.score_threshold
+
+
+_Normalized = tuple[list[float], str | None, dict[str, Any], float | None]
+
+
+def _calibrated(
+    calibrator: Calibrator, output: ScoreOutput, threshold: float | None
+) -> _Normalized:
+    """P(relevant) of the scorer's scores; a fallback's scores are on another scale, so they
+    are min-max normalized and no probability threshold applies (the trace says why)."""
+    notes: dict[str, Any] = dict(output.notes)
+    if "fallback" in notes:
+        reason = f"scored by fallback {notes['fallback']['used']}"
+        notes["calibration"] = {"applied": False, "reason": reason, "normalize": "minmax"}
+        return normalize_scores(output.scores, "minmax"), "minmax", notes, None
+    notes["calibration"] = {"applied": True, **calibrator.describe()}
+    return calibrator(output.scores), "calibrated", notes, threshold
+
+
+def _calibrator_for(
+    scorer: Scorer, normalize: object, calibrator: Calibrator | str | Path | None
+) -> Calibrator | None:
+    """The calibrator ``normalize="calibrated"`` needs, loaded and checked against ``scorer``."""
+    if normalize != "calibrated":
+        if calibrator is not None:
+            raise ValueError(f"calibrator needs normalize='calibrated', got {normalize!r}")
+        return None
+    if calibrator is None:
+        raise ValueError("normalize='calibrated' needs calibrator= (a Calibrator or its JSON file)")
+    calibrator = Calibrator.of(calibrator)
+    calibrator.check_scorer(fingerprint(scorer), scorer_name(scorer))
+    return calibrator
 
 
 def _float_or_none(x: float | None) -> float | None:

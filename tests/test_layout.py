@@ -30,6 +30,7 @@ PUBLIC_ADDED = [
     "MetadataBoostScorer",
     "MaxPassageScorer",
     "TokenizingScorer",
+    "Calibrator",
 ]  # fmt: skip
 
 
@@ -115,6 +116,7 @@ LAYERS = {
     "normalize": 3,
     "fields": 3,
     "scorer": 4,
+    "calibrator": 4,
     "reranker": 5,
     "scorers": 6,
     "composers": 6,

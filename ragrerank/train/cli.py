@@ -1,4 +1,5 @@
-"""``ragrerank train cross-encoder|colbert|distill`` (also ``python -m ragrerank.train``)."""
+"""``ragrerank train cross-encoder|colbert|distill|calibrator`` (also ``python -m
+ragrerank.train``)."""
 
 from __future__ import annotations
 
@@ -125,6 +126,9 @@ def _parser() -> argparse.ArgumentParser:
     ds.add_argument("--dim", type=int, default=128, help="ColBERT student projection size")
     ds.add_argument("--query-length", type=int, default=32, help="ColBERT student query length")
     ds.set_defaults(num_layers=3)
+    from .calibration import add_parser as add_calibrator
+
+    add_calibrator(sub)
     return parser
 
 
@@ -291,6 +295,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
+        if args.kind == "calibrator":
+            from .calibration import run_command
+
+            print(run_command(args, argv))
+            return 0
         result = _run(args, argv)
     except (ValueError, FileNotFoundError, MissingDependencyError) as exc:
         print(f"ragrerank train: error: {exc}", file=sys.stderr)
