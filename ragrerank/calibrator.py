@@ -153,7 +153,8 @@ class Calibrator:
         params: ``{"a", "b"}`` (Platt) or ``{"x", "y"}`` (isotonic thresholds).
         scorer: the `ragrerank.scorer.fingerprint` of the scorer the scores came from, or
             None (no check).
-        n: judged pairs fitted on; positives: how many were relevant.
+        n: judged pairs fitted on.
+        positives: how many of them were relevant.
         ece: expected calibration error on the fit data (10 bins).
     """
 
