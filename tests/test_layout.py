@@ -30,6 +30,7 @@ PUBLIC_ADDED = [
     "MetadataBoostScorer",
     "MaxPassageScorer",
     "TokenizingScorer",
+    "BM25Scorer", "BiEncoderScorer",
 ]  # fmt: skip
 
 
