@@ -114,7 +114,7 @@ def test_model_loads_once_across_threads_and_async(
 
     built: list[str] = []
 
-    class Counting(sentence_transformers.SentenceTransformer):  # type: ignore[misc]
+    class Counting(sentence_transformers.SentenceTransformer):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             built.append(str(args[0]))
             super().__init__(*args, **kwargs)
