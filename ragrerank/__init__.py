@@ -31,9 +31,11 @@ from .retrieval import (
     QdrantRetriever,
 )
 from .scorer import BaseScorer, DetailedScorer, Scorer, TokenizingScorer
+from .scorers.bi_encoder import BiEncoderScorer
 from .scorers.colbert import ColBERTScorer
 from .scorers.cross_encoder import CrossEncoderScorer
 from .scorers.generative import GenerativeScorer
+from .scorers.lexical import BM25Scorer
 from .scorers.llm import ListwiseLLMScorer
 from .scorers.remote import CohereError, CohereScorer, RemoteRerankError, RemoteRerankScorer
 from .types import (
@@ -54,6 +56,8 @@ except _metadata.PackageNotFoundError:  # a source tree that was never installed
 __all__ = [
     "AssembledContext",
     "BM25Encoder",
+    "BM25Scorer",
+    "BiEncoderScorer",
     "BaseScorer",
     "CachedScorer",
     "Calibrator",

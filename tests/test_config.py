@@ -172,7 +172,7 @@ ENTRY = '[[reranker]]\nname = "x"\nbackend = "cross-encoder"\nmodel = "m"\n'
             "field 'expensive' is required for backend 'cascade'",
         ),
         (
-            '[[reranker]]\nname = "c"\nbackend = "cascade"\ncheap = { backend = "bm25" }\n'
+            '[[reranker]]\nname = "c"\nbackend = "cascade"\ncheap = { backend = "splade" }\n'
             'expensive = { backend = "colbert", model = "m" }\n',
             "reranker[0].cheap: field 'backend' must be one of",
         ),
@@ -210,3 +210,57 @@ def test_bad_backend_options_name_the_reranker(tiny_ce: str) -> None:
     # Values are checked by the backend's own constructor.
     with pytest.raises(ValueError, match="dtype must be one of"):
         build_scorer(RerankerSpec("ce", "cross-encoder", tiny_ce, {"dtype": "int4"}))
+
+
+def test_bm25_and_dense_backends_build_their_scorers(tmp_path: Path, minilm: str) -> None:
+    from ragrerank import BiEncoderScorer, BM25Scorer
+    from ragrerank.composers.fusion import FusionScorer
+
+    path = toml(
+        tmp_path,
+        """
+[[reranker]]
+name = "lexical"
+backend = "bm25"
+options = { k1 = 1.2, b = 0 }
+
+[[reranker]]
+name = "dense"
+backend = "dense"
+model = "@minilm"
+options = { max_length = 128 }
+
+[[reranker]]
+name = "members"
+backend = "fusion"
+members = [{ backend = "bm25" }, { backend = "dense", model = "@minilm" }]
+""",
+    )
+    specs = load_config(path)
+    assert specs[0].model is None and specs[1].model == minilm
+    scorers = load_rerankers(path)
+    bm25, dense, fusion = scorers["lexical"], scorers["dense"], scorers["members"]
+    assert isinstance(bm25, BM25Scorer) and (bm25.k1, bm25.b) == (1.2, 0.0)  # b = 0 kept
+    assert isinstance(dense, BiEncoderScorer) and dense.max_length == 128
+    assert dense.model_name == minilm and dense.dtype == "float32"
+    assert isinstance(fusion, FusionScorer)
+    assert bm25.score("aspirin", ["aspirin helps", "nothing here"])[1] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('backend = "bm25"\nmodel = "m"\n', "bm25 has no 'model'"),
+        ('backend = "dense"\n', "field 'model' must be a non-empty string"),
+    ],
+)
+def test_bm25_takes_no_model_and_dense_needs_one(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        load_config(toml(tmp_path, '[[reranker]]\nname = "x"\n' + text))
+
+
+def test_bad_bm25_options_name_the_reranker() -> None:
+    with pytest.raises(ValueError, match=r"reranker 'b': bad options \['k2'\]"):
+        build_scorer(RerankerSpec("b", "bm25", None, {"k2": 1.0}))
+    with pytest.raises(ValueError, match="b must be a number in"):
+        build_scorer(RerankerSpec("b", "bm25", None, {"b": 2}))

@@ -588,11 +588,21 @@ def _core_protocol(ctx: Ctx) -> None:
     assert inspect.iscoroutinefunction(ctx.ns["Scorer"].ascore)
 
 
-@check("docs/core.md", "FusionScorer(")
+@check("docs/core.md", "blend = FusionScorer(")
 def _core_fusion(ctx: Ctx) -> None:
     result = ctx.ns["result"]
     assert len(result) == 2 and ranked([item.score for item in result])
     assert all(0 < item.score <= 3 / 61 for item in result)  # three rankings, k = 60
+
+
+@check("docs/core.md", "BM25Scorer(corpus=corpus)")
+def _core_members(ctx: Ctx) -> None:
+    """BM25 gives the document without a query term 0.0; cosines lie in [-1, 1]; both rank
+    an aspirin document above the Eiffel Tower."""
+    lexical, cosines = ctx.ns["lexical"], ctx.ns["cosines"]
+    assert lexical[1] == 0.0 and lexical[0] > 0 and lexical[2] > 0
+    assert all(-1.0 <= c <= 1.0 for c in cosines) and min(cosines[0], cosines[2]) > cosines[1]
+    assert "Eiffel" not in ctx.out.splitlines()[-2] + ctx.out.splitlines()[-1]
 
 
 @check("docs/core.md", "MetadataBoostScorer(")

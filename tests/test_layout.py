@@ -31,6 +31,7 @@ PUBLIC_ADDED = [
     "MaxPassageScorer",
     "TokenizingScorer",
     "Calibrator",
+    "BM25Scorer", "BiEncoderScorer",
 ]  # fmt: skip
 
 

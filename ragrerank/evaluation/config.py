@@ -3,7 +3,7 @@
 ```toml
 [[reranker]]
 name = "ce-bf16"                     # display name (unique)
-backend = "cross-encoder"            # "cross-encoder" | "generative" | "colbert" | "cohere" | "remote" | "cascade" | "fusion" | "boost" | "max-passage"
+backend = "cross-encoder"            # "cross-encoder" | "generative" | "colbert" | "dense" | "bm25" | "cohere" | "remote" | "cascade" | "fusion" | "boost" | "max-passage"
 model = "models/ce-minilm-scifact"   # hub name, path, "@minilm" or "@minilm-ce"
 optional = true                      # a local folder: skip (logged) when it is missing
 options = { dtype = "bfloat16" }     # keyword arguments of the backend's constructor
@@ -45,6 +45,14 @@ options = { field = "published", weight = 0.3, half_life = 30, now = 2026-06-01 
 member = { backend = "cross-encoder", model = "models/ce-minilm-scifact" }
 
 [[reranker]]
+name = "lexical+dense"
+backend = "fusion"                   # cheap members: BM25 (no model) and a bi-encoder
+members = [
+  { backend = "bm25", options = { k1 = 1.2, b = 0.75 } },
+  { backend = "dense", model = "@minilm", options = { max_length = 256 } },
+]
+
+[[reranker]]
 name = "maxp"
 backend = "max-passage"              # MaxPassageScorer: a long document scores as its best chunk
 options = { chunk_tokens = 256, stride = 192, aggregate = "max", max_chunks = 32 }
@@ -76,6 +84,8 @@ BACKENDS = (
     "cross-encoder",
     "generative",
     "colbert",
+    "dense",
+    "bm25",
     "cohere",
     "remote",
     "listwise-llm",
@@ -189,6 +199,10 @@ def _parse(entry: object, where: str, base: Path | None, nested: bool = False) -
             raise ValueError(f"{where}: field 'member' is required for backend {backend!r}")
         member = _parse(entry["member"], f"{where}.member", base, nested=True)
         return RerankerSpec(name, backend, None, dict(options), optional, member=member)
+    if backend == "bm25":
+        if model is not None:
+            raise ValueError(f"{where}: bm25 has no 'model' (options: k1, b, language, stopwords)")
+        return RerankerSpec(name, backend, None, dict(options), optional)
     if not isinstance(model, str) or not model.strip():
         raise ValueError(f"{where}: field 'model' must be a non-empty string")
     if backend in _NOT_A_PATH:
@@ -253,6 +267,14 @@ def build_scorer(spec: RerankerSpec) -> Scorer:
             from ..scorers.colbert import ColBERTScorer
 
             return ColBERTScorer(str(spec.model), **options)
+        if spec.backend == "dense":
+            from ..scorers.bi_encoder import BiEncoderScorer
+
+            return BiEncoderScorer(str(spec.model), **options)
+        if spec.backend == "bm25":
+            from ..scorers.lexical import BM25Scorer
+
+            return BM25Scorer(**options)
         if spec.backend == "cohere":
             from ..scorers.remote import CohereScorer
 

@@ -1,9 +1,9 @@
 """BM25 term weighting for sparse vectors (Qdrant applies the IDF half).
 
-Text is lowercased, split on ``\\b\\w\\w+\\b``, English stopwords (Lucene's 33-word list) are
-removed and the rest is Snowball-stemmed with PyStemmer. Term ids are the first 4 bytes
-of the BLAKE2b hash of the stem: stable across processes and machines, no vocabulary to
-store or ship, and new documents can add new terms freely. With ~10^5 distinct stems a
+Terms are those of `ragrerank.utils.terms.TermTokenizer` (lowercased, ``\\b\\w\\w+\\b``,
+Lucene's English stopwords removed, Snowball-stemmed with PyStemmer; `ragrerank.BM25Scorer`
+counts the same ones). Term ids are the first 4 bytes of the BLAKE2b hash of the stem: stable
+across processes and machines, no vocabulary to store or ship, and new documents can add new terms freely. With ~10^5 distinct stems a
 collision costs at most a handful of merged rare terms (expected pairs n^2 / 2^33).
 
 Document vectors carry the Lucene BM25 term-frequency part
@@ -16,25 +16,14 @@ term. A sparse vector with ``modifier=IDF`` in Qdrant multiplies each query term
 from __future__ import annotations
 
 import hashlib
-import re
-import threading
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import require
+from ..utils.terms import ENGLISH_STOPWORDS, TermTokenizer, check_bm25_parameters
 
 __all__ = ["ENGLISH_STOPWORDS", "BM25Encoder", "SparseTerms"]
-
-_LUCENE_ENGLISH = (
-    "a an and are as at be but by for if in into is it no not of on or such that the their "
-    "then there these they this to was will with"
-)
-ENGLISH_STOPWORDS: frozenset[str] = frozenset(_LUCENE_ENGLISH.split(" "))
-"""Lucene's default English stopwords (also bm25s ``stopwords="en"``)."""
-
-_TOKEN_PATTERN = r"(?u)\b\w\w+\b"
 
 
 @dataclass(frozen=True)
@@ -67,22 +56,13 @@ class BM25Encoder:
         language: str | None = "english",
         stopwords: Iterable[str] | None = None,
     ) -> None:
-        if not k1 >= 0:
-            raise ValueError(f"k1 must be >= 0, got {k1!r}")
-        if not 0 <= b <= 1:
-            raise ValueError(f"b must be in [0, 1], got {b!r}")
+        self.k1, self.b = check_bm25_parameters(k1, b)
         if avg_doc_length is not None and not avg_doc_length > 0:
             raise ValueError(f"avg_doc_length must be > 0, got {avg_doc_length!r}")
-        self.k1 = float(k1)
-        self.b = float(b)
         self.avg_doc_length = None if avg_doc_length is None else float(avg_doc_length)
+        self.terms = TermTokenizer(language=language, stopwords=stopwords)
         self.language = language
-        self.stopwords = (
-            ENGLISH_STOPWORDS if stopwords is None else frozenset(w.lower() for w in stopwords)
-        )
-        self._split = re.compile(_TOKEN_PATTERN).findall
-        self._stemmer: Any = None
-        self._lock = threading.Lock()
+        self.stopwords = self.terms.stopwords
 
     def __repr__(self) -> str:
         return (
@@ -92,13 +72,7 @@ class BM25Encoder:
 
     def tokenizer_config(self) -> dict[str, Any]:
         """What must match between indexing and querying (stored with the collection)."""
-        words = ",".join(sorted(self.stopwords)).encode()
-        return {
-            "pattern": _TOKEN_PATTERN,
-            "language": self.language,
-            "stopwords_sha1": hashlib.sha1(words).hexdigest(),
-            "hash": "blake2b-32",
-        }
+        return {**self.terms.config(), "hash": "blake2b-32"}
 
     def config(self) -> dict[str, Any]:
         """Weighting and tokenizer parameters as plain data."""
@@ -112,21 +86,8 @@ class BM25Encoder:
     # -- tokens -----------------------------------------------------------------------------
 
     def tokenize(self, text: str) -> list[str]:
-        """Lowercase, split, drop stopwords, stem."""
-        words = [w for w in self._split(text.lower()) if w not in self.stopwords]
-        if self.language is None or not words:
-            return words
-        stemmer = self._get_stemmer()
-        with self._lock:  # PyStemmer objects are not thread-safe
-            return list(stemmer.stemWords(words))
-
-    def _get_stemmer(self) -> Any:
-        if self._stemmer is None:
-            with self._lock:
-                if self._stemmer is None:
-                    stemmer_mod: Any = require("Stemmer", "qdrant")
-                    self._stemmer = stemmer_mod.Stemmer(self.language)
-        return self._stemmer
+        """Lowercase, split, drop stopwords, stem (`TermTokenizer.tokenize`)."""
+        return self.terms.tokenize(text)
 
     @staticmethod
     def term_id(token: str) -> int:

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from ...types import Candidate, ScoreOutput
-from .vectors import DocumentVectorCache, DocumentVectorStore
+from ...utils.vector_cache import DocumentVectorCache, Encode, cached_encode
+from .vectors import DocumentVectorStore
 
 if TYPE_CHECKING:
     import torch
@@ -23,7 +24,6 @@ __all__ = ["VectorLookup", "VectorSource"]
 
 VectorSource = Literal["metadata", "store", "cache", "encoded"]
 Check = Callable[[object, str], np.ndarray]
-Encode = Callable[[list[str]], tuple[list[np.ndarray], list[bool]]]
 
 
 class VectorLookup:
@@ -70,31 +70,16 @@ class VectorLookup:
         self, cache: DocumentVectorCache, fingerprint: str, encode: Encode
     ) -> None:
         """Fill the candidates still without vectors from the cache, else encode (and cache)."""
-        cands = self.candidates
-        missing = [i for i in range(len(cands)) if self.source[i] is None]
-        if cache.max_bytes:
-            for i in missing:
-                hit = cache.get(cache.key(fingerprint, cands[i].text))
-                if hit is not None:
-                    self.vectors[i], was_truncated = hit
-                    self.source[i] = "cache"
-                    if was_truncated:
-                        self.truncated.add(i)
-        todo = [i for i in missing if self.source[i] is None]
-        if not todo:
+        missing = [i for i in range(len(self.candidates)) if self.source[i] is None]
+        if not missing:
             return
-        # Identical texts in one call are encoded once.
-        unique = list(dict.fromkeys(cands[i].text for i in todo))
-        encoded, cut = encode(unique)
-        by_text = dict(zip(unique, zip(encoded, cut, strict=True), strict=True))
-        for i in todo:
-            self.vectors[i], was_truncated = by_text[cands[i].text]
-            self.source[i] = "encoded"
+        texts = [self.candidates[i].text for i in missing]
+        vectors, cut, hits = cached_encode(cache, fingerprint, texts, encode)
+        for i, vec, was_truncated, hit in zip(missing, vectors, cut, hits, strict=True):
+            self.vectors[i] = vec
+            self.source[i] = "cache" if hit else "encoded"
             if was_truncated:
                 self.truncated.add(i)
-        if cache.max_bytes:
-            for text, (vec, was_truncated) in by_text.items():
-                cache.put(cache.key(fingerprint, text), vec, was_truncated)
 
     def unscored(self) -> list[int]:
         """Candidates to score in-process (all but those the store scored)."""

@@ -1,5 +1,6 @@
 """Stored document vectors: the metadata key, storage quantization, the bounded in-process
-cache and the `DocumentVectorStore` protocol (implemented by `ragrerank.retrieval.colbert_store`).
+cache (`ragrerank.utils.vector_cache`, shared with `ragrerank.BiEncoderScorer`) and the
+`DocumentVectorStore` protocol (implemented by `ragrerank.retrieval.colbert_store`).
 
 None of this is in sentence-transformers (its MultiVectorEncoder encodes; storing, caching
 and fetching vectors by candidate id is ours).
@@ -7,14 +8,12 @@ and fetching vectors by candidate id is ours).
 
 from __future__ import annotations
 
-import hashlib
-import threading
-from collections import OrderedDict
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
+from ...utils.vector_cache import DocumentVectorCache
 from .maxsim import as_float32
 
 __all__ = [
@@ -75,67 +74,6 @@ def check_vectors(raw: object, dim: int, where: str, model: str) -> np.ndarray:
     if not np.isfinite(arr).all():
         raise ValueError(f"{where}: stored vectors contain NaN or infinity")
     return arr
-
-
-class DocumentVectorCache:
-    """Thread-safe LRU of document token vectors, bounded in bytes.
-
-    Keys are ``(model fingerprint, sha256 of the document text)``, so one cache can be
-    shared by several scorers. An entry larger than ``max_bytes`` is not stored.
-    """
-
-    def __init__(self, max_bytes: int = 256 * 2**20) -> None:
-        if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 0:
-            raise ValueError(f"max_bytes must be a non-negative int, got {max_bytes!r}")
-        self.max_bytes = max_bytes
-        self._data: OrderedDict[tuple[str, bytes], tuple[np.ndarray, bool]] = OrderedDict()
-        self._bytes = 0
-        self._lock = threading.Lock()
-        self.hits = 0
-        self.misses = 0
-
-    @staticmethod
-    def key(fingerprint: str, text: str) -> tuple[str, bytes]:
-        return fingerprint, hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
-
-    def get(self, key: tuple[str, bytes]) -> tuple[np.ndarray, bool] | None:
-        """Vectors and truncated flag for ``key``, or None."""
-        with self._lock:
-            entry = self._data.get(key)
-            if entry is None:
-                self.misses += 1
-                return None
-            self._data.move_to_end(key)
-            self.hits += 1
-            return entry
-
-    def put(self, key: tuple[str, bytes], vectors: np.ndarray, truncated: bool) -> None:
-        size = int(vectors.nbytes)
-        if size > self.max_bytes:
-            return
-        vectors = np.array(vectors, dtype=np.float32, copy=True)
-        vectors.setflags(write=False)
-        with self._lock:
-            old = self._data.pop(key, None)
-            if old is not None:
-                self._bytes -= int(old[0].nbytes)
-            self._data[key] = (vectors, truncated)
-            self._bytes += size
-            while self._bytes > self.max_bytes:
-                _, (evicted, _) = self._data.popitem(last=False)
-                self._bytes -= int(evicted.nbytes)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._data.clear()
-            self._bytes = 0
-
-    @property
-    def nbytes(self) -> int:
-        return self._bytes
-
-    def __len__(self) -> int:
-        return len(self._data)
 
 
 @runtime_checkable
