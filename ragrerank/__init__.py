@@ -14,6 +14,7 @@ from .composers import (
 )
 from .errors import InvalidScoresError, MissingDependencyError, RagRerankError, ScorerError
 from .evaluation import evaluate
+from .evaluation.taxonomy import failure_taxonomy
 from .normalize import normalize_scores
 from .rag import (
     AssembledContext,
@@ -98,5 +99,6 @@ __all__ = [
     "TraceEntry",
     "__version__",
     "evaluate",
+    "failure_taxonomy",
     "normalize_scores",
 ]

@@ -108,8 +108,9 @@ def test_eval_end_to_end_writes_reports(
     stdout = capsys.readouterr().out
     assert "# Evaluation: " in stdout and "written: " in stdout
     files = {p.name for p in out.iterdir()}
-    assert files == {"report.json", "summary.md", "lift_by_slice.png", "latency_vs_candidates.png"}
-    for png in ("lift_by_slice.png", "latency_vs_candidates.png"):
+    assert files == {"report.json", "summary.md", "lift_by_slice.png", "latency_vs_candidates.png",
+                     "failure_taxonomy.png", "per_query_taxonomy.csv", "traces"}  # fmt: skip
+    for png in ("lift_by_slice.png", "latency_vs_candidates.png", "failure_taxonomy.png"):
         assert (out / png).read_bytes()[:8] == PNG
     report = json.loads((out / "report.json").read_text())
     assert report["first_stage"] == "bm25" and report["candidates"] == 5
@@ -159,6 +160,21 @@ def test_eval_bm25_loads_no_dense_model(
     assert list(json.loads((out / "report.json").read_text())["systems"]) == ["first stage (bm25)"]
 
 
+def test_eval_taxonomy_k(beir: Path, tmp_path: Path, tiny_encoder: str) -> None:
+    code, out, _ = run_eval(beir, tmp_path, tiny_encoder, "--first-stage", "bm25",
+                            "--taxonomy-k", "1", "--latency-queries", "0")  # fmt: skip
+    assert code == 0
+    taxonomy = json.loads((out / "report.json").read_text())["taxonomy"]
+    assert taxonomy["k"] == 1
+    counts = taxonomy["systems"]["first stage (bm25)"]
+    assert (
+        counts["n"] == len(QUERIES)
+        and "## Failure taxonomy (top 1)" in (out / "summary.md").read_text()
+    )
+    rows = (out / "per_query_taxonomy.csv").read_text().splitlines()
+    assert len(rows) == 1 + len(QUERIES)
+
+
 def test_python_dash_m_ragrerank_eval(beir: Path, tmp_path: Path, tiny_encoder: str) -> None:
     """The installed entry point path: a fresh interpreter, ``python -m ragrerank eval``."""
     env = {
@@ -183,6 +199,8 @@ def test_python_dash_m_ragrerank_eval(beir: Path, tmp_path: Path, tiny_encoder: 
     [
         (["--candidates", "0"], "--candidates must be >= 1, got 0"),
         (["--queries", "0"], "--queries must be >= 1, got 0"),
+        (["--taxonomy-k", "0"], "--taxonomy-k must be >= 1, got 0"),
+        (["--max-traces", "-1"], "--max-traces must be >= 0, got -1"),
         (["--split", "dev"], "qrels for split 'dev' not found"),
         (["--config", "missing.toml"], "reranker config not found: missing.toml"),
     ],

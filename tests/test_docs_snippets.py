@@ -629,7 +629,19 @@ def _evaluation(ctx: Ctx) -> None:
         "summary.md",
         "lift_by_slice.png",
         "latency_vs_candidates.png",
+        "failure_taxonomy.png",
+        "per_query_taxonomy.csv",
+        "traces",
     }
+
+
+@check("docs/evaluation.md", "failure_taxonomy(qrels")
+def _taxonomy(ctx: Ctx) -> None:
+    assert ctx.out.splitlines() == [
+        "q1 success 1",
+        "q2 candidate_failure None",
+        "q3 scoring_failure 2",
+    ]
 
 
 @check("docs/qdrant.md", 'top_n=50, mode="hybrid"')

@@ -32,6 +32,7 @@ PUBLIC_ADDED = [
     "TokenizingScorer",
     "Calibrator",
     "BM25Scorer", "BiEncoderScorer",
+    "failure_taxonomy",
 ]  # fmt: skip
 
 

@@ -22,7 +22,8 @@ def _parser() -> argparse.ArgumentParser:
         "eval",
         help="evaluate the first stage and rerankers on a BEIR-layout data set",
         description="First stage (Qdrant) -> N candidates -> each reranker of --config; "
-        "writes report.json, summary.md and PNG plots to --out.",
+        "writes report.json, summary.md, PNG plots, per_query_taxonomy.csv and traces/ "
+        "to --out.",
     )
     ev.add_argument(
         "--data", required=True, help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/"
@@ -46,6 +47,18 @@ def _parser() -> argparse.ArgumentParser:
         default=5,
         help="queries per point of the latency sweep (0: off)",
     )
+    ev.add_argument(
+        "--taxonomy-k",
+        type=int,
+        default=10,
+        help="failure taxonomy: success = a relevant document in the top K (default 10)",
+    )
+    ev.add_argument(
+        "--max-traces",
+        type=int,
+        default=100,
+        help="score traces of failed queries written per reranker (default 100; 0: none)",
+    )
     ev.add_argument("--no-progress", action="store_true", help="no progress bars")
     sub.add_parser(
         "train", help="fine-tune rerankers (ragrerank.train)", add_help=False
@@ -61,6 +74,10 @@ def _eval(args: argparse.Namespace) -> int:
     data = Path(args.data)
     if args.candidates < 1:
         raise ValueError(f"--candidates must be >= 1, got {args.candidates}")
+    if args.taxonomy_k < 1:
+        raise ValueError(f"--taxonomy-k must be >= 1, got {args.taxonomy_k}")
+    if args.max_traces < 0:
+        raise ValueError(f"--max-traces must be >= 0, got {args.max_traces}")
     if args.queries is not None and args.queries < 1:
         raise ValueError(f"--queries must be >= 1, got {args.queries}")
     ds = load_beir(data.name, args.split, path=data)
@@ -77,6 +94,8 @@ def _eval(args: argparse.Namespace) -> int:
         dense_model=args.dense_model,
         latency_queries=args.latency_queries,
         show_progress=not args.no_progress,
+        taxonomy_k=args.taxonomy_k,
+        max_traces=args.max_traces,
     )
     paths = report.write(args.out)
     print(report.markdown())

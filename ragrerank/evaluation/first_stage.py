@@ -71,6 +71,13 @@ def positive_int(value: object, name: str) -> int:
     return value
 
 
+def non_negative_int(value: object, name: str) -> int:
+    """``value``, or `ValueError` naming ``name`` unless it is an int >= 0."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{name} must be an int >= 0, got {value!r}")
+    return value
+
+
 def stage_mode(first_stage: str) -> str:
     """The retrieval mode of a first-stage name (`FIRST_STAGES`), or `ValueError`."""
     if first_stage not in FIRST_STAGES:

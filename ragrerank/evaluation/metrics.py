@@ -18,6 +18,7 @@ __all__ = [
     "per_query",
     "percentiles",
     "query_length_bucket",
+    "slice_groups",
     "slice_report",
     "system_result",
 ]
@@ -130,6 +131,19 @@ def _slice_stats(
     }
 
 
+def slice_groups(
+    queries: Mapping[str, str], slices: Mapping[str, SliceFn]
+) -> dict[str, dict[str, list[str]]]:
+    """``{slice: {bucket: [qid, ...]}}``, buckets sorted, ids in ``queries`` order."""
+    out: dict[str, dict[str, list[str]]] = {}
+    for slice_name, fn in slices.items():
+        groups: dict[str, list[str]] = {}
+        for q, text in queries.items():
+            groups.setdefault(str(fn(text)), []).append(q)
+        out[slice_name] = dict(sorted(groups.items()))
+    return out
+
+
 def slice_report(
     per_query: Mapping[str, Mapping[str, Mapping[str, float]]],
     base: str,
@@ -140,10 +154,7 @@ def slice_report(
     ``per_query`` is each system's `per_query`, ``base`` the first stage's name, ``queries``
     the query texts by id (the ids that were evaluated)."""
     report: dict[str, dict[str, dict[str, Any]]] = {}
-    for slice_name, fn in slices.items():
-        groups: dict[str, list[str]] = {}
-        for q, text in queries.items():
-            groups.setdefault(str(fn(text)), []).append(q)
+    for slice_name, groups in slice_groups(queries, slices).items():
         report[slice_name] = {
             bucket: {
                 "n": len(members),
@@ -152,6 +163,6 @@ def slice_report(
                     for name, pq in per_query.items()
                 },
             }
-            for bucket, members in sorted(groups.items())
+            for bucket, members in groups.items()
         }
     return report

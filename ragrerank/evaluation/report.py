@@ -1,6 +1,6 @@
-"""What `evaluate` writes: `EvalReport` as JSON, a markdown summary and two plots, and the
-machine description every result file carries (`machine_info`, also used by training logs
-and the benchmarks)."""
+"""What `evaluate` writes: `EvalReport` as JSON, a markdown summary, three plots, the
+failure taxonomy's per-query table and traces, and the machine description every result
+file carries (`machine_info`, also used by training logs and the benchmarks)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ import json
 import os
 import platform
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import require
 from .metrics import SystemResult
+from .taxonomy import CATEGORIES, write_taxonomy_files
 
 __all__ = ["EvalReport", "machine_info", "pyplot"]
 
@@ -50,7 +51,12 @@ def machine_info() -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class EvalReport:
-    """Everything `evaluate` measured; `write` saves JSON, markdown and plots."""
+    """Everything `evaluate` measured; `write` saves JSON, markdown and plots.
+
+    ``taxonomy`` is the failure taxonomy (`.taxonomy.taxonomy_report`; empty in reports
+    made before it existed); ``failure_traces`` (``{system: {qid: trace}}``) goes to
+    ``traces/``, not to ``report.json``.
+    """
 
     dataset: str
     split: str
@@ -63,13 +69,18 @@ class EvalReport:
     per_query: dict[str, dict[str, float]]
     machine: dict[str, Any]
     elapsed_s: float = 0.0
+    taxonomy: dict[str, Any] = field(default_factory=dict)
+    failure_traces: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict, repr=False)
 
     @property
     def first_stage_name(self) -> str:
         return f"first stage ({self.first_stage})"
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Return plain JSON-compatible data (what ``report.json`` holds: no traces)."""
+        data = asdict(self)
+        del data["failure_traces"]
+        return data
 
     def to_json(self, **kwargs: Any) -> str:
         return json.dumps(self.to_dict(), **kwargs)
@@ -127,10 +138,12 @@ class EvalReport:
                 lines.append(
                     f"| {name} | " + " | ".join(_fmt(v.get(str(n))) for n in points) + " |"
                 )
+        lines += self._taxonomy_markdown()
         m = self.machine
         lines += [
             "",
-            "![lift by slice](lift_by_slice.png) ![latency](latency_vs_candidates.png)",
+            "![lift by slice](lift_by_slice.png) ![latency](latency_vs_candidates.png)"
+            + (" ![failure taxonomy](failure_taxonomy.png)" if self.taxonomy else ""),
             "",
             f"Machine: {m.get('cpu')} ({m.get('cores')} cores, load {m.get('load_average')}), "
             f"torch {m.get('torch')}, Python {m.get('python')}, {m.get('date_utc')} UTC. "
@@ -139,8 +152,38 @@ class EvalReport:
         ]
         return "\n".join(lines)
 
+    def _taxonomy_markdown(self) -> list[str]:
+        tax = self.taxonomy
+        if not tax:
+            return []
+        lines = [
+            "",
+            f"## Failure taxonomy (top {tax['k']})",
+            "",
+            "Per query: success = a relevant document in the system's top "
+            f"{tax['k']}; scoring failure = relevant candidates, none in the top {tax['k']} "
+            "(the ranking's fault); candidate failure = no relevant document among the first "
+            f"stage's {self.candidates} candidates (retrieval's fault: the first stage's, the "
+            "same for every reranker). Missed = relevant candidates ranked below the top "
+            f"{tax['k']}. Per query: per_query_taxonomy.csv; failed queries' traces: traces/.",
+        ]
+        for name, total in tax["systems"].items():
+            lines += [
+                "",
+                f"### {name}",
+                "",
+                "| queries | n | success | scoring failure | candidate failure | missed |",
+                "|---|---|---|---|---|---|",
+                _taxonomy_row("all", total),
+            ]
+            for slice_name, buckets in tax["slices"].items():
+                for bucket, b in buckets.items():
+                    lines.append(_taxonomy_row(f"{slice_name}: {bucket}", b["systems"][name]))
+        return lines
+
     def write(self, out_dir: str | Path) -> dict[str, Path]:
-        """Write ``report.json``, ``summary.md`` and the two PNG plots; return their paths."""
+        """Write ``report.json``, ``summary.md``, the PNG plots and, with a taxonomy,
+        ``per_query_taxonomy.csv`` and ``traces/``; return their paths."""
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         paths = {
@@ -153,7 +196,40 @@ class EvalReport:
         paths["markdown"].write_text(self.markdown(), encoding="utf-8")
         self._plot_lift(paths["lift_plot"])
         self._plot_latency(paths["latency_plot"])
+        if self.taxonomy:
+            paths["taxonomy_plot"] = out / "failure_taxonomy.png"
+            self._plot_taxonomy(paths["taxonomy_plot"])
+            paths["taxonomy_table"], paths["traces"] = write_taxonomy_files(
+                self.taxonomy, self.failure_traces, out
+            )
         return paths
+
+    def _plot_taxonomy(self, path: Path) -> None:
+        """Stacked bars per system: share of queries in each category, counts inside."""
+        plt = pyplot()
+        systems = self.taxonomy["systems"]
+        names = list(systems)
+        fig, ax = plt.subplots(figsize=(max(5.0, 1.4 * len(names) + 2), 4.5))
+        bottom = [0.0] * len(names)
+        for cat, color in zip(CATEGORIES, ("#4c9f50", "#f0a030", "#d04040"), strict=True):
+            shares = [systems[n]["share"][cat] for n in names]
+            ax.bar(range(len(names)), shares, 0.6, bottom=bottom, color=color,
+                   label=cat.replace("_", " "))  # fmt: skip
+            for i, (share, b) in enumerate(zip(shares, bottom, strict=True)):
+                if share >= 0.04:
+                    ax.text(i, b + share / 2, str(systems[names[i]][cat]), ha="center",
+                            va="center", fontsize=8)  # fmt: skip
+            bottom = [b + s for b, s in zip(bottom, shares, strict=True)]
+        ax.set_xticks(range(len(names)), names, rotation=20, ha="right", fontsize=8)
+        ax.set_ylim(0, 1)
+        ax.set_ylabel(f"share of {self.n_queries} queries")
+        ax.set_title(f"Failure taxonomy (top {self.taxonomy['k']}, {self.candidates} candidates)")
+        handles, labels = ax.get_legend_handles_labels()  # listed top to bottom, as stacked
+        ax.legend(handles[::-1], labels[::-1], fontsize=8, loc="upper left",
+                  bbox_to_anchor=(1.0, 1.0))  # fmt: skip
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
 
     def _plot_lift(self, path: Path) -> None:
         plt = pyplot()
@@ -193,6 +269,11 @@ class EvalReport:
         fig.tight_layout()
         fig.savefig(path, dpi=110)
         plt.close(fig)
+
+
+def _taxonomy_row(label: str, counts: dict[str, Any]) -> str:
+    cells = [f"{counts[c]} ({100 * counts['share'][c]:.0f}%)" for c in CATEGORIES]
+    return f"| {label} | {counts['n']} | " + " | ".join(cells) + f" | {counts['missed']} |"
 
 
 def _fmt(x: float | None) -> str:

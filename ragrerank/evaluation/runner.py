@@ -25,6 +25,7 @@ from .first_stage import (
     corpus_digest,
     default_cache,
     first_stage_run,
+    non_negative_int,
     positive_int,
     stage_mode,
 )
@@ -34,11 +35,13 @@ from .metrics import (
     SliceFn,
     per_query,
     percentiles,
+    slice_groups,
     slice_report,
     system_result,
 )
 from .report import EvalReport, machine_info
 from .score_cache import ScoreCache, cached_run
+from .taxonomy import taxonomy_report
 
 __all__ = ["LATENCY_POINTS", "evaluate"]
 
@@ -59,6 +62,8 @@ def evaluate(
     latency_points: Sequence[int] = LATENCY_POINTS,
     latency_queries: int = 5,
     show_progress: bool = True,
+    taxonomy_k: int = 10,
+    max_traces: int = 100,
 ) -> EvalReport:
     """Evaluate the first stage and each reranker on its top ``candidates``.
 
@@ -79,17 +84,19 @@ def evaluate(
         latency_points: candidate counts for the latency-vs-candidates sweep.
         latency_queries: queries timed per point (0 disables the sweep).
         show_progress: progress bars while encoding and scoring.
+        taxonomy_k: the top-k of the failure taxonomy (`.taxonomy`): a query is a success
+            when a relevant document is in a system's top ``taxonomy_k``.
+        max_traces: at most this many score traces of failed queries per reranker
+            (``traces/`` of `EvalReport.write`); 0: none. Every query keeps its table row.
 
     Returns:
-        The `EvalReport`: metrics per system, per-query wins and losses, slices, latency.
+        The `EvalReport`: metrics per system, per-query wins and losses, slices, latency,
+        failure taxonomy.
     """
     positive_int(candidates, "candidates")
-    if (
-        isinstance(latency_queries, bool)
-        or not isinstance(latency_queries, int)
-        or latency_queries < 0
-    ):
-        raise ValueError(f"latency_queries must be an int >= 0, got {latency_queries!r}")
+    positive_int(taxonomy_k, "taxonomy_k")
+    non_negative_int(max_traces, "max_traces")
+    non_negative_int(latency_queries, "latency_queries")
     for name, scorer in rerankers.items():
         if not isinstance(scorer, Scorer):
             raise TypeError(f"reranker {name!r} does not implement ragrerank.Scorer")
@@ -126,7 +133,10 @@ def evaluate(
         for name in system_runs
     }
     slice_fns = {**DEFAULT_SLICES, **(slices or {})}
-    by_slice = slice_report(measured, fs_name, {q: ds.queries[q] for q in qids}, slice_fns)
+    texts = {q: ds.queries[q] for q in qids}
+    by_slice = slice_report(measured, fs_name, texts, slice_fns)
+    taxonomy, traces = taxonomy_report(qrels, system_runs, fs_name, texts,
+                                       slice_groups(texts, slice_fns), taxonomy_k, max_traces)  # fmt: skip
     sweep = _latency_sweep(
         ds, runs, rerankers, latency_points, candidates, latency_queries, show_progress
     )
@@ -142,6 +152,8 @@ def evaluate(
         per_query={name: pq["nDCG@10"] for name, pq in measured.items()},
         machine=machine_info(),
         elapsed_s=time.perf_counter() - started,
+        taxonomy=taxonomy,
+        failure_traces=traces,
     )
 
 
