@@ -8,6 +8,7 @@ from .composers import (
     CachedScorer,
     CascadeScorer,
     FusionScorer,
+    LearnedRanker,
     MaxPassageScorer,
     MetadataBoostScorer,
 )
@@ -69,6 +70,7 @@ __all__ = [
     "Document",
     "FusionScorer",
     "IndexReport",
+    "LearnedRanker",
     "InvalidScoresError",
     "ListwiseLLMScorer",
     "MetadataBoostScorer",

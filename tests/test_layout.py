@@ -30,6 +30,7 @@ PUBLIC_ADDED = [
     "MetadataBoostScorer",
     "MaxPassageScorer",
     "TokenizingScorer",
+    "LearnedRanker",
 ]  # fmt: skip
 
 
