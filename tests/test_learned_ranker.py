@@ -294,3 +294,72 @@ def test_missing_lightgbm_names_the_extra(trained: dict[str, Any], monkeypatch: 
 
 def test_groups_default_to_all() -> None:
     assert FeatureSpec.of([Scripted("a", {})]).groups == GROUPS
+
+
+# -- the command line and the config backend (tiny cross-encoders, BM25 first stage) --------
+
+
+def test_cli_train_ranker_then_config_backend(tmp_path: Path, tiny_ce: str) -> None:
+    pytest.importorskip("qdrant_client")
+    from ragrerank.apps.cli import main
+    from ragrerank.evaluation.config import load_rerankers
+    from tests.test_train import write_beir
+
+    beir = write_beir(tmp_path / "beir")
+    members = f"""
+[[reranker]]
+name = "ce"
+backend = "cross-encoder"
+model = "{tiny_ce}"
+
+[[reranker]]
+name = "ce-short"
+backend = "cross-encoder"
+model = "{tiny_ce}"
+options = {{ max_length = 12 }}
+"""
+    (tmp_path / "members.toml").write_text(members, encoding="utf-8")
+    ids = [f"q{i}" for i in range(16)]
+    (tmp_path / "ids.json").write_text(json.dumps(ids), encoding="utf-8")
+    out = tmp_path / "ranker"
+    argv = ["train", "ranker", "--data", str(beir), "--members", str(tmp_path / "members.toml"),
+            "--first-stage", "bm25", "--candidates", "5", "--queries-from",
+            str(tmp_path / "ids.json"), "--folds", "2", "--exclude-group", "metadata",
+            "--cache", str(tmp_path / "cache"), "--out", str(out), "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    assert {p.name for p in out.iterdir()} >= {"model.txt", "spec.json", "train_log.json",
+                                               "oof.json", "importance.png"}  # fmt: skip
+    log = json.loads((out / "train_log.json").read_text())
+    assert log["command"].startswith("ragrerank train ranker --data")
+    assert log["query_ids"] == ids and log["first_stage"] == "bm25" and log["split"] == "train"
+    assert log["cv"]["folds"] == 2 and len(log["best_iterations"]) == 2
+    assert "metadata" not in log["spec"]["groups"] and "machine" in log
+    assert set(log["importance_gain"]) == set(log["spec"]["names"])
+    oof = json.loads((out / "oof.json").read_text())
+    assert len(oof) == log["rows"] and {r["qid"] for r in oof} == set(ids)
+    assert (out / "importance.png").read_bytes().startswith(PNG)
+    ce_short = json.loads((out / "spec.json").read_text())["spec"]["members"][1]
+    assert ce_short == "ce-short"
+
+    nested = ", ".join(
+        f'{{ backend = "cross-encoder", model = "{tiny_ce}"{opt} }}'
+        for opt in ("", ", options = { max_length = 12 }")
+    )
+    (tmp_path / "rerankers.toml").write_text(
+        f'[[reranker]]\nname = "learned"\nbackend = "learned"\nmodel = "{out}"\n'
+        f'options = {{ on_member_error = "missing" }}\nmembers = [{nested}]\n',
+        encoding="utf-8",
+    )
+    ranker = load_rerankers(tmp_path / "rerankers.toml")["learned"]
+    assert isinstance(ranker, LearnedRanker) and ranker.on_member_error == "missing"
+    docs = [Candidate("aspirin treatment helps", id="a"), Candidate("no idea", id="b")]
+    result = Reranker(ranker).rerank("does aspirin treatment work", docs)
+    assert sorted(i.id for i in result) == ["a", "b"]
+    swapped = f"members = [{nested.split(', {')[0]}]"
+    (tmp_path / "bad.toml").write_text(
+        f'[[reranker]]\nname = "learned"\nbackend = "learned"\nmodel = "{out}"\n{swapped}\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(ValueError, match="trained on 2 members"):
+        load_rerankers(tmp_path / "bad.toml")
+    assert main([*argv[:-3], "--out", str(tmp_path / "r2"), "--folds", "99"]) == 2
