@@ -259,6 +259,9 @@ def test_failing_member_raise_or_missing(trained: dict[str, Any]) -> None:
     failed = out.notes["learned"]["failed_members"]
     assert [(f["index"], f["kind"]) for f in failed] == [(0, "unavailable")]
     assert all(type(s) is float and math.isfinite(s) for s in out.scores)
+    assert out.details[0] == {"learned_members": {"m1:scripted-good": good.table[cands[0].id]}}
+    trace = json.loads(Reranker(missing).rerank("query", cands).trace.to_json())
+    assert trace["notes"]["learned"]["failed_members"][0]["member"] == "scripted-noise"
     with pytest.raises(ScorerError, match="every member"):
         LearnedRanker([down, Scripted("good", {}, fail=True)], model, spec,
                       on_member_error="missing").score_candidates("query", cands)  # fmt: skip
@@ -273,6 +276,11 @@ def test_async_equals_sync_and_output_is_a_subset(trained: dict[str, Any]) -> No
     sync = ranker.score_candidates("query", cands)
     assert asyncio.run(ranker.ascore_candidates("query", cands)).scores == sync.scores
     assert sync.notes["learned_notes"]["m1:scripted-good"] == {"tag": "good"}
+    noise, good = trained["members"]
+    assert [sync.details[j]["learned_members"] for j in range(2)] == [
+        {"m0:scripted-noise": noise.table[c.id], "m1:scripted-good": good.table[c.id]}
+        for c in cands[:2]
+    ]
     result = Reranker(ranker, top_k=4).rerank("query", cands)
     assert len(result) == 4 and len({id(i.document) for i in result}) == 4
     assert all(i.document is cands[i.index] for i in result)
@@ -354,7 +362,7 @@ options = {{ max_length = 12 }}
     assert isinstance(ranker, LearnedRanker) and ranker.on_member_error == "missing"
     docs = [Candidate("aspirin treatment helps", id="a"), Candidate("no idea", id="b")]
     result = Reranker(ranker).rerank("does aspirin treatment work", docs)
-    assert sorted(i.id for i in result) == ["a", "b"]
+    assert sorted(str(i.id) for i in result) == ["a", "b"]
     swapped = f"members = [{nested.split(', {')[0]}]"
     (tmp_path / "bad.toml").write_text(
         f'[[reranker]]\nname = "learned"\nbackend = "learned"\nmodel = "{out}"\n{swapped}\n',
@@ -363,3 +371,22 @@ options = {{ max_length = 12 }}
     with pytest.raises(ValueError, match="trained on 2 members"):
         load_rerankers(tmp_path / "bad.toml")
     assert main([*argv[:-3], "--out", str(tmp_path / "r2"), "--folds", "99"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ('backend = "learned"\nmembers = [{ backend = "cross-encoder", model = "x" }]',
+         "field 'model' must be the ranker folder"),
+        ('backend = "learned"\nmodel = "r"', "field 'members' must be a non-empty list"),
+        ('backend = "learned"\nmodel = "r"\nmember = { backend = "cross-encoder", model = "x" }',
+         "field 'member' is only for backend"),
+    ],
+)  # fmt: skip
+def test_learned_config_errors_name_the_field(tmp_path: Path, entry: str, message: str) -> None:
+    from ragrerank.evaluation.config import load_config
+
+    path = tmp_path / "rerankers.toml"
+    path.write_text(f'[[reranker]]\nname = "l"\n{entry}\n', encoding="utf-8")
+    with pytest.raises(ValueError, match=message):
+        load_config(path)

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
+
 from ..errors import ScorerError, require
 from ..scorer import (
     BaseScorer,
@@ -53,7 +55,9 @@ class LearnedRanker(BaseScorer):
     ranking, not probabilities (calibrate them for a threshold).
 
     Members run one after another (sync) or concurrently (async). Truncation is the union of
-    the members'; their notes are kept under ``learned_notes`` (label ``"m<i>:<name>"``).
+    the members'; their notes are kept under ``learned_notes`` and each candidate's member
+    scores under ``details["learned_members"]`` (label ``"m<i>:<name>"``; a failed member
+    is absent).
 
     Args:
         members: the member scorers, in the order of ``spec.members``; their fingerprints
@@ -215,19 +219,21 @@ class LearnedRanker(BaseScorer):
                               kind=first.kind) from first  # fmt: skip
         outputs = [None if isinstance(r, ScorerError) else r for r in results]
         rows = candidate_features(self.spec, query, candidates, outputs)
-        import numpy as np
-
         predicted = self.booster.predict(np.asarray(rows, dtype=np.float64), num_threads=1)
         scores = [float(x) for x in predicted]
         truncated: set[int] = set()
         notes: dict[str, Any] = {}
         member_notes: dict[str, Any] = {}
+        details: list[dict[str, float]] = [{} for _ in candidates]
         for i, out in enumerate(outputs):
             if out is None:
                 continue
+            label = f"m{i}:{scorer_name(self.members[i])}"
             truncated.update(out.truncated)
             if out.notes:
-                member_notes[f"m{i}:{scorer_name(self.members[i])}"] = dict(out.notes)
+                member_notes[label] = dict(out.notes)
+            for d, s in zip(details, out.scores, strict=True):
+                d[label] = s
         if member_notes:
             notes["learned_notes"] = member_notes
         if failed:
@@ -238,7 +244,8 @@ class LearnedRanker(BaseScorer):
                     for i, e in failed.items()
                 ]
             }  # fmt: skip
-        return ScoreOutput(scores, frozenset(truncated), notes)
+        per_candidate = {j: {"learned_members": d} for j, d in enumerate(details)}
+        return ScoreOutput(scores, frozenset(truncated), notes, per_candidate)
 
 
 def check_members(spec: FeatureSpec, members: Sequence[Scorer]) -> None:

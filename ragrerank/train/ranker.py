@@ -16,7 +16,7 @@ from ..composers.learned import LearnedRanker, check_members
 from ..evaluation.datasets import BeirDataset
 from ..evaluation.first_stage import as_dataset, corpus_digest, default_cache, first_stage_run
 from ..evaluation.score_cache import ScoreCache, cached_output
-from ..scorer import Scorer
+from ..scorer import Scorer, check_scores
 from ..types import Candidate, ScoreOutput
 from ..utils.jsonio import write_json
 from .ranker_fit import RankerFit, fit_ranker
@@ -105,6 +105,7 @@ def ranking_table(
                    disable=not show_progress)  # fmt: skip
         for n, q in enumerate(bar, 1):
             out = cached_output(member, ds.queries[q], q, runs[q], store, need_truncation=True)
+            check_scores(out.scores, len(runs[q]), f"member m{i} on query {q!r}")
             outputs[q].append(out)
             if store.dirty and n % 25 == 0:
                 store.save()
