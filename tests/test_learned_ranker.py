@@ -390,3 +390,22 @@ def test_learned_config_errors_name_the_field(tmp_path: Path, entry: str, messag
     path.write_text(f'[[reranker]]\nname = "l"\n{entry}\n', encoding="utf-8")
     with pytest.raises(ValueError, match=message):
         load_config(path)
+
+
+def test_scores_cached_without_truncation_flags(tmp_path: Path) -> None:
+    from ragrerank.evaluation.first_stage import corpus_digest
+
+    ds, runs, good, _ = synthetic(n_queries=4)
+    store = ScoreCache.of(tmp_path, ds, corpus_digest(ds), good)
+    for q, cands in runs.items():  # what an older `ragrerank eval` cached: scores only
+        store.put(q, [str(c.id) for c in cands], [good.table[str(c.id)] for c in cands], 1.0)
+    store.save()
+    no_cut = FeatureSpec.of([good], groups=["members", "text"])
+    table = ranking_table(ds, [good], runs, no_cut, cache_dir=tmp_path, show_progress=False)
+    assert good.calls == 0 and table.features.shape == (40, 7)
+    ranking_table(ds, [good], runs, FeatureSpec.of([good]), cache_dir=tmp_path,
+                  show_progress=False)  # fmt: skip
+    assert good.calls == 4  # scored again for the flags, once; now cached with them
+    ranking_table(ds, [good], runs, FeatureSpec.of([good]), cache_dir=tmp_path,
+                  show_progress=False)  # fmt: skip
+    assert good.calls == 4

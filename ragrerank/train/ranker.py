@@ -80,7 +80,8 @@ def ranking_table(
 
     Member scores come through the evaluation's score cache under ``cache_dir`` (the same
     files ``ragrerank eval`` reads and writes for the same corpus and scorer), so scores
-    are computed once for both.
+    are computed once for both. With the ``truncation`` group, a query whose cached scores
+    lack truncation flags (cached before they were recorded) is scored again.
 
     Args:
         ds: the data set (queries, qrels).
@@ -99,12 +100,13 @@ def ranking_table(
     check_members(spec, members)
     corpus = corpus_digest(ds)
     outputs: dict[str, list[ScoreOutput]] = {q: [] for q in runs}
+    cut = "truncation" in spec.groups  # flags are needed only for the truncation column
     for i, member in enumerate(members):
         store = ScoreCache.of(cache_dir, ds, corpus, member)
         bar = tqdm(list(runs), desc=f"member m{i}:{spec.members[i]}", unit="q",
                    disable=not show_progress)  # fmt: skip
         for n, q in enumerate(bar, 1):
-            out = cached_output(member, ds.queries[q], q, runs[q], store, need_truncation=True)
+            out = cached_output(member, ds.queries[q], q, runs[q], store, need_truncation=cut)
             check_scores(out.scores, len(runs[q]), f"member m{i} on query {q!r}")
             outputs[q].append(out)
             if store.dirty and n % 25 == 0:
