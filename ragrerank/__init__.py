@@ -9,6 +9,7 @@ from .composers import (
     CachedScorer,
     CascadeScorer,
     FusionScorer,
+    LearnedRanker,
     MaxPassageScorer,
     MetadataBoostScorer,
 )
@@ -76,6 +77,7 @@ __all__ = [
     "Document",
     "FusionScorer",
     "IndexReport",
+    "LearnedRanker",
     "InvalidScoresError",
     "ListwiseLLMScorer",
     "MetadataBoostScorer",

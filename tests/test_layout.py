@@ -33,6 +33,7 @@ PUBLIC_ADDED = [
     "Calibrator",
     "BM25Scorer", "BiEncoderScorer",
     "failure_taxonomy",
+    "LearnedRanker",
 ]  # fmt: skip
 
 

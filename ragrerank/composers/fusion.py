@@ -19,7 +19,18 @@ from ..scorer import (
 from ..types import Candidate, ScoreOutput
 from .rrf import check_weight, ranks, reciprocal_rank_fusion
 
-__all__ = ["FusionScorer"]
+__all__ = ["FusionScorer", "member_scorers"]
+
+
+def member_scorers(scorers: object, what: str) -> list[Scorer]:
+    """``scorers`` as a list; `ValueError` unless a non-empty sequence, `TypeError` naming
+    the index of one that does not implement `ragrerank.Scorer`."""
+    if isinstance(scorers, (str, bytes)) or not isinstance(scorers, Sequence) or not scorers:
+        raise ValueError(f"{what} must be a non-empty sequence of ragrerank.Scorer")
+    for i, s in enumerate(scorers):
+        if not isinstance(s, Scorer):
+            raise TypeError(f"{what}[{i}] must implement ragrerank.Scorer, got {type(s).__name__}")
+    return list(scorers)
 
 
 class FusionScorer(BaseScorer):
@@ -50,13 +61,7 @@ class FusionScorer(BaseScorer):
         first_stage: float = 0.0,
         k: float = 60.0,
     ) -> None:
-        if isinstance(scorers, (str, bytes)) or not isinstance(scorers, Sequence) or not scorers:
-            raise ValueError("scorers must be a non-empty sequence of ragrerank.Scorer")
-        for i, s in enumerate(scorers):
-            if not isinstance(s, Scorer):
-                raise TypeError(
-                    f"scorers[{i}] must implement ragrerank.Scorer, got {type(s).__name__}"
-                )
+        scorers = member_scorers(scorers, "scorers")
         if weights is None:
             weights = [1.0] * len(scorers)
         if isinstance(weights, (str, bytes)) or not isinstance(weights, Sequence):

@@ -3,7 +3,7 @@
 ```toml
 [[reranker]]
 name = "ce-bf16"                     # display name (unique)
-backend = "cross-encoder"            # "cross-encoder" | "generative" | "colbert" | "dense" | "bm25" | "cohere" | "remote" | "cascade" | "fusion" | "boost" | "max-passage"
+backend = "cross-encoder"            # "cross-encoder" | "generative" | "colbert" | "dense" | "bm25" | "cohere" | "remote" | "cascade" | "fusion" | "learned" | "boost" | "max-passage"
 model = "models/ce-minilm-scifact"   # hub name, path, "@minilm" or "@minilm-ce"
 optional = true                      # a local folder: skip (logged) when it is missing
 options = { dtype = "bfloat16" }     # keyword arguments of the backend's constructor
@@ -33,6 +33,16 @@ expensive = { backend = "cross-encoder", model = "@minilm-ce" }
 name = "fusion"
 backend = "fusion"                   # reciprocal-rank fusion of members (+ the first stage)
 options = { weights = [1, 1], first_stage = 1.0, k = 60 }
+members = [
+  { backend = "cross-encoder", model = "models/ce-minilm-scifact" },
+  { backend = "colbert", model = "@minilm" },
+]
+
+[[reranker]]
+name = "learned"
+backend = "learned"                  # LearnedRanker: a `ragrerank train ranker` folder over
+model = "models/ranker"              # the members it was trained on (same specs, same order)
+options = { on_member_error = "missing" }
 members = [
   { backend = "cross-encoder", model = "models/ce-minilm-scifact" },
   { backend = "colbert", model = "@minilm" },
@@ -91,6 +101,7 @@ BACKENDS = (
     "listwise-llm",
     "cascade",
     "fusion",
+    "learned",
     "boost",
     "max-passage",
 )
@@ -102,6 +113,7 @@ _WRAPPERS = ("boost", "max-passage")  # composers around one member scorer
 _COMPOSITE = {
     "cascade": ("cheap", "expensive"),
     "fusion": ("members",),
+    "learned": ("members",),
     **{w: ("member",) for w in _WRAPPERS},
 }
 
@@ -109,7 +121,7 @@ _COMPOSITE = {
 @dataclass(frozen=True)
 class RerankerSpec:
     """One ``[[reranker]]`` entry (``cheap``/``expensive`` only for the cascade backend,
-    ``members`` only for the fusion backend, ``member`` only for the wrappers: boost and
+    ``members`` only for the fusion and learned backends, ``member`` only for the wrappers: boost and
     max-passage)."""
 
     name: str
@@ -182,16 +194,19 @@ def _parse(entry: object, where: str, base: Path | None, nested: bool = False) -
         cheap = _parse(entry["cheap"], f"{where}.cheap", base, nested=True)
         expensive = _parse(entry["expensive"], f"{where}.expensive", base, nested=True)
         return RerankerSpec(name, backend, None, dict(options), optional, cheap, expensive)
-    if backend == "fusion":
-        if model is not None:
+    if backend in ("fusion", "learned"):
+        if backend == "fusion" and model is not None:
             raise ValueError(f"{where}: a fusion has no 'model'; set one per entry of 'members'")
+        if backend == "learned" and (not isinstance(model, str) or not model.strip()):
+            raise ValueError(f"{where}: field 'model' must be the ranker folder (a string)")
         members = entry.get("members")
         if not isinstance(members, list) or not members:
             raise ValueError(f"{where}: field 'members' must be a non-empty list of tables")
         specs = tuple(
             _parse(m, f"{where}.members[{i}]", base, nested=True) for i, m in enumerate(members)
         )
-        return RerankerSpec(name, backend, None, dict(options), optional, members=specs)
+        folder = None if model is None else _resolve_model(model, base)
+        return RerankerSpec(name, backend, folder, dict(options), optional, members=specs)
     if backend in _WRAPPERS:  # one member, wrapped: boost, max-passage
         if model is not None:
             raise ValueError(f"{where}: {backend} has no 'model'; set it in 'member'")
@@ -289,6 +304,11 @@ def build_scorer(spec: RerankerSpec) -> Scorer:
             from ..composers.fusion import FusionScorer
 
             return FusionScorer([build_scorer(m) for m in spec.members], **options)
+        if spec.backend == "learned":
+            from ..composers.learned import LearnedRanker
+
+            members = [build_scorer(m) for m in spec.members]
+            return LearnedRanker.load(str(spec.model), members, **options)
         if spec.backend == "boost":
             from ..composers.boost import MetadataBoostScorer
 

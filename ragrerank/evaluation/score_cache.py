@@ -10,16 +10,17 @@ from pathlib import Path
 from typing import Any
 
 from ..scorer import Scorer, fingerprint, score_output
-from ..types import Candidate
+from ..types import Candidate, ScoreOutput
 from ..utils.jsonio import read_json, write_json
 from .datasets import BeirDataset
 from .metrics import Run
 
-__all__ = ["ScoreCache", "cached_run"]
+__all__ = ["ScoreCache", "cached_output", "cached_run"]
 
 
 class ScoreCache:
-    """Reranker scores on disk: ``{qid: {"docs": {doc: score}, "ms": {n: ms}}}``."""
+    """Reranker scores on disk: ``{qid: {"docs": {doc: score}, "ms": {n: ms}}}``, plus
+    ``"truncated": {doc: 0 | 1}`` where the scorer's truncation was recorded."""
 
     @classmethod
     def of(cls, cache: Path, ds: BeirDataset, corpus: str, scorer: Scorer) -> ScoreCache:
@@ -42,16 +43,59 @@ class ScoreCache:
         ms = self.data.get(qid, {}).get("ms", {}).get(str(n))
         return float(ms) if isinstance(ms, (int, float)) else None
 
-    def put(self, qid: str, ids: list[str], scores: list[float], ms: float) -> None:
+    def truncated(self, qid: str, ids: list[str]) -> list[bool] | None:
+        """Whether the scorer truncated each of ``ids``; None unless recorded for all."""
+        flags = self.data.get(qid, {}).get("truncated", {})
+        if all(d in flags for d in ids):
+            return [bool(flags[d]) for d in ids]
+        return None
+
+    def put(
+        self,
+        qid: str,
+        ids: list[str],
+        scores: list[float],
+        ms: float,
+        truncated: frozenset[int] | None = None,
+    ) -> None:
         entry = self.data.setdefault(qid, {"docs": {}, "ms": {}})
         entry["docs"].update(zip(ids, scores, strict=True))
         entry["ms"][str(len(ids))] = ms
+        if truncated is not None:
+            flags = entry.setdefault("truncated", {})
+            flags.update((d, int(i in truncated)) for i, d in enumerate(ids))
         self.dirty = True
 
     def save(self) -> None:
         if self.path is not None and self.dirty:
             write_json(self.path, self.data)
             self.dirty = False
+
+
+def cached_output(
+    scorer: Scorer,
+    query: str,
+    qid: str,
+    cands: Sequence[Candidate],
+    store: ScoreCache,
+    *,
+    need_truncation: bool = False,
+) -> ScoreOutput:
+    """``scorer``'s scores of ``cands`` for query ``qid``: from ``store`` where it has them
+    (and, with ``need_truncation``, the truncated indices too), else scored, timed and
+    stored (truncation included). Notes and details are not cached."""
+    ids = [str(c.id) for c in cands]
+    scores = store.get(qid, ids)
+    flags = store.truncated(qid, ids) if need_truncation else None
+    if scores is None or (need_truncation and flags is None):
+        t0 = time.perf_counter()
+        out = score_output(scorer, query, cands)
+        ms = (time.perf_counter() - t0) * 1000.0
+        scores = [float(s) for s in out.scores]
+        store.put(qid, ids, scores, ms, out.truncated)
+        return ScoreOutput(scores, out.truncated)
+    truncated = frozenset(i for i, t in enumerate(flags or ()) if t)
+    return ScoreOutput(scores, truncated)
 
 
 def cached_run(
@@ -72,14 +116,9 @@ def cached_run(
                                     disable=not show_progress), 1):  # fmt: skip
         cands = runs[q]
         ids = [str(c.id) for c in cands]
-        scores = store.get(q, ids)
-        if scores is None:
-            t0 = time.perf_counter()
-            scores = score_output(scorer, ds.queries[q], cands).scores
-            ms = (time.perf_counter() - t0) * 1000.0
-            store.put(q, ids, [float(s) for s in scores], ms)
-            if n_done % 25 == 0:
-                store.save()
+        scores = cached_output(scorer, ds.queries[q], q, cands, store).scores
+        if store.dirty and n_done % 25 == 0:
+            store.save()
         ms_cached = store.latency(q, len(ids))
         if ms_cached is not None:
             samples.append(ms_cached)

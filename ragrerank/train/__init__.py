@@ -18,10 +18,17 @@ from .data import (
 )
 from .log import plot_training
 from .mining import mine_negatives
+from .ranker import RankingTable, ranking_table, train_ranker
+from .ranker_fit import RankerFit, fit_ranker
 from .rows import fill_negatives
 from .validation import validation_run
 
 __all__ = [
+    "RankerFit",
+    "RankingTable",
+    "fit_ranker",
+    "ranking_table",
+    "train_ranker",
     "TrainConfig",
     "TrainResult",
     "TrainingExample",

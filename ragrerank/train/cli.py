@@ -1,9 +1,10 @@
-"""``ragrerank train cross-encoder|colbert|distill|calibrator`` (also ``python -m
+"""``ragrerank train cross-encoder|colbert|distill|ranker|calibrator`` (also ``python -m
 ragrerank.train``)."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import shlex
@@ -129,7 +130,67 @@ def _parser() -> argparse.ArgumentParser:
     from .calibration import add_parser as add_calibrator
 
     add_calibrator(sub)
+    _ranker_parser(sub.add_parser("ranker", help="fit a LightGBM learned ranker over members"))
     return parser
+
+
+def _ranker_parser(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", required=True, help="BEIR folder")
+    p.add_argument("--members", required=True, help="reranker config (TOML/JSON): the members")
+    p.add_argument("--split", default="train", help="qrels split to train on (default: train)")
+    p.add_argument("--first-stage", default="hybrid", choices=["bm25", "dense", "hybrid"])
+    p.add_argument("--candidates", type=int, default=100, help="first-stage depth (default 100)")
+    p.add_argument(
+        "--queries-from",
+        help="train on these queries only: a trained model folder (its held-out queries) or "
+        "a JSON/text file of ids",
+    )
+    p.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--metadata-field", action="append", default=[], help="numeric metadata feature")
+    p.add_argument(
+        "--exclude-group",
+        action="append",
+        default=[],
+        choices=["members", "first_stage", "text", "truncation", "metadata"],
+        help="leave a feature group out (repeatable; for ablations)",
+    )
+    p.add_argument("--cache", help="evaluation cache folder (default: ~/.cache/ragrerank/eval)")
+    p.add_argument("--dense-model", help="bi-encoder of the dense/hybrid first stage")
+    p.add_argument("--out", required=True, help="output ranker folder")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _ranker(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from ..composers.features import GROUPS
+    from ..evaluation.config import load_rerankers
+    from ..evaluation.datasets import query_ids_from
+    from .ranker import train_ranker
+
+    ranker = train_ranker(
+        args.data,
+        load_rerankers(args.members),
+        out=args.out,
+        split=args.split,
+        first_stage=args.first_stage,
+        candidates=args.candidates,
+        query_ids=query_ids_from(args.queries_from) if args.queries_from else None,
+        metadata_fields=args.metadata_field,
+        groups=[g for g in GROUPS if g not in args.exclude_group],
+        folds=args.folds,
+        seed=args.seed,
+        cache_dir=args.cache,
+        show_progress=not args.no_progress,
+        dense_model=args.dense_model,
+        info={"command": "ragrerank train " + shlex.join(argv), "members": args.members},
+    )
+    log = json.loads((Path(args.out) / "train_log.json").read_text(encoding="utf-8"))
+    print(
+        f"saved {Path(args.out)}: {ranker.name}; cv nDCG@10 {log['cv']['mean_ndcg@10']:.4f} "
+        f"over {log['queries'] - log['dropped_queries']} queries "
+        f"({log['dropped_queries']} without a relevant candidate dropped)"
+    )
+    return 0
 
 
 def _apply_quick(args: argparse.Namespace, argv: Sequence[str]) -> None:
@@ -300,6 +361,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             print(run_command(args, argv))
             return 0
+        if args.kind == "ranker":
+            return _ranker(args, argv)
         result = _run(args, argv)
     except (ValueError, FileNotFoundError, MissingDependencyError) as exc:
         print(f"ragrerank train: error: {exc}", file=sys.stderr)

@@ -1,0 +1,248 @@
+"""``ragrerank train ranker``: the feature table of a first-stage run (member scores through
+the evaluation's score cache), the fit (`.ranker_fit`) and the trained `LearnedRanker`'s
+folder (``model.txt``, ``spec.json``, ``train_log.json``, ``oof.json``, ``importance.png``)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from ..composers.features import GROUPS, FeatureSpec, candidate_features
+from ..composers.learned import LearnedRanker, check_members
+from ..evaluation.datasets import BeirDataset
+from ..evaluation.first_stage import as_dataset, corpus_digest, default_cache, first_stage_run
+from ..evaluation.score_cache import ScoreCache, cached_output
+from ..scorer import Scorer, check_scores
+from ..types import Candidate, ScoreOutput
+from ..utils.jsonio import write_json
+from .ranker_fit import RankerFit, fit_ranker
+
+__all__ = ["RankingTable", "plot_importance", "ranking_table", "train_ranker"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RankingTable:
+    """Feature rows of (query, candidate) pairs, grouped by query (rows of one query are
+    contiguous, in first-stage order).
+
+    Attributes:
+        query_ids: the query of each row.
+        doc_ids: the candidate of each row.
+        features: a float array, one row per pair, columns ``names``.
+        labels: qrels relevance of each row (unjudged: 0).
+        groups: rows per query, in query order.
+        spec: the feature spec the columns follow.
+    """
+
+    query_ids: list[str]
+    doc_ids: list[str]
+    features: Any
+    labels: list[int]
+    groups: list[int]
+    spec: FeatureSpec
+
+    @property
+    def names(self) -> list[str]:
+        """The feature columns (``spec.names``)."""
+        return self.spec.names
+
+    def drop_groups(self, *groups: str) -> RankingTable:
+        """This table without the feature groups ``groups`` (for ablations).
+
+        Raises:
+            ValueError: an unknown group, or none left.
+        """
+        unknown = [g for g in groups if g not in GROUPS]
+        if unknown:
+            raise ValueError(f"unknown feature group(s) {unknown}; known: {list(GROUPS)}")
+        spec = replace(self.spec, groups=tuple(g for g in self.spec.groups if g not in groups))
+        index = {n: i for i, n in enumerate(self.names)}
+        columns = [index[n] for n in spec.names]
+        return replace(self, features=self.features[:, columns], spec=spec)
+
+
+def ranking_table(
+    ds: BeirDataset,
+    members: Sequence[Scorer],
+    runs: Mapping[str, list[Candidate]],
+    spec: FeatureSpec,
+    *,
+    cache_dir: Path,
+    show_progress: bool = True,
+) -> RankingTable:
+    """Features and labels of every (query, candidate) pair of ``runs``.
+
+    Member scores come through the evaluation's score cache under ``cache_dir`` (the same
+    files ``ragrerank eval`` reads and writes for the same corpus and scorer), so scores
+    are computed once for both. With the ``truncation`` group, a query whose cached scores
+    lack truncation flags (cached before they were recorded) is scored again.
+
+    Args:
+        ds: the data set (queries, qrels).
+        members: the member scorers, in ``spec`` order.
+        runs: first-stage candidates per query id, best first (`first_stage_run`).
+        spec: the features to compute.
+        cache_dir: the evaluation cache folder.
+        show_progress: progress bars while scoring.
+
+    Returns:
+        The `RankingTable`.
+    """
+    import numpy as np
+    from tqdm.auto import tqdm
+
+    check_members(spec, members)
+    corpus = corpus_digest(ds)
+    outputs: dict[str, list[ScoreOutput]] = {q: [] for q in runs}
+    cut = "truncation" in spec.groups  # flags are needed only for the truncation column
+    for i, member in enumerate(members):
+        store = ScoreCache.of(cache_dir, ds, corpus, member)
+        bar = tqdm(list(runs), desc=f"member m{i}:{spec.members[i]}", unit="q",
+                   disable=not show_progress)  # fmt: skip
+        for n, q in enumerate(bar, 1):
+            out = cached_output(member, ds.queries[q], q, runs[q], store, need_truncation=cut)
+            check_scores(out.scores, len(runs[q]), f"member m{i} on query {q!r}")
+            outputs[q].append(out)
+            if store.dirty and n % 25 == 0:
+                store.save()
+        store.save()
+    qids: list[str] = []
+    docs: list[str] = []
+    rows: list[list[float]] = []
+    labels: list[int] = []
+    groups: list[int] = []
+    for q, cands in runs.items():
+        if not cands:
+            continue
+        rows += candidate_features(spec, ds.queries[q], cands, outputs[q])
+        judged = ds.qrels.get(q, {})
+        qids += [q] * len(cands)
+        docs += [str(c.id) for c in cands]
+        labels += [max(0, int(judged.get(str(c.id), 0))) for c in cands]
+        groups.append(len(cands))
+    features = np.asarray(rows, dtype=np.float64).reshape(len(rows), len(spec.names))
+    return RankingTable(qids, docs, features, labels, groups, spec)
+
+
+def train_ranker(
+    data: str | Path | BeirDataset,
+    members: Sequence[Scorer] | Mapping[str, Scorer],
+    *,
+    out: str | Path,
+    split: str = "train",
+    first_stage: str = "hybrid",
+    candidates: int = 100,
+    query_ids: Sequence[str] | None = None,
+    metadata_fields: Sequence[str] = (),
+    groups: Sequence[str] | None = None,
+    folds: int = 5,
+    seed: int = 0,
+    cache_dir: str | Path | None = None,
+    show_progress: bool = True,
+    dense_model: Any = None,
+    params: Mapping[str, Any] | None = None,
+    info: Mapping[str, Any] | None = None,
+) -> LearnedRanker:
+    """Train a `LearnedRanker` end to end and write its folder.
+
+    Args:
+        data: a BEIR folder or a loaded `BeirDataset` of ``split``.
+        members: the member scorers (a mapping: display name -> scorer).
+        out: the output folder.
+        split: the qrels split to train on.
+        first_stage: ``"bm25"``, ``"dense"`` or ``"hybrid"``; use the one you rerank.
+        candidates: first-stage depth per query.
+        query_ids: train on these queries only (e.g. the members' held-out queries,
+            `ragrerank.evaluation.datasets.query_ids_from`).
+        metadata_fields: numeric candidate metadata fields to use as features.
+        groups: feature groups (default: all of `GROUPS`).
+        folds: cross-validation folds.
+        seed: the fit's seed.
+        cache_dir: the evaluation cache (first stage, member scores; default
+            ``~/.cache/ragrerank/eval``).
+        show_progress: progress bars.
+        dense_model: the first stage's dense model (default: all-MiniLM-L6-v2).
+        params: LightGBM parameters over the defaults.
+        info: extra fields for ``train_log.json`` (e.g. the command).
+
+    Returns:
+        The trained `LearnedRanker` (also saved to ``out``).
+    """
+    from ..evaluation.report import machine_info
+
+    started = time.perf_counter()
+    names = list(members) if isinstance(members, Mapping) else None
+    scorers = list(members.values()) if isinstance(members, Mapping) else list(members)
+    ds = as_dataset(data, split)
+    cache = Path(cache_dir) if cache_dir is not None else default_cache()
+    runs = first_stage_run(ds, split, first_stage, candidates, cache, query_ids=query_ids,
+                           dense_model=dense_model, show_progress=show_progress)  # fmt: skip
+    spec = FeatureSpec.of(scorers, names=names, metadata_fields=metadata_fields, groups=groups)
+    table = ranking_table(ds, scorers, runs, spec, cache_dir=cache, show_progress=show_progress)
+    fit = fit_ranker(table, folds=folds, seed=seed, params=params, show_progress=show_progress)
+    ranker = LearnedRanker(scorers, fit.model, spec)
+    folder = ranker.save(out)
+    log = {
+        **dict(info or {}),
+        "kind": "ranker",
+        "data": str(data) if not isinstance(data, BeirDataset) else data.name,
+        "split": split,
+        "first_stage": first_stage,
+        "candidates": candidates,
+        "queries": len(set(table.query_ids)),
+        "rows": len(table.labels),
+        "dropped_queries": len(fit.dropped_queries),
+        "dropped_query_ids": fit.dropped_queries,
+        "query_ids": list(runs),
+        **_fit_log(fit),
+        "spec": spec.to_dict(),
+        "wall_time_s": round(time.perf_counter() - started, 1),
+        "machine": machine_info(),
+    }
+    write_json(folder / "train_log.json", log, indent=1)
+    oof = [
+        {"qid": q, "doc_id": d, "label": y, "oof": p}
+        for q, d, y, p in zip(table.query_ids, table.doc_ids, table.labels, fit.oof, strict=True)
+    ]
+    write_json(folder / "oof.json", oof)
+    plot_importance(fit.importance, folder / "importance.png")
+    return ranker
+
+
+def _fit_log(fit: RankerFit) -> dict[str, Any]:
+    return {
+        "cv": {
+            "folds": len(fit.fold_ndcg10),
+            "fold_ndcg@10": fit.fold_ndcg10,
+            "mean_ndcg@10": fit.mean_ndcg10,
+            "note": "each fold's nDCG@10 at the round it chose by early stopping (optimistic)",
+        },
+        "best_iterations": fit.best_iterations,
+        "final_rounds": fit.final_rounds,
+        "params": fit.params,
+        "importance_gain": fit.importance,
+    }
+
+
+def plot_importance(importance: Mapping[str, float], png: str | Path) -> Path:
+    """Horizontal bars of gain importance per feature (largest on top) to ``png``."""
+    from ..evaluation.report import pyplot
+
+    plt = pyplot()
+    items = sorted(importance.items(), key=lambda kv: kv[1])
+    fig, ax = plt.subplots(figsize=(7, 0.6 + 0.28 * max(1, len(items))))
+    ax.barh([k for k, _ in items], [v for _, v in items], color="tab:blue")
+    ax.set_xlabel("total gain (final model)")
+    ax.set_title("learned ranker: feature importance")
+    ax.tick_params(axis="y", labelsize=8)
+    fig.tight_layout()
+    path = Path(png)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
