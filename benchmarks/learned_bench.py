@@ -30,7 +30,6 @@ from typing import Any
 from benchmarks.common import (
     ROOT,
     fmt,
-    legend_below,
     machine,
     machine_line,
     portable_command,
@@ -167,14 +166,21 @@ class Scorebook:
 
 
 def fit_and_score(
-    book: Scorebook, name: str, train: Any, test: Any, seed: int, folds: int, **info: Any
+    book: Scorebook,
+    name: str,
+    train: Any,
+    test: Any,
+    seed: int,
+    folds: int,
+    params: Mapping[str, Any] | None = None,
+    **info: Any,
 ) -> tuple[Any, list[float]]:
     import lightgbm
 
     from ragrerank.train.ranker_fit import fit_ranker
 
     t0 = time.perf_counter()
-    fit = fit_ranker(train, folds=folds, seed=seed, show_progress=False)
+    fit = fit_ranker(train, folds=folds, seed=seed, params=params, show_progress=False)
     fit_s = time.perf_counter() - t0
     booster = lightgbm.Booster(model_str=fit.model)
     pred = [float(x) for x in booster.predict(test.features)]
@@ -192,6 +198,59 @@ def fit_and_score(
     return fit, pred
 
 
+GRID = [
+    {"num_leaves": leaves, "learning_rate": rate, "min_data_in_leaf": least}
+    for leaves in (7, 15, 31)
+    for rate in (0.05, 0.1)
+    for least in (20, 50)
+]
+
+
+def select_by_cv(table: Any, seed: int, folds: int) -> dict[str, Any]:
+    """Feature groups by greedy backward elimination, then LightGBM parameters from `GRID`,
+    each step by the cross-validated nDCG@10 on the training queries only (never test)."""
+    from ragrerank.train.ranker_fit import fit_ranker
+
+    def cv(drop: Sequence[str], params: Mapping[str, Any] | None = None) -> float:
+        tab = table.drop_groups(*drop) if drop else table
+        return float(
+            fit_ranker(tab, folds=folds, seed=seed, params=params, show_progress=False).mean_ndcg10
+        )
+
+    drop: list[str] = []
+    best = cv(drop)
+    steps: list[dict[str, Any]] = [{"drop": [], "cv_ndcg10": best}]
+    while len(drop) < len(GROUPS) - 1:
+        trials = {g: cv([*drop, g]) for g in GROUPS if g not in drop}
+        group, value = max(trials.items(), key=lambda kv: kv[1])
+        steps.append({"tried": trials})
+        if value <= best + 1e-4:
+            break
+        drop.append(group)
+        best = value
+        steps.append({"drop": list(drop), "cv_ndcg10": best})
+    chosen: dict[str, Any] | None = None
+    for params in GRID:
+        value = cv(drop, params)
+        steps.append({"params": params, "cv_ndcg10": value})
+        if value > best + 1e-4:
+            best, chosen = value, params
+    return {"drop": drop, "params": chosen, "cv_ndcg10": best, "steps": steps}
+
+
+def top_rows(table: Any, scores: Sequence[float], k: int = K) -> list[bool]:
+    """Per row: is it in its query's top ``k`` by ``scores``?"""
+    from ragrerank.scorer import score_order
+
+    keep = [False] * len(scores)
+    start = 0
+    for size in table.groups:
+        for i in score_order(list(scores[start : start + size]))[:k]:
+            keep[start + i] = True
+        start += size
+    return keep
+
+
 def calibration_rows(
     name: str,
     fit_scores: Sequence[float],
@@ -199,6 +258,7 @@ def calibration_rows(
     test_scores: Sequence[float],
     test_labels: Sequence[int],
     fitted_on: str,
+    top: Sequence[bool],
     scorer: str | None = None,
 ) -> dict[str, Any]:
     from ragrerank.calibrator import Calibrator, expected_calibration_error, reliability_bins
@@ -214,6 +274,10 @@ def calibration_rows(
         "test_pairs": len(test_scores),
         "test_positives": sum(1 for y in test_labels if y > 0),
         "ece_before_sigmoid": expected_calibration_error(raw, test_labels),
+        "ece_top10_before_sigmoid": expected_calibration_error(
+            [p for p, t in zip(raw, top, strict=True) if t],
+            [y for y, t in zip(test_labels, top, strict=True) if t],
+        ),
         "bins_before": reliability_bins(raw, test_labels),
     }
     for method in ("platt", "isotonic"):
@@ -221,6 +285,10 @@ def calibration_rows(
         probs = cal(test_scores)
         row[method] = {
             "ece": expected_calibration_error(probs, test_labels),
+            "ece_top10": expected_calibration_error(
+                [p for p, t in zip(probs, top, strict=True) if t],
+                [y for y, t in zip(test_labels, top, strict=True) if t],
+            ),
             "bins": reliability_bins(probs, test_labels),
             "params": cal.to_dict().get("params"),
         }
@@ -281,7 +349,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     book = Scorebook(ds_test, test, runs_test)
     n = len(test.query_ids)
-    book.add("hybrid (first stage)", [-float(p) for p in column(test, "first_stage:position")])
+    # The retriever's own scores, ties broken as `ragrerank eval` breaks them (ir_measures).
+    book.add("hybrid (first stage)", column(test, "first_stage:score"))
     for i, name in enumerate(names):
         book.add(f"{name} alone", column(test, f"m{i}:{name}:score"))
     trained_cols = [f"m{i}:{n_}:score" for i, n_ in enumerate(names) if n_ not in UNTRAINED]
@@ -332,6 +401,25 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         )
         ablations[key]["members only"] = book.systems[name]["ndcg@10"]
 
+    # Feature groups and parameters chosen by cross-validation on the training queries only.
+    selected: dict[str, Any] = {}
+    for key in ("held-out", "all"):
+        label, tr, te = protocols[key]
+        pick = select_by_cv(tr, seed, folds)
+        selected[key] = pick
+        drop = pick["drop"]
+        fits[f"{key}, selected"], preds[f"{key}, selected"] = fit_and_score(
+            book,
+            f"{label}, groups and parameters chosen by train CV",
+            tr.drop_groups(*drop) if drop else tr,
+            te.drop_groups(*drop) if drop else te,
+            seed,
+            folds,
+            pick["params"],
+            protocol=key,
+            selected={"drop": drop, "params": pick["params"]},
+        )
+
     # The held-out ranker as a scorer: saved, loaded over the same members, scored live.
     ranker = LearnedRanker(scorers, fits["held-out"].model, spec)
     folder = ROOT / "models" / "learned-scifact"
@@ -358,6 +446,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             column(test, ce_col),
             labels_test,
             "CE raw scores on the 50 held-out train queries",
+            top_rows(test, column(test, ce_col)),
         )
     )
     calibration.update(
@@ -368,6 +457,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             preds["held-out"],
             labels_test,
             "out-of-fold predictions on the 50 held-out train queries",
+            top_rows(test, preds["held-out"]),
         )
     )
     calibration.update(
@@ -378,6 +468,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             preds["all"],
             labels_test,
             "out-of-fold predictions on the 809 train queries",
+            top_rows(test, preds["all"]),
         )
     )
     base = "hybrid (first stage)"
@@ -397,6 +488,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         ),
         "importance_all": dict(sorted(fits["all"].importance.items(), key=lambda kv: -kv[1])),
         "calibration": calibration,
+        "selected_by_train_cv": selected,
         "live_parity": {"queries": len(live_qids), "max_abs_diff": parity},
         "trained_members_s": trained,
         "tables_s": tables_s,
@@ -449,8 +541,15 @@ def markdown(r: Mapping[str, Any]) -> str:
     for name, c in r["calibration"].items():
         lines.append(
             f"| {name} | {c['fitted_on']} ({c['fit_pairs']} pairs, {c['fit_positives']}"
-            f" relevant) | {c['ece_before_sigmoid']:.4f} | {c['platt']['ece']:.4f} |"
-            f" {c['isotonic']['ece']:.4f} |"
+            f" relevant) | {c['ece_before_sigmoid']:.4f} ({c['ece_top10_before_sigmoid']:.4f}) |"
+            f" {c['platt']['ece']:.4f} ({c['platt']['ece_top10']:.4f}) |"
+            f" {c['isotonic']['ece']:.4f} ({c['isotonic']['ece_top10']:.4f}) |"
+        )
+    for key, pick in r.get("selected_by_train_cv", {}).items():
+        lines.append("")
+        lines.append(
+            f"Chosen by train CV ({key}): groups left out {pick['drop'] or 'none'}, parameters "
+            f"{pick['params'] or 'the defaults'} (CV nDCG@10 {pick['cv_ndcg10']:.4f})."
         )
     top = list(r["importance_held_out"].items())[:6]
     lines += [
@@ -465,7 +564,7 @@ def markdown(r: Mapping[str, Any]) -> str:
         "",
         "![learned ranker](learned.png)",
         "",
-        f"Machine: {machine_line(r['machine'])}",
+        machine_line(r["machine"]),
         "",
     ]
     return "\n".join(lines)
@@ -481,7 +580,11 @@ def plot(r: Mapping[str, Any], path: Path) -> None:
         for n, _ in shown
     ]
     ax.barh(range(len(shown)), values, color=colors)
-    ax.set_yticks(range(len(shown)), [n for n, _ in shown], fontsize=8)
+    short = [
+        n.replace(" (members saw 759)", "").replace("groups and parameters chosen by", "chosen by")
+        for n, _ in shown
+    ]
+    ax.set_yticks(range(len(shown)), short, fontsize=8)
     ax.invert_yaxis()
     base = r["systems"]["hybrid (first stage)"]["ndcg@10"]
     ax.axvline(base, color="#444444", ls="--", lw=1, label=f"hybrid {base:.4f}")
@@ -491,7 +594,7 @@ def plot(r: Mapping[str, Any], path: Path) -> None:
     ax.set_xlim(min(values) - 0.05, max(max(values), 0.78) + 0.04)
     ax.set_xlabel("nDCG@10, SciFact test (300 queries)")
     ax.set_title("Systems (learned: blue)", fontsize=10)
-    legend_below(ax, ncol=2, below=0.12)
+    ax.legend(loc="upper right", fontsize=8)
     for name, c in r["calibration"].items():
         if name == "learned (all)":
             continue
@@ -505,7 +608,7 @@ def plot(r: Mapping[str, Any], path: Path) -> None:
     ax2.set_xlabel("mean predicted P(relevant) in bin")
     ax2.set_ylabel("fraction relevant in bin")
     ax2.set_title("Reliability on test (10 bins)", fontsize=10)
-    legend_below(ax2, ncol=1, below=0.12)
+    ax2.legend(loc="upper left", fontsize=7)
     fig.suptitle(f"Learned final ranker, SciFact test ({r['machine'].get('cpu', '')})", fontsize=11)
     save_figure(fig, path)
 
