@@ -42,7 +42,7 @@ API_PAGES = [
         "Reranker and results",
         "`Reranker` turns any scorer's scores into the best few candidates, in order, with a "
         "trace; the data model it takes and returns. Guide: [Concepts](../core.md).",
-        ("ragrerank.reranker", "ragrerank.types", "ragrerank.normalize"),
+        ("ragrerank.reranker", "ragrerank.types", "ragrerank.normalize", "ragrerank.calibrator"),
     ),
     ApiPage(
         "scorer",
