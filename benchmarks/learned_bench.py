@@ -33,6 +33,7 @@ from benchmarks.common import (
     machine,
     machine_line,
     portable_command,
+    portable_path,
     pyplot,
     save_figure,
     write_results,
@@ -298,7 +299,7 @@ def calibration_rows(
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from ragrerank.composers.features import FeatureSpec
     from ragrerank.composers.learned import LearnedRanker
-    from ragrerank.evaluation.config import load_rerankers
+    from ragrerank.evaluation.config import load_config, load_rerankers
     from ragrerank.evaluation.datasets import data_dir, load_beir, query_ids_from
     from ragrerank.evaluation.first_stage import default_cache, first_stage_run
     from ragrerank.scorer import score_output
@@ -477,7 +478,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "benchmark": "learned final ranker and calibration, SciFact test, hybrid top 100",
         "command": portable_command("python -m benchmarks.learned_bench " + " ".join(args.argv)),
-        "members": {n_: getattr(s, "name", n_) for n_, s in members.items()},
+        "members": {
+            spec.name: {
+                "backend": spec.backend,
+                "model": None if spec.model is None else portable_path(spec.model),
+            }
+            for spec in load_config(args.members)
+        },
         "held_out_queries": len(held),
         "train_queries": len(runs_train),
         "test_queries": len(runs_test),
