@@ -252,48 +252,46 @@ def top_rows(table: Any, scores: Sequence[float], k: int = K) -> list[bool]:
     return keep
 
 
-def calibration_rows(
-    name: str,
-    fit_scores: Sequence[float],
-    fit_labels: Sequence[int],
-    test_scores: Sequence[float],
-    test_labels: Sequence[int],
-    fitted_on: str,
-    top: Sequence[bool],
-    scorer: str | None = None,
-) -> dict[str, Any]:
-    from ragrerank.calibrator import Calibrator, expected_calibration_error, reliability_bins
+def judged(table: Any, scores: Sequence[float], rows: Sequence[bool] | None = None) -> Any:
+    """`JudgedScores` of per-row ``scores`` of ``table`` (only ``rows``, when given)."""
+    from ragrerank.train.calibration import JudgedScores
 
-    def sigmoid(x: float) -> float:
-        return 1 / (1 + math.exp(-x)) if x >= 0 else math.exp(x) / (1 + math.exp(x))
+    keep = [True] * len(scores) if rows is None else rows
+    picked = [i for i, k in enumerate(keep) if k]
+    return JudgedScores(
+        [float(scores[i]) for i in picked],
+        [1 if table.labels[i] > 0 else 0 for i in picked],
+        [table.query_ids[i] for i in picked],
+    )
 
-    raw = [sigmoid(s) for s in test_scores]
+
+def calibration_row(fit: Any, test: Any, test_top: Any, fitted_on: str) -> dict[str, Any]:
+    """Platt and isotonic fitted on ``fit``, measured (`calibration_measures`) on all test
+    pairs and on each query's own top 10 (``test_top``); "before" is the raw score's sigmoid."""
+    from ragrerank.calibrator import Calibrator
+    from ragrerank.train.calibration import calibration_measures
+
     row: dict[str, Any] = {
         "fitted_on": fitted_on,
-        "fit_pairs": len(fit_scores),
-        "fit_positives": sum(1 for y in fit_labels if y > 0),
-        "test_pairs": len(test_scores),
-        "test_positives": sum(1 for y in test_labels if y > 0),
-        "ece_before_sigmoid": expected_calibration_error(raw, test_labels),
-        "ece_top10_before_sigmoid": expected_calibration_error(
-            [p for p, t in zip(raw, top, strict=True) if t],
-            [y for y, t in zip(test_labels, top, strict=True) if t],
-        ),
-        "bins_before": reliability_bins(raw, test_labels),
+        "fit_pairs": len(fit.scores),
+        "fit_positives": sum(fit.labels),
+        "test_pairs": len(test.scores),
+        "test_positives": sum(test.labels),
     }
     for method in ("platt", "isotonic"):
-        cal = Calibrator.fit(fit_scores, fit_labels, method=method, scorer=scorer)
-        probs = cal(test_scores)
+        cal = Calibrator.fit(fit.scores, fit.labels, method=method)
+        everything = calibration_measures(cal, test)
+        top = calibration_measures(cal, test_top)
+        row["ece_before_sigmoid"] = everything["ece"]["sigmoid"]
+        row["ece_top10_before_sigmoid"] = top["ece"]["sigmoid"]
+        row["bins_before"] = everything["bins"]["sigmoid"]
         row[method] = {
-            "ece": expected_calibration_error(probs, test_labels),
-            "ece_top10": expected_calibration_error(
-                [p for p, t in zip(probs, top, strict=True) if t],
-                [y for y, t in zip(test_labels, top, strict=True) if t],
-            ),
-            "bins": reliability_bins(probs, test_labels),
+            "ece": everything["ece"]["calibrated"],
+            "ece_top10": top["ece"]["calibrated"],
+            "bins": everything["bins"]["calibrated"],
             "params": cal.to_dict().get("params"),
         }
-    return {name: row}
+    return row
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -436,42 +434,30 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             parity = max(parity, max(abs(a - b) for a, b in zip(live, table, strict=True)))
         start += size
 
-    labels_test = test.labels
-    ce_col = f"m{names.index('CE')}:CE:score"
-    calibration: dict[str, Any] = {}
-    calibration.update(
-        calibration_rows(
-            "CE",
-            column(train_held, ce_col),
-            train_held.labels,
-            column(test, ce_col),
-            labels_test,
+    ce_scores = column(test, f"m{names.index('CE')}:CE:score")
+    calibrated = {  # name: (fit pairs, test scores, what they were fitted on)
+        "CE": (
+            judged(train_held, column(train_held, f"m{names.index('CE')}:CE:score")),
+            ce_scores,
             "CE raw scores on the 50 held-out train queries",
-            top_rows(test, column(test, ce_col)),
-        )
-    )
-    calibration.update(
-        calibration_rows(
-            "learned (held-out)",
-            fits["held-out"].oof,
-            train_held.labels,
+        ),
+        "learned (held-out)": (
+            judged(train_held, fits["held-out"].oof),
             preds["held-out"],
-            labels_test,
             "out-of-fold predictions on the 50 held-out train queries",
-            top_rows(test, preds["held-out"]),
-        )
-    )
-    calibration.update(
-        calibration_rows(
-            "learned (all)",
-            fits["all"].oof,
-            train_all.labels,
+        ),
+        "learned (all)": (
+            judged(train_all, fits["all"].oof),
             preds["all"],
-            labels_test,
             "out-of-fold predictions on the 809 train queries",
-            top_rows(test, preds["all"]),
+        ),
+    }
+    calibration = {
+        name: calibration_row(
+            fit, judged(test, scores), judged(test, scores, top_rows(test, scores)), fitted_on
         )
-    )
+        for name, (fit, scores, fitted_on) in calibrated.items()
+    }
     base = "hybrid (first stage)"
     for name in book.systems:
         book.systems[name]["vs_hybrid"] = book.versus(name, base)
