@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from .errors import require
 from .normalize import _sigmoid
-from .types import real_float
+from .types import int_at_least, real_float
 from .utils.jsonio import write_json
 
 __all__ = [
@@ -93,8 +93,7 @@ def reliability_bins(
         ValueError: no probabilities, a value outside [0, 1] or not finite, a bad label
             (naming its index), a length mismatch or a bad ``bins``.
     """
-    if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
-        raise ValueError(f"bins must be an int >= 1, got {bins!r}")
+    int_at_least(bins, "bins")
     p = _probs(probs)
     y = _labels(labels, len(p))
     if not p:

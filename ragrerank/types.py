@@ -243,6 +243,13 @@ def finite_float(value: object, what: str) -> float:
     return out
 
 
+def int_at_least(value: object, what: str, low: int = 1) -> int:
+    """``value`` if it is an int (not a bool) >= ``low``, else `ValueError` naming ``what``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f"{what} must be an int >= {low}, got {value!r}")
+    return value
+
+
 def check_text(text: object, label: str) -> str:
     """Return ``text`` if it is a str of valid Unicode, else raise `ValueError` starting
     with ``label`` (e.g. ``"document 3: text"``, ``"query"``).

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..types import Candidate
+from ..types import Candidate, int_at_least
 from ..utils.jsonio import read_json, write_json
 from .datasets import BeirDataset, load_beir
 
@@ -66,16 +66,12 @@ def default_dense_model() -> str:
 
 def positive_int(value: object, name: str) -> int:
     """``value``, or `ValueError` naming ``name`` unless it is an int >= 1."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-    return value
+    return int_at_least(value, name, 1)
 
 
 def non_negative_int(value: object, name: str) -> int:
     """``value``, or `ValueError` naming ``name`` unless it is an int >= 0."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{name} must be an int >= 0, got {value!r}")
-    return value
+    return int_at_least(value, name, 0)
 
 
 def stage_mode(first_stage: str) -> str:

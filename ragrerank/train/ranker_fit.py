@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import require
+from ..types import int_at_least
 
 if TYPE_CHECKING:
     from .ranker import RankingTable
@@ -91,12 +92,6 @@ def _groups(qids: Sequence[str]) -> list[int]:
     return sizes
 
 
-def _check_int(value: object, name: str, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
-    return value
-
-
 def fit_ranker(
     table: RankingTable,
     *,
@@ -134,9 +129,9 @@ def fit_ranker(
     from tqdm.auto import tqdm
 
     lgb: Any = require("lightgbm", "ranker")
-    _check_int(folds, "folds", 2)
-    _check_int(rounds, "rounds", 1)
-    _check_int(early_stopping, "early_stopping", 1)
+    int_at_least(folds, "folds", 2)
+    int_at_least(rounds, "rounds", 1)
+    int_at_least(early_stopping, "early_stopping", 1)
     x = np.asarray(table.features, dtype=np.float64)
     y = np.asarray(table.labels, dtype=np.float64)
     qids = list(table.query_ids)

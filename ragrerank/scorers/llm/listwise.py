@@ -10,7 +10,7 @@ from typing import Any
 
 from ...errors import ScorerError, require
 from ...scorer import BaseScorer, validate_query
-from ...types import Candidate, ScoreOutput
+from ...types import Candidate, ScoreOutput, int_at_least
 from .calls import CallStats, ResponseCache, message_text, model_identity
 from .parsing import parse_order
 from .prompt import PromptFn, cut_words, make_prompt_fn
@@ -26,12 +26,6 @@ from .window import (
 __all__ = ["ListwiseLLMScorer"]
 
 _TIMEOUTS: tuple[type[BaseException], ...] = (TimeoutError, asyncio.TimeoutError)
-
-
-def _positive_int(value: object, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return value
 
 
 class _Query:
@@ -116,17 +110,17 @@ class ListwiseLLMScorer(BaseScorer):
             raise ValueError(f"rrf_k must be a number > 0, got {rrf_k!r}")
         self.llm = llm
         self.window, self.step = window, step
-        self.passes = _positive_int(passes, "passes")
+        self.passes = int_at_least(passes, "passes")
         self.aggregate: Aggregate = aggregate
         self.rrf_k = float(rrf_k)
         self.seed = int(seed)
         self.prompt = prompt
         self._prompt_fn = make_prompt_fn(prompt)
-        self.max_passage_tokens = _positive_int(max_passage_tokens, "max_passage_tokens")
-        self.max_query_tokens = _positive_int(max_query_tokens, "max_query_tokens")
+        self.max_passage_tokens = int_at_least(max_passage_tokens, "max_passage_tokens")
+        self.max_query_tokens = int_at_least(max_query_tokens, "max_query_tokens")
         self.strict = bool(strict)
         self.timeout = timeout
-        self.max_concurrency = _positive_int(max_concurrency, "max_concurrency")
+        self.max_concurrency = int_at_least(max_concurrency, "max_concurrency")
         self.cache = ResponseCache(cache_size)
         self.model_id = model_identity(llm)
 
