@@ -120,6 +120,7 @@ LAYERS = {
     "fields": 3,
     "scorer": 4,
     "calibrator": 4,
+    "feedback": 4,
     "reranker": 5,
     "scorers": 6,
     "composers": 6,
