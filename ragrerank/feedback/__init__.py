@@ -3,12 +3,14 @@ bias, and compare rankers online."""
 
 from __future__ import annotations
 
+from .log import FeedbackLog
 from .records import EventKind, FeedbackEvent, FeedbackSink, Impression
 from .simulate import PositionBasedClickModel
 
 __all__ = [
     "EventKind",
     "FeedbackEvent",
+    "FeedbackLog",
     "FeedbackSink",
     "Impression",
     "PositionBasedClickModel",
