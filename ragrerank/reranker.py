@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from .calibrator import Calibrator
 from .errors import ScorerError
+from .feedback.hook import FeedbackHook
+from .feedback.records import FeedbackSink
 from .fields import MissingField, RankedFields
 from .normalize import NORMALIZERS, Normalization, normalize_scores
 from .scorer import (
@@ -20,10 +22,12 @@ from .scorer import (
     ascore_output,
     check_scores,
     fingerprint,
+    first_stage_output,
     score_order,
     score_output,
     scorer_name,
     validate_query,
+    with_fallback_note,
 )
 from .types import (
     Candidate,
@@ -86,6 +90,9 @@ class Reranker:
             fitted on ``scorer``'s scores (its fingerprint must match, unless None). When a
             fallback scored the query, its scores are min-max normalized instead and
             ``score_threshold`` is not applied; ``trace.notes["calibration"]`` says so.
+        feedback: a `ragrerank.FeedbackLog` (or any `FeedbackSink`) that records each
+            non-empty result; the result carries its ``impression_id``. A failing log never
+            fails a rerank: ``feedback_failures`` counts it and the first is warned about.
     """
 
     def __init__(
@@ -101,6 +108,7 @@ class Reranker:
         rank_fields: Sequence[str] | None = None,
         missing_field: MissingField = "error",
         calibrator: Calibrator | str | Path | None = None,
+        feedback: FeedbackSink | None = None,
     ) -> None:
         if not isinstance(scorer, Scorer):
             raise TypeError(f"scorer must implement ragrerank.Scorer, got {type(scorer).__name__}")
@@ -129,6 +137,7 @@ class Reranker:
                 text_template=text_template, rank_fields=rank_fields, missing_field=missing_field
             )
         )
+        self._hook = FeedbackHook(feedback, fingerprint)
         self._warned: set[str] = set()
         self._lock = threading.Lock()
 
@@ -138,8 +147,14 @@ class Reranker:
             f"normalize={self.normalize!r}, score_threshold={self.score_threshold}"
             + ("" if self.fields is None else f", fields={self.fields!r}")
             + ("" if self.calibrator is None else f", calibrator={self.calibrator!r}")
+            + ("" if self._hook.sink is None else f", feedback={self._hook.sink!r}")
             + ")"
         )
+
+    @property
+    def feedback_failures(self) -> int:
+        """How many results the feedback log failed to record."""
+        return self._hook.failures
 
     @classmethod
     def of(cls, reranker_or_scorer: Reranker | Scorer, **options: Any) -> Reranker:
@@ -160,6 +175,8 @@ class Reranker:
         documents: Sequence[Document],
         *,
         top_k: int | _Default | None = _DEFAULT,
+        session: str | None = None,
+        query_id: str | None = None,
     ) -> RerankResult:
         """Rerank ``documents`` for ``query``; ``top_k`` overrides the configured one.
 
@@ -167,6 +184,8 @@ class Reranker:
             query: a non-blank str.
             documents: ``str`` or `Candidate` objects, in first-stage order.
             top_k: items to keep for this call (None: all); default: the configured one.
+            session: with ``feedback``: a session or user key logged with the impression.
+            query_id: with ``feedback``: your id of the query, logged with it.
 
         Returns:
             The kept items, best first, and the trace of every candidate. Each item's
@@ -188,7 +207,8 @@ class Reranker:
             if self.fallback is None:
                 raise
             output = self._use_fallback(exc, query, view, sync=True)
-        return self._build(query, documents, candidates, output, k, start)
+        result = self._build(query, documents, candidates, output, k, start)
+        return self._hook.log(result, candidates, self.scorer, self.fallback, session, query_id)
 
     async def arerank(
         self,
@@ -196,8 +216,10 @@ class Reranker:
         documents: Sequence[Document],
         *,
         top_k: int | _Default | None = _DEFAULT,
+        session: str | None = None,
+        query_id: str | None = None,
     ) -> RerankResult:
-        """Async `rerank`; model work runs off the event loop."""
+        """Async `rerank`; model work and the feedback log run off the event loop."""
         start = time.perf_counter()
         candidates = self._prepare(query, documents)
         k = self.top_k if top_k is _DEFAULT else _check_top_k(top_k)
@@ -211,11 +233,13 @@ class Reranker:
                 raise
             fb = self._fallback_scorer(exc)
             if fb is None:
-                output = self._first_stage(view, exc)
+                output = first_stage_output(len(view), exc)
             else:
                 output = self._checked(await self._acall(fb, query, view), view, fb)
-                output = self._with_fallback_note(output, exc, fb)
-        return self._build(query, documents, candidates, output, k, start)
+                output = with_fallback_note(output, exc, fb)
+        result = self._build(query, documents, candidates, output, k, start)
+        scorers = self.scorer, self.fallback
+        return await self._hook.alog(result, candidates, *scorers, session, query_id)
 
     # -- internals --------------------------------------------------------------------------
 
@@ -266,30 +290,9 @@ class Reranker:
     ) -> ScoreOutput:
         fb = self._fallback_scorer(exc)
         if fb is None:
-            return self._first_stage(candidates, exc)
+            return first_stage_output(len(candidates), exc)
         output = self._checked(self._call(fb, query, candidates), candidates, fb)
-        return self._with_fallback_note(output, exc, fb)
-
-    @staticmethod
-    def _fallback_note(exc: ScorerError, used: str) -> dict[str, Any]:
-        return {
-            "fallback": {
-                "used": used,
-                "kind": exc.kind,
-                "reason": str(exc),
-                "attempts": exc.attempts,
-            }
-        }
-
-    def _with_fallback_note(self, output: ScoreOutput, exc: ScorerError, fb: Scorer) -> ScoreOutput:
-        notes = {**output.notes, **self._fallback_note(exc, scorer_name(fb))}
-        return ScoreOutput(output.scores, output.truncated, notes, output.details)
-
-    def _first_stage(self, candidates: list[Candidate], exc: ScorerError) -> ScoreOutput:
-        n = len(candidates)
-        return ScoreOutput(
-            [float(n - i) for i in range(n)], notes=self._fallback_note(exc, "first_stage")
-        )
+        return with_fallback_note(output, exc, fb)
 
     def _build(
         self,

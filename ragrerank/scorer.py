@@ -10,8 +10,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from .errors import InvalidScoresError
-from .types import Candidate, ScoreOutput, check_text
+from .errors import InvalidScoresError, ScorerError
+from .types import Candidate, ScoreOutput, check_text, validate_query
 from .utils.model_source import folder_files, local_folder
 
 __all__ = [
@@ -22,11 +22,14 @@ __all__ = [
     "ascore_output",
     "check_scores",
     "config_parameters",
+    "fallback_note",
     "fingerprint",
+    "first_stage_output",
     "score_order",
     "score_output",
     "scorer_name",
     "validate_query",
+    "with_fallback_note",
 ]
 
 
@@ -87,14 +90,6 @@ def config_parameters(data: Mapping[str, Any], kind: str) -> dict[str, Any]:
 def score_order(scores: Sequence[float]) -> list[int]:
     """Input indices, best score first; ties keep input (first-stage) order."""
     return sorted(range(len(scores)), key=lambda i: -scores[i])
-
-
-def validate_query(query: object) -> str:
-    """Return ``query`` if it is a non-blank str of valid Unicode, else raise `ValueError`."""
-    text = check_text(query, "query")
-    if not text.strip():
-        raise ValueError("query must not be empty")
-    return text
 
 
 def check_scores(scores: Sequence[object], expected: int, source: str) -> list[float]:
@@ -200,3 +195,21 @@ def _wrap(documents: Sequence[str]) -> list[Candidate]:
     for i, d in enumerate(documents):
         out.append(Candidate(text=check_text(d, f"document {i}: text")))
     return out
+
+
+def fallback_note(exc: ScorerError, used: str) -> dict[str, Any]:
+    """The ``trace.notes["fallback"]`` entry: what was used instead, and why."""
+    return {
+        "fallback": {"used": used, "kind": exc.kind, "reason": str(exc), "attempts": exc.attempts}
+    }
+
+
+def with_fallback_note(output: ScoreOutput, exc: ScorerError, fallback: object) -> ScoreOutput:
+    """A fallback scorer's output, its notes saying it stood in after ``exc``."""
+    notes = {**output.notes, **fallback_note(exc, scorer_name(fallback))}
+    return ScoreOutput(output.scores, output.truncated, notes, output.details)
+
+
+def first_stage_output(n: int, exc: ScorerError) -> ScoreOutput:
+    """Scores that keep the input order of ``n`` candidates, after ``exc``."""
+    return ScoreOutput([float(n - i) for i in range(n)], notes=fallback_note(exc, "first_stage"))

@@ -21,6 +21,7 @@ __all__ = [
     "ScoreTrace",
     "TraceEntry",
     "text_id",
+    "validate_query",
 ]
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
@@ -197,11 +198,14 @@ class RerankResult(Sequence[RerankedItem]):
         query: the query.
         items: the kept `RerankedItem`s, best first.
         trace: the `ScoreTrace` of every candidate, kept or not.
+        impression_id: the feedback log's id of this result when ``Reranker(feedback=...)``
+            logged it (join clicks to it); None otherwise.
     """
 
     query: str
     items: tuple[RerankedItem, ...]
     trace: ScoreTrace
+    impression_id: str | None = None
 
     def __len__(self) -> int:
         return len(self.items)
@@ -265,6 +269,14 @@ def check_text(text: object, label: str) -> str:
             f"{label} contains a lone surrogate U+{ord(bad.group()):04X} at position "
             f"{bad.start()}: not valid Unicode (decode with errors='replace' to drop it)"
         )
+    return text
+
+
+def validate_query(query: object) -> str:
+    """Return ``query`` if it is a non-blank str of valid Unicode, else raise `ValueError`."""
+    text = check_text(query, "query")
+    if not text.strip():
+        raise ValueError("query must not be empty")
     return text
 
 

@@ -9,8 +9,7 @@ from collections.abc import Iterator, Sequence
 from types import TracebackType
 from typing import Any
 
-from ..scorer import validate_query
-from ..types import finite_float
+from ..types import finite_float, validate_query
 from ..utils.lru import LRUCache
 from .privacy import QueryKeys, QueryMode, as_salt, new_salt
 from .records import EventKind, FeedbackEvent, Impression, check_positions
@@ -87,7 +86,10 @@ class FeedbackLog:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.close()
 

@@ -28,9 +28,8 @@ def _create(table: str) -> str:
         f'"{name}" {_TYPES[kind]}{"" if nullable else " NOT NULL"}'
         for name, kind, nullable in COLUMNS[table]
     )
-    return (
-        f"CREATE TABLE IF NOT EXISTS {table} (seq INTEGER PRIMARY KEY AUTOINCREMENT, {cols}"
-        + (", UNIQUE (impression_id))" if table == "impressions" else ")")
+    return f"CREATE TABLE IF NOT EXISTS {table} (seq INTEGER PRIMARY KEY AUTOINCREMENT, {cols}" + (
+        ", UNIQUE (impression_id))" if table == "impressions" else ")"
     )
 
 

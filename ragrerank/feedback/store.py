@@ -67,8 +67,7 @@ class Store(ABC):
     def impression(self, impression_id: str) -> Row | None:
         """The impression row with this id, or None."""
         rows = self._rows(
-            f"SELECT {self._select('impressions')} FROM impressions "
-            "WHERE impression_id = :id",
+            f"SELECT {self._select('impressions')} FROM impressions WHERE impression_id = :id",
             {"id": impression_id},
         )
         return rows[0] if rows else None
