@@ -16,6 +16,7 @@ from .composers import (
 from .errors import InvalidScoresError, MissingDependencyError, RagRerankError, ScorerError
 from .evaluation import evaluate
 from .evaluation.taxonomy import failure_taxonomy
+from .feedback import FeedbackLog
 from .normalize import normalize_scores
 from .rag import (
     AssembledContext,
@@ -75,6 +76,7 @@ __all__ = [
     "GenerativeScorer",
     "DetailedScorer",
     "Document",
+    "FeedbackLog",
     "FusionScorer",
     "IndexReport",
     "LearnedRanker",

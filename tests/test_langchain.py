@@ -113,3 +113,26 @@ async def test_ranked_fields_pass_through_and_documents_stay_untouched() -> None
     assert docs == before
     with pytest.raises(ValueError, match=r"document 0 \(id='x'\): missing field 'title'"):
         compressor.compress_documents([Document(page_content="t", id="x")], "q")
+
+
+async def test_feedback_log_id_rides_on_each_document(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from ragrerank import FeedbackLog
+
+    docs = [
+        Document(page_content=t, metadata={"k": i}, id=f"d{i}") for i, t in enumerate(SCIENCE_DOCS)
+    ]
+    before = copy.deepcopy(docs)
+    with FeedbackLog(tmp_path / "f.db") as log:
+        compressor = RagRerank(KeywordScorer(), top_n=2, feedback=log)
+        out = compressor.compress_documents(docs, "aspirin heart attack")
+        aout = await compressor.acompress_documents(docs, "aspirin heart attack")
+        first, second = list(log.impressions())
+        log.click(out[0].metadata["ragrerank_impression_id"], out[0].id)
+        assert log.counts()["click"] == 1
+    assert docs == before
+    assert {d.metadata["ragrerank_impression_id"] for d in out} == {first.impression_id}
+    assert {d.metadata["ragrerank_impression_id"] for d in aout} == {second.impression_id}
+    assert first.doc_ids == tuple(d.id for d in docs)
+    plain = RagRerank(KeywordScorer(), top_n=2).compress_documents(docs, "aspirin heart attack")
+    assert "ragrerank_impression_id" not in plain[0].metadata
+    assert [d.id for d in plain] == [d.id for d in out]

@@ -176,3 +176,28 @@ async def test_ranked_fields_pass_through_and_nodes_stay_untouched() -> None:
         assert out[0].node.metadata["rerank_score"] == 2.0
     assert scorer.seen == [["title: heart\ntext: tower", "title: x\ntext: heart"]] * 2
     assert [n.model_dump() for n in nodes] == [n.model_dump() for n in before]
+
+
+async def test_feedback_log_id_rides_on_each_node_hidden_from_the_llm(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from llama_index.core.schema import MetadataMode
+
+    from ragrerank import FeedbackLog
+
+    nodes = _nodes(0.5, 0.2, 0.1)
+    before = copy.deepcopy(nodes)
+    with FeedbackLog(tmp_path / "f.db") as log:
+        post = RagRerank(KeywordScorer(), top_n=2, feedback=log)
+        out = post.postprocess_nodes(nodes, query_str="aspirin 1")
+        aout = await post.apostprocess_nodes(nodes, query_str="aspirin 1")
+        first, second = list(log.impressions())
+        log.click(out[0].node.metadata["ragrerank_impression_id"], out[0].node.node_id)
+        assert log.counts()["click"] == 1
+    assert [n.node.metadata for n in nodes] == [n.node.metadata for n in before]
+    assert {n.node.metadata["ragrerank_impression_id"] for n in out} == {first.impression_id}
+    assert {n.node.metadata["ragrerank_impression_id"] for n in aout} == {second.impression_id}
+    assert first.doc_ids == ("n0", "n1", "n2") and first.positions[1] == 1
+    for n in out:
+        assert first.impression_id not in n.node.get_content(metadata_mode=MetadataMode.LLM)
+        assert first.impression_id not in n.node.get_content(metadata_mode=MetadataMode.EMBED)
+    plain = RagRerank(KeywordScorer(), top_n=2).postprocess_nodes(nodes, query_str="aspirin 1")
+    assert "ragrerank_impression_id" not in plain[0].node.metadata

@@ -325,7 +325,9 @@ class SlowScorer(BaseScorer):
         return ScoreOutput([1.0] * len(candidates))
 
 
-async def test_async_does_not_block_event_loop() -> None:
+async def _with_ticker(work: Any) -> tuple[Any, int]:
+    """Await ``work`` beside a coroutine that ticks 20 times: (its result, the ticks seen
+    when it ended), 20 only if the event loop kept running while it worked."""
     ticks = 0
 
     async def ticker() -> None:
@@ -334,7 +336,16 @@ async def test_async_does_not_block_event_loop() -> None:
             await asyncio.sleep(0.01)
             ticks += 1
 
-    await asyncio.gather(Reranker(SlowScorer()).arerank("q", ["a"]), ticker())
+    async def timed() -> Any:
+        out = await work
+        return out, ticks
+
+    (result, seen), _ = await asyncio.gather(timed(), ticker())
+    return result, seen
+
+
+async def test_async_does_not_block_event_loop() -> None:
+    _, ticks = await _with_ticker(Reranker(SlowScorer()).arerank("q", ["a"]))
     assert ticks == 20  # the ticker ran while the scorer worked
 
 
@@ -414,3 +425,109 @@ def check_rerank_contract(
 def test_science_docs_keyword_ranking() -> None:
     result = Reranker(KeywordScorer(), top_k=2).rerank("aspirin heart attack", SCIENCE_DOCS)
     assert result[0].text.startswith("Aspirin reduces")
+
+
+# -- the feedback hook ---------------------------------------------------------------------
+
+
+class RaisingSink:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def log_impression(self, *args: Any, **kwargs: Any) -> str:
+        self.calls += 1
+        raise OSError("database is locked")
+
+
+def _same_result(a: Any, b: Any) -> None:
+    """Items, scores and trace identical (the wall time aside)."""
+    assert a.items == b.items and a.query == b.query
+    assert dataclasses.replace(a.trace, elapsed_ms=0.0) == dataclasses.replace(
+        b.trace, elapsed_ms=0.0
+    )
+
+
+def test_feedback_logs_the_result_without_changing_it(tmp_path: Any) -> None:
+    from ragrerank import FeedbackLog
+    from ragrerank.scorer import fingerprint
+    from ragrerank.types import text_id
+
+    docs = [Candidate("aspirin heart", id=7), "no match here", Candidate("heart attack", id="x")]
+    scorer = KeywordScorer()
+    plain = Reranker(scorer, top_k=2).rerank("aspirin heart", docs)
+    with FeedbackLog(tmp_path / "f.db", queries="text") as log:
+        reranker = Reranker(scorer, top_k=2, feedback=log)
+        logged = reranker.rerank("aspirin heart", docs, session="s1", query_id="q1")
+        _same_result(plain, logged)
+        assert plain.impression_id is None and logged.impression_id is not None
+        (imp,) = log.impressions()
+    assert imp.impression_id == logged.impression_id
+    assert imp.doc_ids == ("7", text_id("no match here"), "x")  # a str by its text's id
+    assert imp.positions == (1, 0, 2)  # top_k=2: the middle one was not shown
+    assert imp.scorer == fingerprint(scorer)
+    assert (imp.session, imp.query_id, imp.query) == ("s1", "q1", "aspirin heart")
+    assert reranker.feedback_failures == 0
+
+
+def test_feedback_logs_the_fallback_that_scored_it(tmp_path: Any) -> None:
+    from ragrerank import FeedbackLog
+    from ragrerank.scorer import fingerprint
+
+    backup = KeywordScorer()
+    with FeedbackLog(tmp_path / "f.db") as log:
+        Reranker(FailingScorer(), fallback=backup, feedback=log).rerank("q", ["a", "b"])
+        Reranker(FailingScorer(), fallback="first_stage", feedback=log).rerank("q", ["a"])
+        assert [i.scorer for i in log.impressions()] == [fingerprint(backup), "first_stage"]
+
+
+def test_a_failing_log_never_fails_a_rerank(caplog: pytest.LogCaptureFixture) -> None:
+    sink = RaisingSink()
+    reranker = Reranker(KeywordScorer(), top_k=1, feedback=sink)
+    plain = Reranker(KeywordScorer(), top_k=1).rerank("heart", ["x", "heart"])
+    with caplog.at_level(logging.WARNING, logger="ragrerank"):
+        results = [reranker.rerank("heart", ["x", "heart"]) for _ in range(3)]
+    for result in results:
+        _same_result(plain, result)
+        assert result.impression_id is None
+    assert sink.calls == 3 and reranker.feedback_failures == 3
+    (warning,) = [r for r in caplog.records if "feedback log" in r.getMessage()]
+    assert "RaisingSink failed (OSError: database is locked)" in warning.getMessage()
+
+
+def test_failures_are_counted_across_threads() -> None:
+    reranker = Reranker(KeywordScorer(), feedback=RaisingSink())
+    threads = [threading.Thread(target=reranker.rerank, args=("q", ["a", "q"])) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert reranker.feedback_failures == 8
+
+
+def test_empty_candidates_are_not_logged_and_a_bad_sink_is_refused() -> None:
+    sink = RaisingSink()
+    result = Reranker(KeywordScorer(), feedback=sink).rerank("q", [])
+    assert sink.calls == 0 and result.impression_id is None
+    with pytest.raises(TypeError, match="FeedbackSink"):
+        Reranker(KeywordScorer(), feedback=object())  # type: ignore[arg-type]
+
+
+class SleepySink:
+    def __init__(self) -> None:
+        self.threads: list[str] = []
+
+    def log_impression(self, *args: Any, **kwargs: Any) -> str:
+        self.threads.append(threading.current_thread().name)
+        time.sleep(0.3)  # a slow database
+        return "imp-1"
+
+
+async def test_async_logging_does_not_block_the_event_loop() -> None:
+    sink = SleepySink()
+    reranker = Reranker(KeywordScorer(), feedback=sink)
+    result, ticks = await _with_ticker(reranker.arerank("q", ["a", "q"], session="s"))
+    assert ticks == 20  # the ticker ran while the sink slept
+    assert result.impression_id == "imp-1"
+    assert sink.threads and sink.threads[0] != threading.main_thread().name
+    failing = await Reranker(KeywordScorer(), feedback=RaisingSink()).arerank("q", ["a"])
+    assert failing.impression_id is None

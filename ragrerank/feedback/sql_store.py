@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..errors import require
+from ..errors import MissingDependencyError, require
 from .schema import COLUMNS
 from .store import Row, Store
 
@@ -55,7 +55,7 @@ class SQLAlchemyStore(Store):
         busy_timeout: with SQLite, seconds a writer waits for another's lock.
 
     Raises:
-        MissingDependencyError: SQLAlchemy is not installed.
+        MissingDependencyError: SQLAlchemy, or the URL's database driver, is not installed.
     """
 
     def __init__(self, url: str, *, busy_timeout: float = 30.0) -> None:
@@ -63,7 +63,12 @@ class SQLAlchemyStore(Store):
         self._sa = sa
         parsed = sa.engine.make_url(url)
         self.where = parsed.render_as_string(hide_password=True)
-        self.engine = sa.create_engine(parsed)
+        try:
+            self.engine = sa.create_engine(parsed)
+        except ImportError as exc:  # the URL names a driver that is not installed
+            raise MissingDependencyError(
+                f"feedback log {self.where}: its database driver is not installed ({exc})"
+            ) from exc
         self._metadata = _tables(sa)
         if self.engine.dialect.name == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas(busy_timeout))

@@ -11,7 +11,10 @@ from pydantic import ConfigDict
 
 from ragrerank import Candidate, Reranker, RerankResult, Scorer
 
-__all__ = ["RagRerank"]
+__all__ = ["IMPRESSION_KEY", "RagRerank"]
+
+IMPRESSION_KEY = "ragrerank_impression_id"
+"""The metadata key of the feedback log's impression id on each returned document."""
 
 
 class RagRerank(BaseDocumentCompressor):
@@ -23,13 +26,15 @@ class RagRerank(BaseDocumentCompressor):
     trace entry's ``details``, e.g. `MaxPassageScorer`'s ``best_chunk``); inputs are never
     modified. Other keyword arguments are `Reranker` options, e.g.
     ``text_template="{title}\\n{text}"`` or ``rank_fields=[...]`` (``text`` is
-    ``page_content``, other names metadata keys).
+    ``page_content``, other names metadata keys). With ``feedback=FeedbackLog(...)`` each
+    result is logged and every returned document carries its impression id as metadata
+    ``ragrerank_impression_id`` (pass it to the log's ``click`` with the document's id).
 
     Args:
         reranker: a `Reranker`, or a scorer that ``options`` turn into one.
         top_n: documents to keep; None keeps all.
         **options: `Reranker` options when ``reranker`` is a scorer (``normalize``,
-            ``fallback``, ...).
+            ``fallback``, ``feedback``, ...).
 
     Raises:
         ValueError: neither a reranker nor a scorer was given.
@@ -94,6 +99,7 @@ def _to_candidates(docs: list[Document]) -> list[Candidate]:
 
 
 def _to_documents(docs: list[Document], result: RerankResult) -> list[Document]:
+    logged = {} if result.impression_id is None else {IMPRESSION_KEY: result.impression_id}
     return [
         docs[item.index].model_copy(
             update={
@@ -102,6 +108,7 @@ def _to_documents(docs: list[Document], result: RerankResult) -> list[Document]:
                     **result.trace.entries[item.index].details,
                     "relevance_score": item.normalized_score,
                     "rerank_score": item.score,
+                    **logged,
                 }
             }
         )

@@ -13,7 +13,10 @@ from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
 
 from ragrerank import Candidate, Reranker, RerankResult, Scorer
 
-__all__ = ["RagRerank"]
+__all__ = ["IMPRESSION_KEY", "RagRerank"]
+
+IMPRESSION_KEY = "ragrerank_impression_id"
+"""The metadata key of the feedback log's impression id on each returned node."""
 
 dispatcher = get_dispatcher(__name__)
 
@@ -26,14 +29,16 @@ class RagRerank(BaseNodePostprocessor):
     rerank score as ``rerank_score``, and the scorer's details for that node: its trace
     entry's ``details``, e.g. `MaxPassageScorer`'s ``best_chunk``), all hidden from the LLM
     and embedding text.
-    Input nodes are never modified.
+    Input nodes are never modified. With ``feedback=FeedbackLog(...)`` each result is logged
+    and every returned node carries its impression id as (hidden) metadata
+    ``ragrerank_impression_id``: pass it to the log's ``click`` with the node's id.
 
     Args:
         reranker: a `Reranker`, or a scorer that ``options`` turn into one.
         top_n: nodes to keep; None keeps all.
         metadata_mode: which node text the scorer sees.
         **options: `Reranker` options when ``reranker`` is a scorer (``normalize``,
-            ``fallback``, ``rank_fields=["title", "text"]``...: ``text`` is the node's
+            ``fallback``, ``feedback``, ``rank_fields=["title", "text"]``...: ``text`` is the node's
             content under ``metadata_mode``, so pass ``MetadataMode.NONE`` to keep metadata
             from appearing twice), and LlamaIndex's ``callback_manager``.
 
@@ -146,6 +151,7 @@ _ADDED_KEYS = ["retrieval_score", "rerank_score"]
 
 
 def _to_nodes(nodes: list[NodeWithScore], result: RerankResult) -> list[NodeWithScore]:
+    logged = {} if result.impression_id is None else {IMPRESSION_KEY: result.impression_id}
     out = []
     for item in result:
         original = nodes[item.index]
@@ -156,8 +162,9 @@ def _to_nodes(nodes: list[NodeWithScore], result: RerankResult) -> list[NodeWith
             **details,
             "retrieval_score": original.score,
             "rerank_score": item.score,
+            **logged,
         }
-        added = [*_ADDED_KEYS, *details]
+        added = [*_ADDED_KEYS, *details, *logged]
         node.excluded_llm_metadata_keys = _merge(node.excluded_llm_metadata_keys, added)
         node.excluded_embed_metadata_keys = _merge(node.excluded_embed_metadata_keys, added)
         out.append(NodeWithScore(node=node, score=item.normalized_score))
