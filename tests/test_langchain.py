@@ -127,7 +127,7 @@ async def test_feedback_log_id_rides_on_each_document(tmp_path) -> None:  # type
         out = compressor.compress_documents(docs, "aspirin heart attack")
         aout = await compressor.acompress_documents(docs, "aspirin heart attack")
         first, second = list(log.impressions())
-        log.click(out[0].metadata["ragrerank_impression_id"], out[0].id)
+        log.click(out[0].metadata["ragrerank_impression_id"], str(out[0].id))
         assert log.counts()["click"] == 1
     assert docs == before
     assert {d.metadata["ragrerank_impression_id"] for d in out} == {first.impression_id}

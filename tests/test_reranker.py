@@ -448,11 +448,15 @@ def _same_result(a: Any, b: Any) -> None:
 
 
 def test_feedback_logs_the_result_without_changing_it(tmp_path: Any) -> None:
-    from ragrerank import FeedbackLog
+    from ragrerank import Document, FeedbackLog
     from ragrerank.scorer import fingerprint
     from ragrerank.types import text_id
 
-    docs = [Candidate("aspirin heart", id=7), "no match here", Candidate("heart attack", id="x")]
+    docs: list[Document] = [
+        Candidate("aspirin heart", id=7),
+        "no match here",
+        Candidate("heart attack", id="x"),
+    ]
     scorer = KeywordScorer()
     plain = Reranker(scorer, top_k=2).rerank("aspirin heart", docs)
     with FeedbackLog(tmp_path / "f.db", queries="text") as log:

@@ -20,7 +20,7 @@ __all__ = ["SQLAlchemyStore"]
 
 def _tables(sa: Any) -> sqlalchemy.MetaData:
     types = {"text": sa.Text, "real": sa.Double, "int": sa.BigInteger}
-    metadata = sa.MetaData()
+    metadata: sqlalchemy.MetaData = sa.MetaData()
     sa.Table(
         "meta",
         metadata,
