@@ -11,7 +11,7 @@ from typing import Any
 
 from ..types import finite_float, validate_query
 from ..utils.lru import LRUCache
-from .privacy import QueryKeys, QueryMode, as_salt, new_salt
+from .privacy import QUERY_MODES, QueryKeys, QueryMode, as_salt, new_salt
 from .records import EventKind, FeedbackEvent, Impression, check_positions
 from .schema import (
     EVENT_KINDS,
@@ -64,7 +64,8 @@ class FeedbackLog:
         salt: str | bytes | None = None,
     ) -> None:
         given = as_salt(salt)
-        QueryKeys(queries, given or b"checked")  # the mode, before touching the database
+        if queries not in QUERY_MODES:  # before the database is touched
+            raise ValueError(f"queries must be one of {QUERY_MODES}, got {queries!r}")
         self._store = _store(target)
         defaults = {"schema_version": str(SCHEMA_VERSION)}
         if queries == "hash" and given is None:

@@ -7,7 +7,7 @@ import hmac
 import secrets
 from typing import Literal
 
-__all__ = ["QUERY_MODES", "QueryKeys", "QueryMode"]
+__all__ = ["QUERY_MODES", "QueryKeys", "QueryMode", "as_salt", "new_salt"]
 
 QueryMode = Literal["text", "hash", "none"]
 QUERY_MODES: tuple[QueryMode, ...] = ("text", "hash", "none")
