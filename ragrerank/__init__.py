@@ -16,6 +16,7 @@ from .composers import (
 from .errors import InvalidScoresError, MissingDependencyError, RagRerankError, ScorerError
 from .evaluation import evaluate
 from .evaluation.taxonomy import failure_taxonomy
+from .feedback import Propensity, SwapRandomizer
 from .normalize import normalize_scores
 from .rag import (
     AssembledContext,
@@ -84,6 +85,7 @@ __all__ = [
     "MaxPassageScorer",
     "MissingDependencyError",
     "PipelineResult",
+    "Propensity",
     "QdrantColBERTStore",
     "QdrantRetriever",
     "RagPipeline",
@@ -97,6 +99,7 @@ __all__ = [
     "ScoreTrace",
     "Scorer",
     "ScorerError",
+    "SwapRandomizer",
     "TokenizingScorer",
     "TraceEntry",
     "__version__",

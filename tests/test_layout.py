@@ -34,6 +34,7 @@ PUBLIC_ADDED = [
     "BM25Scorer", "BiEncoderScorer",
     "failure_taxonomy",
     "LearnedRanker",
+    "Propensity", "SwapRandomizer",
 ]  # fmt: skip
 
 
