@@ -16,7 +16,7 @@ from .composers import (
 from .errors import InvalidScoresError, MissingDependencyError, RagRerankError, ScorerError
 from .evaluation import evaluate
 from .evaluation.taxonomy import failure_taxonomy
-from .feedback import FeedbackLog
+from .feedback import FeedbackLog, Propensity, SwapRandomizer
 from .normalize import normalize_scores
 from .rag import (
     AssembledContext,
@@ -86,6 +86,7 @@ __all__ = [
     "MaxPassageScorer",
     "MissingDependencyError",
     "PipelineResult",
+    "Propensity",
     "QdrantColBERTStore",
     "QdrantRetriever",
     "RagPipeline",
@@ -99,6 +100,7 @@ __all__ = [
     "ScoreTrace",
     "Scorer",
     "ScorerError",
+    "SwapRandomizer",
     "TokenizingScorer",
     "TraceEntry",
     "__version__",

@@ -8,7 +8,6 @@ pure Python, so a saved ``calibrator.json`` serves without it.
 from __future__ import annotations
 
 import bisect
-import json
 import logging
 import math
 import numbers
@@ -19,7 +18,7 @@ from typing import Any, Literal
 from .errors import require
 from .normalize import _sigmoid
 from .types import int_at_least, real_float
-from .utils.jsonio import write_json
+from .utils.jsonio import load_json, write_json
 
 __all__ = [
     "Calibrator",
@@ -282,14 +281,7 @@ class Calibrator:
             FileNotFoundError: no such file.
             ValueError: not a calibrator file.
         """
-        p = Path(path)
-        if not p.is_file():
-            raise FileNotFoundError(f"calibrator file not found: {p}")
-        try:
-            data = json.loads(p.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{p}: not a calibrator JSON file ({exc})") from None
-        return cls.from_dict(data)
+        return cls.from_dict(load_json(path, "calibrator"))
 
     @classmethod
     def of(cls, value: Calibrator | str | Path) -> Calibrator:

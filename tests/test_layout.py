@@ -34,7 +34,7 @@ PUBLIC_ADDED = [
     "BM25Scorer", "BiEncoderScorer",
     "failure_taxonomy",
     "LearnedRanker",
-    "FeedbackLog",
+    "FeedbackLog", "Propensity", "SwapRandomizer",
 ]  # fmt: skip
 
 

@@ -85,6 +85,13 @@ API_PAGES = [
         ("ragrerank.evaluation",),
     ),
     ApiPage(
+        "feedback",
+        "Feedback loop",
+        "Logging what users saw and did, and learning from it. Guide: "
+        "[the feedback loop](../feedback.md).",
+        ("ragrerank.feedback",),
+    ),
+    ApiPage(
         "errors",
         "Errors",
         "The error types every layer raises (backend-specific ones are on their backend's page).",

@@ -3,15 +3,23 @@ bias, and compare rankers online."""
 
 from __future__ import annotations
 
+from .ips import ClickEstimate, click_estimates, feedback_qrels
 from .log import FeedbackLog
+from .propensity import Propensity, SwapRandomizer, estimate_propensity
 from .records import EventKind, FeedbackEvent, FeedbackSink, Impression
 from .simulate import PositionBasedClickModel
 
 __all__ = [
+    "ClickEstimate",
     "EventKind",
     "FeedbackEvent",
     "FeedbackLog",
     "FeedbackSink",
     "Impression",
     "PositionBasedClickModel",
+    "Propensity",
+    "SwapRandomizer",
+    "click_estimates",
+    "estimate_propensity",
+    "feedback_qrels",
 ]

@@ -16,6 +16,7 @@ from .data import (
     load_jsonl_training,
     load_training_data,
 )
+from .feedback import feedback_dataset
 from .log import plot_training
 from .mining import mine_negatives
 from .ranker import RankingTable, ranking_table, train_ranker
@@ -26,6 +27,7 @@ from .validation import validation_run
 __all__ = [
     "RankerFit",
     "RankingTable",
+    "feedback_dataset",
     "fit_ranker",
     "ranking_table",
     "train_ranker",

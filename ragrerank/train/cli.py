@@ -1,5 +1,5 @@
-"""``ragrerank train cross-encoder|colbert|distill|ranker|calibrator`` (also ``python -m
-ragrerank.train``)."""
+"""``ragrerank train cross-encoder|colbert|distill|ranker|calibrator|from-feedback`` (also
+``python -m ragrerank.train``)."""
 
 from __future__ import annotations
 
@@ -131,6 +131,9 @@ def _parser() -> argparse.ArgumentParser:
 
     add_calibrator(sub)
     _ranker_parser(sub.add_parser("ranker", help="fit a LightGBM learned ranker over members"))
+    from .feedback import add_parser as add_from_feedback
+
+    add_from_feedback(sub)
     return parser
 
 
@@ -363,6 +366,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.kind == "ranker":
             return _ranker(args, argv)
+        if args.kind == "from-feedback":
+            from .feedback import run_command as from_feedback
+
+            print(from_feedback(args, argv))
+            return 0
         result = _run(args, argv)
     except (ValueError, FileNotFoundError, MissingDependencyError) as exc:
         print(f"ragrerank train: error: {exc}", file=sys.stderr)

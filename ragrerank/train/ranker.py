@@ -75,6 +75,7 @@ def ranking_table(
     *,
     cache_dir: Path,
     show_progress: bool = True,
+    judged_only: bool = False,
 ) -> RankingTable:
     """Features and labels of every (query, candidate) pair of ``runs``.
 
@@ -90,6 +91,9 @@ def ranking_table(
         spec: the features to compute.
         cache_dir: the evaluation cache folder.
         show_progress: progress bars while scoring.
+        judged_only: keep only the rows of candidates judged in ``ds.qrels`` (any grade,
+            0 included; e.g. click labels, where unjudged means unlabelled, not
+            irrelevant). Features still see the whole candidate list.
 
     Returns:
         The `RankingTable`.
@@ -118,16 +122,18 @@ def ranking_table(
     labels: list[int] = []
     groups: list[int] = []
     for q, cands in runs.items():
-        if not cands:
-            continue
-        rows += candidate_features(spec, ds.queries[q], cands, outputs[q])
         judged = ds.qrels.get(q, {})
-        qids += [q] * len(cands)
-        docs += [str(c.id) for c in cands]
-        labels += [max(0, int(judged.get(str(c.id), 0))) for c in cands]
-        groups.append(len(cands))
-    features = np.asarray(rows, dtype=np.float64).reshape(len(rows), len(spec.names))
-    return RankingTable(qids, docs, features, labels, groups, spec)
+        keep = [i for i, c in enumerate(cands) if not judged_only or str(c.id) in judged]
+        if not keep:
+            continue
+        features = candidate_features(spec, ds.queries[q], cands, outputs[q])
+        rows += [features[i] for i in keep]
+        qids += [q] * len(keep)
+        docs += [str(cands[i].id) for i in keep]
+        labels += [max(0, int(judged.get(str(cands[i].id), 0))) for i in keep]
+        groups.append(len(keep))
+    table = np.asarray(rows, dtype=np.float64).reshape(len(rows), len(spec.names))
+    return RankingTable(qids, docs, table, labels, groups, spec)
 
 
 def train_ranker(
@@ -148,6 +154,7 @@ def train_ranker(
     dense_model: Any = None,
     params: Mapping[str, Any] | None = None,
     info: Mapping[str, Any] | None = None,
+    judged_only: bool = False,
 ) -> LearnedRanker:
     """Train a `LearnedRanker` end to end and write its folder.
 
@@ -170,6 +177,8 @@ def train_ranker(
         dense_model: the first stage's dense model (default: all-MiniLM-L6-v2).
         params: LightGBM parameters over the defaults.
         info: extra fields for ``train_log.json`` (e.g. the command).
+        judged_only: train only on the candidates judged in the qrels (`ranking_table`;
+            for click labels, `ragrerank.train.feedback.feedback_dataset`).
 
     Returns:
         The trained `LearnedRanker` (also saved to ``out``).
@@ -184,7 +193,8 @@ def train_ranker(
     runs = first_stage_run(ds, split, first_stage, candidates, cache, query_ids=query_ids,
                            dense_model=dense_model, show_progress=show_progress)  # fmt: skip
     spec = FeatureSpec.of(scorers, names=names, metadata_fields=metadata_fields, groups=groups)
-    table = ranking_table(ds, scorers, runs, spec, cache_dir=cache, show_progress=show_progress)
+    table = ranking_table(ds, scorers, runs, spec, cache_dir=cache, show_progress=show_progress,
+                          judged_only=judged_only)  # fmt: skip
     fit = fit_ranker(table, folds=folds, seed=seed, params=params, show_progress=show_progress)
     ranker = LearnedRanker(scorers, fit.model, spec)
     folder = ranker.save(out)
@@ -197,6 +207,7 @@ def train_ranker(
         "candidates": candidates,
         "queries": len(set(table.query_ids)),
         "rows": len(table.labels),
+        "judged_only": judged_only,
         "dropped_queries": len(fit.dropped_queries),
         "dropped_query_ids": fit.dropped_queries,
         "query_ids": list(runs),
