@@ -16,6 +16,7 @@ from .composers import (
 from .errors import InvalidScoresError, MissingDependencyError, RagRerankError, ScorerError
 from .evaluation import evaluate
 from .evaluation.taxonomy import failure_taxonomy
+from .feedback import Interleaver
 from .normalize import normalize_scores
 from .rag import (
     AssembledContext,
@@ -77,6 +78,7 @@ __all__ = [
     "Document",
     "FusionScorer",
     "IndexReport",
+    "Interleaver",
     "LearnedRanker",
     "InvalidScoresError",
     "ListwiseLLMScorer",

@@ -34,6 +34,7 @@ PUBLIC_ADDED = [
     "BM25Scorer", "BiEncoderScorer",
     "failure_taxonomy",
     "LearnedRanker",
+    "Interleaver",
 ]  # fmt: skip
 
 
@@ -120,7 +121,7 @@ LAYERS = {
     "fields": 3,
     "scorer": 4,
     "calibrator": 4,
-    "feedback": 4,
+    "feedback": 4.5,  # uses scorer (fingerprint) and calibrator; reranker uses it
     "reranker": 5,
     "scorers": 6,
     "composers": 6,

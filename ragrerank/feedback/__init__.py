@@ -3,6 +3,13 @@ bias, and compare rankers online."""
 
 from __future__ import annotations
 
+from .interleave import InterleavedResult, Interleaver, Interleaving, Outcome
+from .interleave_summary import (
+    InterleavingSummary,
+    InterleavingTest,
+    interleaving_test,
+    outcomes_from_records,
+)
 from .records import EventKind, FeedbackEvent, FeedbackSink, Impression
 from .simulate import PositionBasedClickModel
 
@@ -11,5 +18,13 @@ __all__ = [
     "FeedbackEvent",
     "FeedbackSink",
     "Impression",
+    "InterleavedResult",
+    "Interleaver",
+    "Interleaving",
+    "InterleavingSummary",
+    "InterleavingTest",
+    "Outcome",
     "PositionBasedClickModel",
+    "interleaving_test",
+    "outcomes_from_records",
 ]
