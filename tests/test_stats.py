@@ -18,13 +18,17 @@ def exact_sign_test(wins: int, losses: int) -> Fraction:
     n, k = wins + losses, min(wins, losses)
     if n == 0:
         return Fraction(1)
-    tail = Fraction(sum(math.comb(n, i) for i in range(k + 1)), 2**n)
+    term, total = 1, 1  # C(n, 0); C(n, i + 1) = C(n, i) * (n - i) / (i + 1), exactly
+    for i in range(k):
+        term = term * (n - i) // (i + 1)
+        total += term
+    tail = Fraction(total, 2**n)
     return min(Fraction(1), 2 * tail)
 
 
 def test_sign_test_hand_worked() -> None:
     # 9 wins, 1 loss: P(X <= 1) = (1 + 10) / 1024, doubled.
-    assert sign_test(9, 1) == pytest.approx(22 / 1024, rel=1e-12)
+    assert sign_test(9, 1) == 22 / 1024 == 0.021484375
     assert sign_test(1, 9) == sign_test(9, 1)  # two-sided: symmetric
     assert sign_test(3, 0) == pytest.approx(2 / 8, rel=1e-12)
     assert sign_test(10, 0) == pytest.approx(2 / 1024, rel=1e-12)
@@ -32,9 +36,21 @@ def test_sign_test_hand_worked() -> None:
     assert type(sign_test(9, 1)) is float
 
 
-@pytest.mark.parametrize(("wins", "losses"), [(7, 2), (30, 12), (60, 40), (101, 70), (250, 180)])
+@pytest.mark.parametrize(
+    ("wins", "losses"), [(7, 2), (30, 12), (60, 40), (101, 70), (250, 180), (1100, 1000)]
+)
 def test_sign_test_matches_exact_integers(wins: int, losses: int) -> None:
-    assert sign_test(wins, losses) == pytest.approx(float(exact_sign_test(wins, losses)), rel=1e-9)
+    exact = exact_sign_test(wins, losses)
+    if wins + losses <= 2000:
+        assert sign_test(wins, losses) == float(exact)  # correctly rounded
+    assert sign_test(wins, losses) == pytest.approx(float(exact), rel=1e-9)
+
+
+def test_sign_test_floating_point_tail_matches_exact_integers() -> None:
+    """Past 2000 non-ties the tail is summed in floats: still within 1e-9 of exact."""
+    for wins, losses in [(1040, 961), (1300, 1200), (2500, 2000), (5000, 4800)]:
+        got = sign_test(wins, losses)
+        assert got == pytest.approx(float(exact_sign_test(wins, losses)), rel=1e-9)
 
 
 def test_sign_test_large_counts_match_the_normal_approximation() -> None:
