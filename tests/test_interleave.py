@@ -114,7 +114,7 @@ def test_team_draft_on_a_scripted_pair_over_seeds() -> None:
         (("d2", "d1", "d3", "d4"), ("b", "a", "a", "b")),
         (("d2", "d1", "d4", "d3"), ("b", "a", "b", "a")),
     }
-    seen = Counter()
+    seen: Counter[tuple[tuple[str, ...], tuple[str, ...]]] = Counter()
     for seed in range(60):
         got = Interleaver(seed).interleave(a, b, 4)
         check_team_draft(a, b, 4, got)

@@ -260,9 +260,11 @@ class Interleaver:
             a.arerank(query, documents, top_k=k), b.arerank(query, documents, top_k=k)
         )
         shown = self.interleave(_ids(ra, keys), _ids(rb, keys), k)
-        impression = await asyncio.to_thread(
-            self._log, log, query, keys, shown, a, b, session, query_id
-        )
+        impression = None
+        if log is not None:
+            impression = await asyncio.to_thread(
+                self._log, log, query, keys, shown, a, b, session, query_id
+            )
         return _result(documents, keys, shown, impression, ra, rb)
 
     def _log(

@@ -56,7 +56,7 @@ def sign_test(wins: int, losses: int) -> float:
     if 2 * k >= n:  # no non-ties, or an even split
         return 1.0
     if n <= _EXACT_UP_TO:  # integer arithmetic, one correctly rounded division
-        return min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2**n)
+        return min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / (1 << n))
     # P(X = k), then the lower tail summed downwards: the terms shrink at least geometrically.
     term = math.exp(
         math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1) - n * math.log(2.0)
@@ -108,12 +108,12 @@ def paired_randomization_test(
     observed = abs(math.fsum(diffs))
     bar = observed - _REL_TOL * max(observed, math.fsum(abs(d) for d in diffs))
     n = len(diffs)
-    if n < 63 and 2**n <= rounds:
+    if n < 63 and (1 << n) <= rounds:
         hits = sum(
             abs(math.fsum(-d if mask >> i & 1 else d for i, d in enumerate(diffs))) >= bar
-            for mask in range(2**n)
+            for mask in range(1 << n)
         )
-        return hits / 2**n
+        return hits / (1 << n)
     rng = random.Random(seed)
     hits = 0
     for _ in range(rounds):
