@@ -16,7 +16,7 @@ from .composers import (
 from .errors import InvalidScoresError, MissingDependencyError, RagRerankError, ScorerError
 from .evaluation import evaluate
 from .evaluation.taxonomy import failure_taxonomy
-from .feedback import FeedbackLog, Propensity, SwapRandomizer
+from .feedback import FeedbackLog, Interleaver, Propensity, SwapRandomizer
 from .normalize import normalize_scores
 from .rag import (
     AssembledContext,
@@ -79,6 +79,7 @@ __all__ = [
     "FeedbackLog",
     "FusionScorer",
     "IndexReport",
+    "Interleaver",
     "LearnedRanker",
     "InvalidScoresError",
     "ListwiseLLMScorer",

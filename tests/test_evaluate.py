@@ -6,6 +6,7 @@ import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,6 +14,7 @@ pytest.importorskip("ir_measures")
 pytest.importorskip("qdrant_client")
 
 from ragrerank import BaseScorer, Candidate, ScoreOutput
+from ragrerank.evaluation import EvalReport
 from ragrerank.evaluation.first_stage import first_stage_run
 from ragrerank.evaluation.metrics import query_length_bucket
 from ragrerank.evaluation.runner import evaluate
@@ -79,18 +81,22 @@ def beir(tmp_path: Path) -> Path:
     return write_beir(tmp_path / "tiny")
 
 
-def test_metrics_match_hand_computed_values(beir: Path, tmp_path: Path) -> None:
-    report = evaluate(
+def scripted_report(beir: Path, tmp_path: Path, **options: Any) -> EvalReport:
+    """A dense run of two scripted rerankers: relevant documents first ("top") and second."""
+    return evaluate(
         beir,
         {"top": PlaceRelevant(1), "second": PlaceRelevant(2)},
         first_stage="dense",
         candidates=6,
         cache_dir=tmp_path / "cache",
         dense_model=HashEmbedder(),
-        latency_points=(2, 6),
-        latency_queries=1,
         show_progress=False,
+        **options,
     )
+
+
+def test_metrics_match_hand_computed_values(beir: Path, tmp_path: Path) -> None:
+    report = scripted_report(beir, tmp_path, latency_points=(2, 6), latency_queries=1)
     top, second = report.systems["top"].metrics, report.systems["second"].metrics
     assert top["nDCG@10"] == pytest.approx(1.0)
     assert top["RR@10"] == pytest.approx(1.0)

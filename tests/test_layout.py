@@ -35,6 +35,7 @@ PUBLIC_ADDED = [
     "failure_taxonomy",
     "LearnedRanker",
     "FeedbackLog", "Propensity", "SwapRandomizer",
+    "Interleaver",
 ]  # fmt: skip
 
 
@@ -121,7 +122,7 @@ LAYERS = {
     "fields": 3,
     "scorer": 4,
     "calibrator": 4,
-    "feedback": 4,
+    "feedback": 4.5,  # uses scorer (fingerprint) and calibrator; reranker uses it
     "reranker": 5,
     "scorers": 6,
     "composers": 6,

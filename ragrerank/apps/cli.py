@@ -59,6 +59,15 @@ def _parser() -> argparse.ArgumentParser:
         default=100,
         help="score traces of failed queries written per reranker (default 100; 0: none)",
     )
+    ev.add_argument(
+        "--compare",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("A", "B"),
+        help="compare two systems of the run query by query (per-query nDCG@10 W/L/T, mean "
+        "difference, sign and randomization test p-values); repeatable",
+    )
     ev.add_argument("--no-progress", action="store_true", help="no progress bars")
     sub.add_parser(
         "train", help="fine-tune rerankers (ragrerank.train)", add_help=False
@@ -96,6 +105,7 @@ def _eval(args: argparse.Namespace) -> int:
         show_progress=not args.no_progress,
         taxonomy_k=args.taxonomy_k,
         max_traces=args.max_traces,
+        compare=[(a, b) for a, b in args.compare],
     )
     paths = report.write(args.out)
     print(report.markdown())

@@ -21,6 +21,7 @@ __all__ = [
     "slice_groups",
     "slice_report",
     "system_result",
+    "wins_losses_ties",
 ]
 
 MEASURES = ("nDCG@10", "RR@10", "R@10", "R@100", "nDCG@3")
@@ -84,9 +85,10 @@ def per_query(qrels: Mapping[str, Mapping[str, int]], run: Run) -> dict[str, dic
     return out
 
 
-def _compare(
+def wins_losses_ties(
     mine: Mapping[str, float], base: Mapping[str, float], qids: Sequence[str]
 ) -> tuple[int, int, int]:
+    """Queries of ``qids`` where ``mine`` is above / below / within 1e-9 of ``base``."""
     wins = sum(mine[q] > base[q] + 1e-9 for q in qids)
     losses = sum(mine[q] < base[q] - 1e-9 for q in qids)
     return wins, losses, len(qids) - wins - losses
@@ -103,7 +105,7 @@ def system_result(
     qids: Sequence[str],
     latency: Sequence[float] | None,
 ) -> SystemResult:
-    wins, losses, ties = _compare(pq["nDCG@10"], base["nDCG@10"], qids)
+    wins, losses, ties = wins_losses_ties(pq["nDCG@10"], base["nDCG@10"], qids)
     metrics = {m: _mean(pq[m], qids) for m in MEASURES}
     return SystemResult(
         name=name,
@@ -121,7 +123,7 @@ def _slice_stats(
     base: Mapping[str, Mapping[str, float]],
     members: Sequence[str],
 ) -> dict[str, Any]:
-    wins, losses, ties = _compare(pq["nDCG@10"], base["nDCG@10"], members)
+    wins, losses, ties = wins_losses_ties(pq["nDCG@10"], base["nDCG@10"], members)
     return {
         "nDCG@10": _mean(pq["nDCG@10"], members),
         "lift_at_3": _mean(pq["nDCG@3"], members) - _mean(base["nDCG@3"], members),

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import require
+from .compare import comparisons_markdown
 from .metrics import SystemResult
 from .taxonomy import CATEGORIES, write_taxonomy_files
 
@@ -55,7 +56,8 @@ class EvalReport:
 
     ``taxonomy`` is the failure taxonomy (`.taxonomy.taxonomy_report`; empty in reports
     made before it existed); ``failure_traces`` (``{system: {qid: trace}}``) goes to
-    ``traces/``, not to ``report.json``.
+    ``traces/``, not to ``report.json``; ``comparisons`` are `.compare.compare_systems`'s
+    pairs (``ragrerank eval --compare A B``).
     """
 
     dataset: str
@@ -71,6 +73,7 @@ class EvalReport:
     elapsed_s: float = 0.0
     taxonomy: dict[str, Any] = field(default_factory=dict)
     failure_traces: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict, repr=False)
+    comparisons: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def first_stage_name(self) -> str:
@@ -138,6 +141,7 @@ class EvalReport:
                 lines.append(
                     f"| {name} | " + " | ".join(_fmt(v.get(str(n))) for n in points) + " |"
                 )
+        lines += comparisons_markdown(self.comparisons)
         lines += self._taxonomy_markdown()
         m = self.machine
         lines += [

@@ -19,6 +19,7 @@ from typing import Any
 from ..errors import require
 from ..scorer import Scorer, score_output
 from ..types import Candidate
+from .compare import check_pairs, compare_systems
 from .datasets import BeirDataset
 from .first_stage import (
     as_dataset,
@@ -64,6 +65,7 @@ def evaluate(
     show_progress: bool = True,
     taxonomy_k: int = 10,
     max_traces: int = 100,
+    compare: Sequence[tuple[str, str]] = (),
 ) -> EvalReport:
     """Evaluate the first stage and each reranker on its top ``candidates``.
 
@@ -88,10 +90,15 @@ def evaluate(
             when a relevant document is in a system's top ``taxonomy_k``.
         max_traces: at most this many score traces of failed queries per reranker
             (``traces/`` of `EvalReport.write`); 0: none. Every query keeps its table row.
+        compare: pairs ``(a, b)`` of system names (rerankers, or the first stage as
+            ``"first stage (<mode>)"``) to compare query by query (`.compare`).
 
     Returns:
         The `EvalReport`: metrics per system, per-query wins and losses, slices, latency,
-        failure taxonomy.
+        failure taxonomy, comparisons.
+
+    Raises:
+        ValueError: bad arguments, e.g. a ``compare`` name that is not a system of the run.
     """
     positive_int(candidates, "candidates")
     positive_int(taxonomy_k, "taxonomy_k")
@@ -101,6 +108,8 @@ def evaluate(
         if not isinstance(scorer, Scorer):
             raise TypeError(f"reranker {name!r} does not implement ragrerank.Scorer")
     stage_mode(first_stage)
+    fs_name = f"first stage ({first_stage})"
+    pairs = check_pairs(compare, [fs_name, *rerankers])
     require("ir_measures", "eval")
     started = time.perf_counter()
     ds = as_dataset(dataset, split)
@@ -117,7 +126,6 @@ def evaluate(
     )
     qids = list(runs)
     qrels = {q: dict(ds.qrels[q]) for q in qids}
-    fs_name = f"first stage ({first_stage})"
     system_runs: dict[str, Run] = {
         fs_name: {q: {str(c.id): float(c.score or 0.0) for c in runs[q]} for q in qids}
     }
@@ -137,6 +145,7 @@ def evaluate(
     by_slice = slice_report(measured, fs_name, texts, slice_fns)
     taxonomy, traces = taxonomy_report(qrels, system_runs, fs_name, texts,
                                        slice_groups(texts, slice_fns), taxonomy_k, max_traces)  # fmt: skip
+    ndcg = {name: pq["nDCG@10"] for name, pq in measured.items()}
     sweep = _latency_sweep(
         ds, runs, rerankers, latency_points, candidates, latency_queries, show_progress
     )
@@ -149,11 +158,12 @@ def evaluate(
         systems=systems,
         slices=by_slice,
         latency_vs_candidates=sweep,
-        per_query={name: pq["nDCG@10"] for name, pq in measured.items()},
+        per_query=ndcg,
         machine=machine_info(),
         elapsed_s=time.perf_counter() - started,
         taxonomy=taxonomy,
         failure_traces=traces,
+        comparisons=[compare_systems(a, b, ndcg, qids) for a, b in pairs],
     )
 
 
