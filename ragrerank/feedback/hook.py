@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import logging
 import threading
 from collections.abc import Callable, Sequence
 
 from ..types import Candidate, RerankResult
+from .failures import LogFailures
 from .records import FeedbackSink, display_positions, doc_key
 
 __all__ = ["FeedbackHook"]
-
-logger = logging.getLogger(__name__)
 
 
 class FeedbackHook:
@@ -40,15 +38,16 @@ class FeedbackHook:
             )
         self.sink = sink
         self._fingerprint_of = fingerprint
-        self._failures = 0
+        self._failures = LogFailures(
+            "the result is returned without an impression id (Reranker.feedback_failures)"
+        )
         self._lock = threading.Lock()
         self._fingerprints: dict[int, tuple[object, str]] = {}
 
     @property
     def failures(self) -> int:
         """How many results could not be logged."""
-        with self._lock:
-            return self._failures
+        return self._failures.count
 
     def log(
         self,
@@ -82,7 +81,7 @@ class FeedbackHook:
                 query_id=query_id,
             )
         except Exception as exc:  # a log must never fail a rerank
-            self._failed(exc)
+            self._failures.failed(self.sink, exc)
             return result
         return dataclasses.replace(result, impression_id=impression_id)
 
@@ -121,16 +120,3 @@ class FeedbackHook:
         with self._lock:
             self._fingerprints[id(scorer)] = (scorer, value)
         return value
-
-    def _failed(self, exc: Exception) -> None:
-        with self._lock:
-            self._failures += 1
-            first = self._failures == 1
-        if first:
-            logger.warning(
-                "feedback log %s failed (%s: %s); the result is returned without an impression "
-                "id. Further failures are only counted (Reranker.feedback_failures).",
-                type(self.sink).__name__,
-                type(exc).__name__,
-                exc,
-            )

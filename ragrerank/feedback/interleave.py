@@ -9,7 +9,6 @@ one user's clicks into an `Outcome`; `.interleave_summary` sums outcomes up."""
 from __future__ import annotations
 
 import asyncio
-import logging
 import random
 import threading
 from collections.abc import Iterable, Sequence
@@ -18,6 +17,7 @@ from typing import Literal, Protocol
 
 from ..scorer import fingerprint
 from ..types import Document, RerankResult, int_at_least
+from .failures import LogFailures
 from .records import FeedbackSink, check_positions, doc_key
 
 __all__ = [
@@ -29,7 +29,6 @@ __all__ = [
     "RankerLike",
 ]
 
-logger = logging.getLogger(__name__)
 
 Team = Literal["a", "b"]
 Winner = Literal["a", "b", "tie"]
@@ -151,12 +150,14 @@ class Interleaver:
     def __init__(self, seed: int | None = None) -> None:
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
-        self._log_failures = 0
+        self._log_failures = LogFailures(
+            "the interleaved list was served unlogged (Interleaver.log_failures)"
+        )
 
     @property
     def log_failures(self) -> int:
         """How many impressions could not be logged (each rerank was still served)."""
-        return self._log_failures
+        return self._log_failures.count
 
     def interleave(self, a: Sequence[str], b: Sequence[str], k: int) -> Interleaving:
         """Draft at most ``k`` ids from rankings ``a`` and ``b`` (best first).
@@ -293,15 +294,7 @@ class Interleaver:
                 teams=[place[d][1] if d in place else "" for d in keys],
             )
         except Exception as exc:  # a log must never fail what the user is served
-            with self._lock:
-                self._log_failures += 1
-                first = self._log_failures == 1
-            if first:
-                logger.warning(
-                    "could not log an interleaved impression (%r); served it unlogged "
-                    "(Interleaver.log_failures counts them)",
-                    exc,
-                )
+            self._log_failures.failed(log, exc)
             return None
 
 
