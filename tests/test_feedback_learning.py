@@ -7,9 +7,8 @@ from __future__ import annotations
 import json
 import math
 import random
-import sys
+import re
 import threading
-import types
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -249,22 +248,31 @@ def test_bad_records_name_the_impression_and_doc() -> None:
 
 
 @pytest.fixture
-def fake_log(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[Record]]:
-    """``ragrerank.feedback.log.FeedbackLog`` reading records from this dict by path (until
-    the log's storage is on this branch)."""
-    logs: dict[str, list[Record]] = {}
+def fake_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LogWriter]:
+    """Real SQLite feedback logs, written from records: ``fake_log[name] = records``."""
+    monkeypatch.chdir(tmp_path)
+    yield LogWriter()
 
-    class ListLog:
-        def __init__(self, url: str) -> None:
-            self.rows = logs[url]
 
-        def records(self) -> Iterator[Record]:
-            yield from self.rows
+class LogWriter:
+    """``writer["log.db"] = records`` logs each impression and its events into a real
+    `FeedbackLog` at that path (the log assigns its own impression ids)."""
 
-    module = types.ModuleType("ragrerank.feedback.log")
-    module.FeedbackLog = ListLog  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "ragrerank.feedback.log", module)
-    return logs
+    def __setitem__(self, path: str, records: list[Record]) -> None:
+        from ragrerank.feedback import FeedbackLog
+
+        for old in Path().glob(f"{path}*"):  # a fresh log (and its WAL files) each time
+            old.unlink()
+        # Impressions without query text are logged with hashed queries.
+        mode = "text" if all(imp.query is not None for imp, _ in records) else "hash"
+        with FeedbackLog(path, queries=mode) as log:
+            for imp, events in records:
+                iid = log.log_impression(
+                    imp.query or f"query {imp.query_id}", imp.doc_ids, imp.positions,
+                    scorer=imp.scorer, query_id=imp.query_id, intervention=imp.intervention,
+                )  # fmt: skip
+                for e in events:
+                    log.log_event(iid, e.doc_id, e.kind, e.value)
 
 
 def write_tiny_beir(root: Path) -> Path:
@@ -283,7 +291,7 @@ def write_tiny_beir(root: Path) -> Path:
 
 
 def test_cross_encoder_export_reads_back_as_training_data(
-    tmp_path: Path, fake_log: dict[str, list[Record]], capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, fake_log: LogWriter, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from ragrerank.train.cli import main
     from ragrerank.train.data import load_jsonl_training
@@ -316,7 +324,8 @@ def test_cross_encoder_export_reads_back_as_training_data(
     fake_log["nq.db"] = [(impression("Z", ["d1"], [1], query_id="q9"), [click("Z", "d1")])]
     bad = ["--log", "nq.db"]
     assert main([*argv[:1], *bad, *argv[3:]]) == 2
-    assert "impression 'Z' (query 'q9'): no query text" in capsys.readouterr().err
+    assert re.search(r"impression '[0-9a-f]{32}' \(query 'q9'\): no query text",
+                     capsys.readouterr().err)  # fmt: skip
     fake_log["nq.db"] = [(impression("Z", ["d1"], [1], query_id="q9", query="typed"),
                           [click("Z", "d1")])]  # fmt: skip
     assert main([*argv[:1], *bad, *argv[3:]]) == 0
@@ -360,7 +369,7 @@ def test_judged_only_rows_keep_the_full_lists_features(tmp_path: Path) -> None:
 
 
 def test_learned_ranker_from_feedback_end_to_end(
-    tmp_path: Path, fake_log: dict[str, list[Record]], tiny_ce: str
+    tmp_path: Path, fake_log: LogWriter, tiny_ce: str
 ) -> None:
     pytest.importorskip("lightgbm")
     pytest.importorskip("qdrant_client")
@@ -392,9 +401,19 @@ def test_learned_ranker_from_feedback_end_to_end(
             "--propensity", str(curve), "--members", str(members), "--first-stage", "bm25",
             "--candidates", "6", "--folds", "2", "--cache", str(tmp_path / "cache"),
             "--out", str(out), "--no-progress"]  # fmt: skip
+    # The default objective: the IPS click likelihood over every pair shown within the curve.
     assert main(argv) == 0
     log = json.loads((out / "train_log.json").read_text())
-    qrels = feedback_qrels(click_estimates(records, Propensity.load(curve)))
+    estimates = click_estimates(records, Propensity.load(curve))
+    pairs = [e for docs in estimates.values() for e in docs.values() if e.exposure > 0]
+    # Rows: the shown pairs among the first stage's candidates.
+    assert log["objective"] == "clicks" and log["feedback"]["labelled_pairs"] == len(pairs)
+    assert 0 < log["rows"] <= len(pairs) and 0 < log["clicks"] <= sum(e.clicks for e in pairs)
+    assert not (out / "oof.json").exists()
+    argv = [*argv, "--objective", "graded"]
+    assert main(argv) == 0
+    log = json.loads((out / "train_log.json").read_text())
+    qrels = feedback_qrels(estimates)
     assert log["feedback"]["propensity"] == Propensity.load(curve).to_dict()
     assert log["feedback"]["grades"] == 4 and log["feedback"]["impressions"] == 360
     assert log["judged_only"] is True and set(log["query_ids"]) == set(qrels)
@@ -403,7 +422,8 @@ def test_learned_ranker_from_feedback_end_to_end(
     for row in oof:  # rows are labelled pairs only, with the click labels (not the BEIR qrels)
         assert row["label"] == qrels[row["qid"]][row["doc_id"]]
     assert {r["label"] for r in oof} > {0}
+    assert log["objective"] == "lambdarank"
     assert main([*argv[:7], "--estimate-propensity", "--positions", "4", *argv[9:]]) == 0
     estimated = json.loads((out / "train_log.json").read_text())["feedback"]["propensity"]
     assert estimated["method"] == "swap" and len(estimated["values"]) == 4
-    assert main([*argv[:-3], "--no-progress"]) == 2  # no --out
+    assert main([*argv[:-5], "--no-progress"]) == 2  # no --out

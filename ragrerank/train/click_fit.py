@@ -21,26 +21,23 @@ from typing import Any
 
 from ..errors import require
 from ..types import int_at_least
-from .ranker_fit import query_folds
+from .ranker_fit import DEFAULT_PARAMS, query_folds
+
+# lambdarank-only settings, and bagging (the click rows are weighted pairs, not samples)
+_NOT_FOR_CLICKS = ("objective", "metric", "eval_at", "bagging_fraction", "bagging_freq")
 
 __all__ = ["CLICK_PARAMS", "ClickFit", "fit_clicks"]
 
 logger = logging.getLogger(__name__)
 
 CLICK_PARAMS: dict[str, Any] = {
+    **{k: v for k, v in DEFAULT_PARAMS.items() if k not in _NOT_FOR_CLICKS},
     "objective": "cross_entropy",
     "metric": "cross_entropy",
-    "num_leaves": 15,
     "min_data_in_leaf": 50,
-    "learning_rate": 0.05,
-    "feature_fraction": 0.9,
-    "lambda_l2": 1.0,
-    "deterministic": True,
-    "force_row_wise": True,
-    "num_threads": 1,
-    "verbosity": -1,
 }
-"""Defaults of `fit_clicks` (``seed`` is added per fit; ``params`` override any)."""
+"""Defaults of `fit_clicks`: `DEFAULT_PARAMS`'s tree settings with the ``cross_entropy``
+objective and larger leaves (``seed`` is added per fit; ``params`` override any)."""
 
 
 @dataclass(frozen=True)

@@ -145,6 +145,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--kind", action="append", dest="event_kinds",
                    choices=["click", "dwell", "rating"],
                    help="event kinds that count as clicks (repeatable; default click)")  # fmt: skip
+    p.add_argument("--objective", default="clicks", choices=["clicks", "graded"],
+                   help="learned: 'clicks' (default) fits the IPS-weighted click likelihood on "
+                   "every shown pair; 'graded' fits lambdarank on --grades labels")  # fmt: skip
     p.add_argument("--grades", type=int, default=4, help="top label grade (default 4)")
     p.add_argument("--min-exposure", type=float, default=1.0,
                    help="expected examinations a label needs (default 1.0)")  # fmt: skip
@@ -205,6 +208,12 @@ def run_command(args: argparse.Namespace, argv: Sequence[str]) -> str:
     from .ranker import train_ranker
 
     command = "ragrerank train " + shlex.join(argv)
+    if args.objective == "clicks":  # every pair shown within the curve is a row
+        qrels = {q: {d: int(e.clicks > 0) for d, e in docs.items() if e.exposure > 0}
+                 for q, docs in estimates.items()}  # fmt: skip
+        qrels = {q: docs for q, docs in qrels.items() if docs}
+        settings.update(objective="clicks", labelled_pairs=sum(map(len, qrels.values())),
+                        labelled_queries=len(qrels))  # fmt: skip
     ranker = train_ranker(
         feedback_dataset(ds, qrels),
         load_rerankers(args.members),
@@ -220,9 +229,13 @@ def run_command(args: argparse.Namespace, argv: Sequence[str]) -> str:
         dense_model=args.dense_model,
         info={"command": command, "members": args.members, "feedback": settings},
         judged_only=True,
+        clicks=estimates if args.objective == "clicks" else None,
     )
     log = json.loads((Path(args.out) / "train_log.json").read_text(encoding="utf-8"))
+    cv = log["cv"]
+    measure = (f"cv IPS log-loss {cv['mean_loss']:.4f}" if args.objective == "clicks"
+               else f"cv nDCG@10 {cv['mean_ndcg@10']:.4f}")  # fmt: skip
     return (
         f"saved {Path(args.out)}: {ranker.name} on {log['rows']} labelled pairs of "
-        f"{log['queries']} queries ({curve}); cv nDCG@10 {log['cv']['mean_ndcg@10']:.4f}"
+        f"{log['queries']} queries ({curve}, objective {args.objective}); {measure}"
     )

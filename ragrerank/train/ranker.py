@@ -16,9 +16,11 @@ from ..composers.learned import LearnedRanker, check_members
 from ..evaluation.datasets import BeirDataset
 from ..evaluation.first_stage import as_dataset, corpus_digest, default_cache, first_stage_run
 from ..evaluation.score_cache import ScoreCache, cached_output
+from ..feedback.ips import ClickEstimate
 from ..scorer import Scorer, check_scores
 from ..types import Candidate, ScoreOutput
 from ..utils.jsonio import write_json
+from .click_fit import ClickFit, fit_clicks
 from .ranker_fit import RankerFit, fit_ranker
 
 __all__ = ["RankingTable", "plot_importance", "ranking_table", "train_ranker"]
@@ -155,6 +157,7 @@ def train_ranker(
     params: Mapping[str, Any] | None = None,
     info: Mapping[str, Any] | None = None,
     judged_only: bool = False,
+    clicks: Mapping[str, Mapping[str, ClickEstimate]] | None = None,
 ) -> LearnedRanker:
     """Train a `LearnedRanker` end to end and write its folder.
 
@@ -179,6 +182,10 @@ def train_ranker(
         info: extra fields for ``train_log.json`` (e.g. the command).
         judged_only: train only on the candidates judged in the qrels (`ranking_table`;
             for click labels, `ragrerank.train.feedback.feedback_dataset`).
+        clicks: fit the IPS click likelihood (`fit_clicks`) on these per-query,
+            per-document click counts and exposures instead of lambdarank on the qrels;
+            every row needs one with exposure > 0 (use ``judged_only`` with qrels over
+            the same pairs).
 
     Returns:
         The trained `LearnedRanker` (also saved to ``out``).
@@ -195,8 +202,14 @@ def train_ranker(
     spec = FeatureSpec.of(scorers, names=names, metadata_fields=metadata_fields, groups=groups)
     table = ranking_table(ds, scorers, runs, spec, cache_dir=cache, show_progress=show_progress,
                           judged_only=judged_only)  # fmt: skip
-    fit = fit_ranker(table, folds=folds, seed=seed, params=params, show_progress=show_progress)
-    ranker = LearnedRanker(scorers, fit.model, spec)
+    if clicks is None:
+        fit = fit_ranker(table, folds=folds, seed=seed, params=params, show_progress=show_progress)
+        model, fit_log, dropped, oof = fit.model, _fit_log(fit), fit.dropped_queries, fit.oof
+    else:
+        cfit = _fit_on_clicks(table, clicks, folds=folds, seed=seed, params=params,
+                              show_progress=show_progress)  # fmt: skip
+        model, fit_log, dropped, oof = cfit.model, _click_log(cfit), [], None
+    ranker = LearnedRanker(scorers, model, spec)
     folder = ranker.save(out)
     log = {
         **dict(info or {}),
@@ -208,26 +221,61 @@ def train_ranker(
         "queries": len(set(table.query_ids)),
         "rows": len(table.labels),
         "judged_only": judged_only,
-        "dropped_queries": len(fit.dropped_queries),
-        "dropped_query_ids": fit.dropped_queries,
+        "dropped_queries": len(dropped),
+        "dropped_query_ids": dropped,
         "query_ids": list(runs),
-        **_fit_log(fit),
+        **fit_log,
         "spec": spec.to_dict(),
         "wall_time_s": round(time.perf_counter() - started, 1),
         "machine": machine_info(),
     }
     write_json(folder / "train_log.json", log, indent=1)
-    oof = [
-        {"qid": q, "doc_id": d, "label": y, "oof": p}
-        for q, d, y, p in zip(table.query_ids, table.doc_ids, table.labels, fit.oof, strict=True)
-    ]
-    write_json(folder / "oof.json", oof)
-    plot_importance(fit.importance, folder / "importance.png")
+    if oof is not None:
+        rows = zip(table.query_ids, table.doc_ids, table.labels, oof, strict=True)
+        write_json(folder / "oof.json",
+                   [{"qid": q, "doc_id": d, "label": y, "oof": p} for q, d, y, p in rows])  # fmt: skip
+    plot_importance(fit_log["importance_gain"], folder / "importance.png")
     return ranker
+
+
+def _fit_on_clicks(
+    table: RankingTable,
+    clicks: Mapping[str, Mapping[str, ClickEstimate]],
+    **options: Any,
+) -> ClickFit:
+    """`fit_clicks` on ``table``'s rows with each pair's clicks and exposure."""
+    found: list[ClickEstimate] = []
+    for i, (q, d) in enumerate(zip(table.query_ids, table.doc_ids, strict=True)):
+        est = clicks.get(q, {}).get(d)
+        if est is None or not est.exposure > 0:
+            raise ValueError(f"row {i}: no click estimate with exposure > 0 for query {q!r}, "
+                             f"document {d!r}")  # fmt: skip
+        found.append(est)
+    return fit_clicks(table.features, table.query_ids, [float(e.clicks) for e in found],
+                      [float(e.exposure) for e in found], names=table.names, **options)  # fmt: skip
+
+
+def _click_log(fit: ClickFit) -> dict[str, Any]:
+    return {
+        "objective": "clicks",
+        "cv": {
+            "folds": len(fit.fold_loss),
+            "fold_loss": fit.fold_loss,
+            "mean_loss": fit.mean_loss,
+            "note": "IPS-weighted log-loss of each held-out fold at its early-stopped round",
+        },
+        "clicks": fit.clicks,
+        "exposure": fit.exposure,
+        "best_iterations": fit.best_iterations,
+        "final_rounds": fit.final_rounds,
+        "params": fit.params,
+        "importance_gain": fit.importance,
+    }
 
 
 def _fit_log(fit: RankerFit) -> dict[str, Any]:
     return {
+        "objective": "lambdarank",
         "cv": {
             "folds": len(fit.fold_ndcg10),
             "fold_ndcg@10": fit.fold_ndcg10,

@@ -15,7 +15,7 @@ from ..types import int_at_least
 if TYPE_CHECKING:
     from .ranker import RankingTable
 
-__all__ = ["DEFAULT_PARAMS", "RankerFit", "fit_ranker", "query_folds"]
+__all__ = ["DEFAULT_PARAMS", "RankerFit", "fit_ranker", "group_sizes", "query_folds"]
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +82,8 @@ def query_folds(query_ids: Sequence[str], folds: int, seed: int) -> dict[str, in
     return {distinct[int(j)]: k % folds for k, j in enumerate(order)}
 
 
-def _groups(qids: Sequence[str]) -> list[int]:
+def group_sizes(qids: Sequence[str]) -> list[int]:
+    """Sizes of the runs of equal consecutive query ids (LightGBM query groups)."""
     sizes: list[int] = []
     for i, q in enumerate(qids):
         if i and q == qids[i - 1]:
@@ -151,7 +152,7 @@ def fit_ranker(
 
     def dataset(mask: Any) -> Any:
         rows = np.flatnonzero(mask)
-        return lgb.Dataset(x[rows], label=y[rows], group=_groups([qids[i] for i in rows]),
+        return lgb.Dataset(x[rows], label=y[rows], group=group_sizes([qids[i] for i in rows]),
                            params={"feature_pre_filter": False}, free_raw_data=False)  # fmt: skip
 
     bar = tqdm(total=folds * rounds + 1, desc="ranker cv", unit="round", disable=not show_progress)
