@@ -229,12 +229,44 @@ def test_a_given_salt_is_the_hmac_key_and_is_never_stored(target: str) -> None:
 def test_text_and_none_modes(target: str) -> None:
     with FeedbackLog(target, queries="text") as log:
         log.log_impression("statins", ["a"], [1], scorer="s")
-    with FeedbackLog(target, queries="none") as log:
+        (text,) = log.impressions()
+    other = target.replace("feedback.db", "private.db")
+    with FeedbackLog(other, queries="none") as log:
         log.log_impression("vitamin d", ["a"], [1], scorer="s")
-        text, none = list(log.impressions())
+        (none,) = log.impressions()
     assert (text.query_key, text.query) == ("statins", "statins")
     assert (none.query_key, none.query) == ("", None)
-    assert b"vitamin d" not in _db_bytes(target)
+    assert b"vitamin d" not in _db_bytes(other)
+
+
+def test_a_log_keeps_its_query_mode_and_salt(target: str) -> None:
+    """Reopening a log with another mode or salt would silently mix query keys."""
+    FeedbackLog(target).close()  # hash, with the log's own salt
+    with pytest.raises(ValueError, match="keeps queries as 'hash', opened with queries='text'"):
+        FeedbackLog(target, queries="text")
+    with pytest.raises(ValueError, match="its own stored salt: open it without salt="):
+        FeedbackLog(target, salt="mine")
+    FeedbackLog(target).close()  # as it was written: fine
+    texts = target.replace("feedback.db", "texts.db")
+    FeedbackLog(texts, queries="text").close()
+    with FeedbackLog(texts) as log:  # the default: as the log was written
+        log.log_impression("statins", ["a"], [1], scorer="s")
+        assert [i.query for i in log.impressions()] == ["statins"]
+    mine = target.replace("feedback.db", "mine.db")
+    with FeedbackLog(mine, salt="secret-one") as log:
+        first = log.log_impression("statins", ["a"], [1], scorer="s")
+    with FeedbackLog(mine) as reader:  # readable without the salt, not writable
+        assert [i.impression_id for i in reader.impressions()] == [first]
+        with pytest.raises(ValueError, match="written with your own salt: pass salt= to log"):
+            reader.log_impression("statins", ["a"], [1], scorer="s")
+    with pytest.raises(ValueError, match="written with a different salt") as info:
+        FeedbackLog(mine, salt="secret-two")
+    assert "secret" not in str(info.value)
+    with FeedbackLog(mine, salt="secret-one") as log:
+        log.log_impression("statins", ["a"], [1], scorer="s")
+        a, b = log.impressions()
+    assert a.impression_id == first and a.query_key == b.query_key
+    assert b"secret-one" not in _db_bytes(mine)
 
 
 def test_bad_events_are_refused_naming_what(target: str) -> None:

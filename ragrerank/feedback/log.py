@@ -11,7 +11,15 @@ from typing import Any
 
 from ..types import finite_float, validate_query
 from ..utils.lru import LRUCache
-from .privacy import QUERY_MODES, QueryKeys, QueryMode, as_salt, new_salt
+from .privacy import (
+    QUERY_MODES,
+    QueryKeys,
+    QueryMode,
+    as_salt,
+    check_query_keys,
+    new_salt,
+    salt_check,
+)
 from .records import EventKind, FeedbackEvent, Impression, check_positions
 from .schema import (
     EVENT_KINDS,
@@ -44,9 +52,12 @@ class FeedbackLog:
             ``"sqlite:///feedback.db"`` (needs ``pip install 'ragrerank[feedback-sql]'``).
         queries: ``"hash"`` keeps only a salted SHA-256 HMAC of each query as its key;
             ``"text"`` keeps the query (its own key); ``"none"`` keeps neither (key ``""``).
+            None (the default): as the log was first written, ``"hash"`` for a new one. A
+            log keeps its mode: opening it with another is a `ValueError`.
         salt: the HMAC key for ``"hash"``; without one, a random salt is made once and
             kept in the log's meta table, so every process of one log agrees. Whoever can
-            read that table can test guesses of a query: pass your own secret to prevent it.
+            read that table can test guesses of a query: pass your own secret to prevent it
+            (a log written with one can then be read without it, but not written to).
 
     Raises:
         ValueError: a bad option, or a log of another schema version (both are named).
@@ -60,25 +71,43 @@ class FeedbackLog:
         self,
         target: str | os.PathLike[str] = "ragrerank-feedback.db",
         *,
-        queries: QueryMode = "hash",
+        queries: QueryMode | None = None,
         salt: str | bytes | None = None,
     ) -> None:
         given = as_salt(salt)
-        if queries not in QUERY_MODES:  # before the database is touched
-            raise ValueError(f"queries must be one of {QUERY_MODES}, got {queries!r}")
+        if queries is not None and queries not in QUERY_MODES:  # before the database is touched
+            raise ValueError(f"queries must be one of {QUERY_MODES} or None, got {queries!r}")
         self._store = _store(target)
-        defaults = {"schema_version": str(SCHEMA_VERSION)}
-        if queries == "hash" and given is None:
-            defaults["salt"] = new_salt()
         try:
-            meta = self._store.open(defaults)
+            meta = self._open(queries, given)
         except BaseException:
             self._store.close()
             raise
-        if queries == "hash" and given is None:
+        mode: QueryMode = meta["queries"]  # type: ignore[assignment]  # checked when stored
+        if mode == "hash" and given is None and "salt" in meta:
             given = meta["salt"].encode("ascii")
-        self._keys = QueryKeys(queries, given)
+        # Without the caller's salt a log written with one can be read, not written to.
+        self._keys = QueryKeys(mode, given, missing=f"feedback log {self._store.where} was "
+                               "written with your own salt: pass salt= to log to it")  # fmt: skip
         self._shown: LRUCache[str, dict[str, int]] = LRUCache(4096)
+
+    def _open(self, queries: QueryMode | None, salt: bytes | None) -> dict[str, str]:
+        """Create or check the log. A log keeps the query mode and salt it was first
+        written with (for a caller's salt, a check value, never the salt); opening it with
+        another mode or salt is an error, as the query keys would stop matching."""
+        base = {"schema_version": str(SCHEMA_VERSION)}
+        meta = self._store.open(base)
+        mode: QueryMode = queries or meta.get("queries", "hash")  # type: ignore[assignment]
+        check_query_keys(meta, mode, salt, self._store.where)
+        missing: dict[str, str] = {}
+        if "queries" not in meta:
+            missing["queries"] = mode
+        fresh = "salt" not in meta and "salt_check" not in meta
+        if mode == "hash" and salt is None and fresh:
+            missing["salt"] = new_salt()
+        if mode == "hash" and salt is not None and "salt_check" not in meta:
+            missing["salt_check"] = salt_check(salt)
+        return self._store.open({**base, **missing}) if missing else meta
 
     def __repr__(self) -> str:
         return f"FeedbackLog({self._store.where!r}, queries={self._keys.mode!r})"
