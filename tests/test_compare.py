@@ -130,3 +130,34 @@ def test_cli_compare_unknown_name_exits_2(
     err = capsys.readouterr().err
     assert "ragrerank eval: error: compare[0]: unknown system 'bm25'" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_cli_compares_two_config_files(tmp_path: Path) -> None:
+    beir = write_beir(tmp_path / "tiny")
+    a = tmp_path / "a.toml"
+    a.write_text('[[reranker]]\nname = "current"\nbackend = "bm25"\n', encoding="utf-8")
+    b = tmp_path / "b.toml"
+    b.write_text('[[reranker]]\nname = "challenger"\nbackend = "bm25"\n'
+                 "options = { k1 = 0.1, b = 0.0 }\n", encoding="utf-8")  # fmt: skip
+    out = tmp_path / "out"
+    argv = ["eval", "--data", str(beir), "--out", str(out), "--cache", str(tmp_path / "cache"),
+            "--first-stage", "bm25", "--candidates", "6", "--latency-queries", "0",
+            "--no-progress", "--config", str(a), "--config", str(b),
+            "--compare", "current", "challenger"]  # fmt: skip
+    assert main(argv) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert [(c["a"], c["b"]) for c in report["comparisons"]] == [("current", "challenger")]
+    assert {"current", "challenger"} <= set(report["per_query"])
+
+
+def test_cli_a_name_in_two_configs_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    beir = write_beir(tmp_path / "tiny")
+    one = write_bm25_config(tmp_path / "one.toml")
+    two = write_bm25_config(tmp_path / "two.toml")
+    argv = ["eval", "--data", str(beir), "--out", str(tmp_path / "out"), "--first-stage", "bm25",
+            "--config", str(one), "--config", str(two)]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"reranker name 'bm25-default' is in both {one} and {two}: rename one" in err

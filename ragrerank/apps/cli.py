@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 __all__ = ["main"]
 
@@ -36,7 +37,13 @@ def _parser() -> argparse.ArgumentParser:
         help="default: hybrid",
     )
     ev.add_argument("--candidates", type=int, default=100, help="first-stage depth N (default 100)")
-    ev.add_argument("--config", help="reranker config (TOML/JSON); none: first stage only")
+    ev.add_argument(
+        "--config",
+        action="append",
+        default=[],
+        help="reranker config (TOML/JSON); repeatable (e.g. two configs to --compare); "
+        "none: first stage only",
+    )
     ev.add_argument("--out", required=True, help="output folder")
     ev.add_argument("--queries", type=int, help="only the first N judged queries (smoke runs)")
     ev.add_argument("--cache", help="cache folder (default: ~/.cache/ragrerank/eval)")
@@ -75,8 +82,22 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _eval(args: argparse.Namespace) -> int:
+def _rerankers(configs: list[str]) -> dict[str, Any]:
+    """The rerankers of every ``--config``, in order; a name in two configs is an error."""
     from ..evaluation.config import load_rerankers
+
+    found: dict[str, Any] = {}
+    origin: dict[str, str] = {}
+    for path in configs:
+        for name, reranker in load_rerankers(path).items():
+            if name in found:
+                raise ValueError(f"reranker name {name!r} is in both {origin[name]} and {path}: "
+                                 "rename one")  # fmt: skip
+            found[name], origin[name] = reranker, path
+    return found
+
+
+def _eval(args: argparse.Namespace) -> int:
     from ..evaluation.datasets import load_beir
     from ..evaluation.runner import evaluate
 
@@ -90,7 +111,7 @@ def _eval(args: argparse.Namespace) -> int:
     if args.queries is not None and args.queries < 1:
         raise ValueError(f"--queries must be >= 1, got {args.queries}")
     ds = load_beir(data.name, args.split, path=data)
-    rerankers = load_rerankers(args.config) if args.config else {}
+    rerankers = _rerankers(args.config)
     query_ids = list(ds.queries)[: args.queries] if args.queries else None
     report = evaluate(
         ds,
