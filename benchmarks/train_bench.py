@@ -40,6 +40,8 @@ FIRST_STAGES = ("bm25", "hybrid")
 SYSTEMS = {
     "CE fine-tuned (MiniLM, 6 layers)": ("ce-minilm-scifact", "cross-encoder"),
     "CE fine-tuned, deep negatives (MiniLM, 6 layers)": ("ce-minilm-scifact-deep", "cross-encoder"),
+    # The CE above, then the real training queries only, the checkpoint chosen on validation.
+    "CE, then real queries (MiniLM, 6 layers)": ("ce-minilm-scifact-real", "cross-encoder"),
     "ColBERT fine-tuned (MiniLM, 128-d)": ("colbert-minilm-scifact", "colbert"),
     "CE student (3 layers, distilled)": ("ce-student-l3-scifact", "cross-encoder"),
 }
