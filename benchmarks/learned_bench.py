@@ -61,10 +61,11 @@ TRAIN_COMMANDS = {
 }
 
 
-def train_missing(data: Path) -> dict[str, float]:
-    """Train each member model whose folder is missing; wall seconds per trained folder."""
+def train_missing(data: Path, commands: Mapping[str, str] = TRAIN_COMMANDS) -> dict[str, float]:
+    """Run each of ``commands`` (folder -> documented command, in order) whose folder is
+    missing; wall seconds per trained folder."""
     walls: dict[str, float] = {}
-    for folder, command in TRAIN_COMMANDS.items():
+    for folder, command in commands.items():
         if (ROOT / folder).is_dir():
             continue
         argv = shlex.split(command.format(data=data))
@@ -490,6 +491,21 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def system_rows(systems: Mapping[str, Any], base: float) -> list[str]:
+    """Markdown table rows (nDCG@10, against ``base``, up/down, taxonomy) of the systems
+    that are not ablations."""
+    rows = []
+    for name, s in systems.items():
+        if s.get("ablation"):
+            continue
+        t, vs = s["taxonomy"], s["vs_hybrid"]
+        rows.append(
+            f"| {name} | {s['ndcg@10']:.4f} | {s['ndcg@10'] - base:+.4f} | {vs['up']} / "
+            f"{vs['down']} | {t['success']} / {t['scoring_failure']} / {t['candidate_failure']} |"
+        )
+    return rows
+
+
 def markdown(r: Mapping[str, Any]) -> str:
     systems = r["systems"]
     base = systems["hybrid (first stage)"]["ndcg@10"]
@@ -506,15 +522,7 @@ def markdown(r: Mapping[str, Any]) -> str:
         "| system | nDCG@10 | vs hybrid | up / down | success / scoring f. / candidate f. |",
         "|---|---:|---:|---:|---:|",
     ]
-    for name, s in systems.items():
-        if s.get("ablation"):
-            continue
-        t = s["taxonomy"]
-        vs = s["vs_hybrid"]
-        lines.append(
-            f"| {name} | {s['ndcg@10']:.4f} | {s['ndcg@10'] - base:+.4f} | {vs['up']} / "
-            f"{vs['down']} | {t['success']} / {t['scoring_failure']} / {t['candidate_failure']} |"
-        )
+    lines += system_rows(systems, base)
     lines += ["", "## Ablations by feature group (nDCG@10 on test)", ""]
     keys = list(r["ablations"])
     lines.append("| features | " + " | ".join(keys) + " |")

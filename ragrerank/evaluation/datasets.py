@@ -155,8 +155,8 @@ def load_beir(
 
 def query_ids_from(source: str | Path) -> list[str]:
     """Query ids named by ``source``: a model folder trained by ``ragrerank train`` (the
-    validation queries its ``train_log.json`` records, i.e. queries that model never
-    trained on), a JSON file holding a list of ids, or a text file with one id per line.
+    validation and ``--cross-fit`` held-out queries its ``train_log.json`` records, i.e.
+    queries that model never trained on), a JSON file holding a list of ids, or a text file with one id per line.
 
     Fitting a learned ranker or a calibrator on a model's own training queries would learn
     its over-confidence there; its held-out queries avoid that.
@@ -171,7 +171,9 @@ def query_ids_from(source: str | Path) -> list[str]:
         log = path / "train_log.json"
         if not log.is_file():
             raise FileNotFoundError(f"{path}: no train_log.json (not a ragrerank train folder)")
-        ids = json.loads(log.read_text(encoding="utf-8")).get("val_query_ids") or []
+        record = json.loads(log.read_text(encoding="utf-8"))
+        ids = list(record.get("val_query_ids") or [])
+        ids += (record.get("cross_fit") or {}).get("held_out_query_ids") or []
         if not ids:
             raise ValueError(f"{log}: records no validation (held-out) queries")
     elif path.is_file():

@@ -19,12 +19,13 @@ from .data import (
 from .feedback import feedback_dataset
 from .log import plot_training
 from .mining import mine_negatives
-from .ranker import RankingTable, ranking_table, train_ranker
+from .ranker import FoldMember, RankingTable, ranking_table, train_ranker
 from .ranker_fit import RankerFit, fit_ranker
 from .rows import fill_negatives
 from .validation import validation_run
 
 __all__ = [
+    "FoldMember",
     "RankerFit",
     "RankingTable",
     "feedback_dataset",

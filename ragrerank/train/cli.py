@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import shlex
@@ -46,6 +45,12 @@ def _common(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--mine-depth", type=int, default=30, help="mined candidates per query")
     p.add_argument("--val-queries", type=int, default=50, help="held-out training queries")
+    p.add_argument(
+        "--cross-fit",
+        metavar="K/N",
+        help="hold out fold K of N of the judged queries entirely (train one model per fold; "
+        "see `ragrerank train ranker --cross-fit`)",
+    )
     p.add_argument("--max-queries", type=int, help="use only the first N judged queries")
     p.add_argument("--max-docs", type=int, help="use only N corpus documents (positives kept)")
     p.add_argument("--epochs", type=int, default=1)
@@ -64,6 +69,12 @@ def _common(p: argparse.ArgumentParser) -> None:
         "--title-queries",
         default="0",
         help="add N pseudo-queries from corpus titles (positive: the body), or 'all' (default 0)",
+    )
+    p.add_argument(
+        "--title-only",
+        action="store_true",
+        help="train on the title pseudo-queries only; the judged queries serve validation only "
+        "(a base model that never saw a judgement, e.g. for cross-fitting)",
     )
     p.add_argument(
         "--report-to",
@@ -130,70 +141,13 @@ def _parser() -> argparse.ArgumentParser:
     from .calibration import add_parser as add_calibrator
 
     add_calibrator(sub)
-    _ranker_parser(sub.add_parser("ranker", help="fit a LightGBM learned ranker over members"))
+    from .ranker_cli import add_parser as add_ranker
+
+    add_ranker(sub)
     from .feedback import add_parser as add_from_feedback
 
     add_from_feedback(sub)
     return parser
-
-
-def _ranker_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", required=True, help="BEIR folder")
-    p.add_argument("--members", required=True, help="reranker config (TOML/JSON): the members")
-    p.add_argument("--split", default="train", help="qrels split to train on (default: train)")
-    p.add_argument("--first-stage", default="hybrid", choices=["bm25", "dense", "hybrid"])
-    p.add_argument("--candidates", type=int, default=100, help="first-stage depth (default 100)")
-    p.add_argument(
-        "--queries-from",
-        help="train on these queries only: a trained model folder (its held-out queries) or "
-        "a JSON/text file of ids",
-    )
-    p.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--metadata-field", action="append", default=[], help="numeric metadata feature")
-    p.add_argument(
-        "--exclude-group",
-        action="append",
-        default=[],
-        choices=["members", "first_stage", "text", "truncation", "metadata"],
-        help="leave a feature group out (repeatable; for ablations)",
-    )
-    p.add_argument("--cache", help="evaluation cache folder (default: ~/.cache/ragrerank/eval)")
-    p.add_argument("--dense-model", help="bi-encoder of the dense/hybrid first stage")
-    p.add_argument("--out", required=True, help="output ranker folder")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
-
-
-def _ranker(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from ..composers.features import GROUPS
-    from ..evaluation.config import load_rerankers
-    from ..evaluation.datasets import query_ids_from
-    from .ranker import train_ranker
-
-    ranker = train_ranker(
-        args.data,
-        load_rerankers(args.members),
-        out=args.out,
-        split=args.split,
-        first_stage=args.first_stage,
-        candidates=args.candidates,
-        query_ids=query_ids_from(args.queries_from) if args.queries_from else None,
-        metadata_fields=args.metadata_field,
-        groups=[g for g in GROUPS if g not in args.exclude_group],
-        folds=args.folds,
-        seed=args.seed,
-        cache_dir=args.cache,
-        show_progress=not args.no_progress,
-        dense_model=args.dense_model,
-        info={"command": "ragrerank train " + shlex.join(argv), "members": args.members},
-    )
-    log = json.loads((Path(args.out) / "train_log.json").read_text(encoding="utf-8"))
-    print(
-        f"saved {Path(args.out)}: {ranker.name}; cv nDCG@10 {log['cv']['mean_ndcg@10']:.4f} "
-        f"over {log['queries'] - log['dropped_queries']} queries "
-        f"({log['dropped_queries']} without a relevant candidate dropped)"
-    )
-    return 0
 
 
 def _apply_quick(args: argparse.Namespace, argv: Sequence[str]) -> None:
@@ -240,17 +194,29 @@ def _title_queries(value: str) -> int | None:
 
 
 def _data(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any]]:
-    from .data import add_title_queries, load_training_data
+    from .data import TITLE_PREFIX, add_title_queries, load_training_data
     from .mining import mine_negatives
 
     titles = _title_queries(args.title_queries)
     data = load_training_data(
         args.data, args.split, max_queries=args.max_queries, max_docs=args.max_docs
     )
+    cross_fit: dict[str, Any] | None = None
+    if args.cross_fit:
+        fold, folds = _fold(args.cross_fit)
+        data, held_out = data.hold_out_fold(fold, folds)
+        cross_fit = {"fold": fold, "folds": folds, "held_out_query_ids": held_out}
     train, val = data.split(args.val_queries, seed=args.seed)
     if titles != 0:  # validation queries' positives stay unseen
         held = [d for ex in (val.examples if val is not None else ()) for d in ex.positives]
         train = add_title_queries(train, titles, exclude=held, seed=args.seed)
+    if args.title_only:
+        if titles == 0:
+            raise ValueError("--title-only needs --title-queries N or all")
+        only = [ex for ex in train.examples if ex.query_id.startswith(TITLE_PREFIX)]
+        if not only:
+            raise ValueError("--title-only: no title pseudo-queries (titles of >= 3 words)")
+        train = train.with_examples(only)
     t0 = time.perf_counter()
     if args.mine != "none":
         mine = {
@@ -268,8 +234,20 @@ def _data(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any]]:
         "mining": {"method": args.mine, "depth": args.mine_depth},
         "mining_s": round(time.perf_counter() - t0, 1),
         "title_queries": args.title_queries,
+        "title_only": args.title_only,
     }
+    if cross_fit is not None:
+        info["cross_fit"] = cross_fit
     return train, val, info
+
+
+def _fold(value: str) -> tuple[int, int]:
+    """``--cross-fit K/N`` as (K, N)."""
+    try:
+        fold, folds = (int(x) for x in value.split("/"))
+    except ValueError:
+        raise ValueError(f"--cross-fit must be K/N (e.g. 0/2), got {value!r}") from None
+    return fold, folds
 
 
 def _run(args: argparse.Namespace, argv: Sequence[str]) -> Any:
@@ -365,7 +343,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(run_command(args, argv))
             return 0
         if args.kind == "ranker":
-            return _ranker(args, argv)
+            from .ranker_cli import run_command as run_ranker
+
+            return run_ranker(args, argv)
         if args.kind == "from-feedback":
             from .feedback import run_command as from_feedback
 

@@ -136,6 +136,37 @@ class TrainingSet:
         val = [ex for i, ex in enumerate(self.examples) if i in val_idx]
         return self.with_examples(train), replace(self, examples=tuple(val), skipped=0)
 
+    def hold_out_fold(self, fold: int, folds: int) -> tuple[TrainingSet, list[str]]:
+        """(train, held-out ids): the examples without cross-fitting fold ``fold`` of
+        ``folds``, and that fold's query ids.
+
+        Queries are ordered by a hash of their id and dealt round-robin into ``folds``
+        near-equal folds, so the folds of one query set partition it for any other option
+        (seed, validation size). Title pseudo-queries (added later) are never in a fold.
+        Train one model per fold, each scores the queries it never saw, and a learned
+        ranker (``ragrerank train ranker --cross-fit``) learns from honest member scores.
+
+        Raises:
+            ValueError: ``folds`` < 2, ``fold`` outside ``[0, folds)``, or no query left.
+        """
+        for name, v in (("folds", folds), ("fold", fold)):
+            if isinstance(v, bool) or not isinstance(v, int):
+                raise ValueError(f"{name} must be an int, got {v!r}")
+        if folds < 2 or not 0 <= fold < folds:
+            raise ValueError(
+                f"cross-fit fold must satisfy 0 <= fold < folds >= 2, got {fold}/{folds}"
+            )
+        order = sorted(
+            self.examples, key=lambda ex: hashlib.sha256(ex.query_id.encode()).hexdigest()
+        )
+        held = {ex.query_id for i, ex in enumerate(order) if i % folds == fold}
+        kept = [ex for ex in self.examples if ex.query_id not in held]
+        if not kept:
+            raise ValueError(f"cross-fit fold {fold}/{folds} leaves no training query")
+        return self.with_examples(kept), [
+            ex.query_id for ex in self.examples if ex.query_id in held
+        ]
+
     def qrels(self) -> dict[str, dict[str, int]]:
         """Judgements of the examples' queries (positives relevance >= 1)."""
         out: dict[str, dict[str, int]] = {}

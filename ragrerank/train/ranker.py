@@ -17,13 +17,13 @@ from ..evaluation.datasets import BeirDataset
 from ..evaluation.first_stage import as_dataset, corpus_digest, default_cache, first_stage_run
 from ..evaluation.score_cache import ScoreCache, cached_output
 from ..feedback.ips import ClickEstimate
-from ..scorer import Scorer, check_scores
+from ..scorer import Scorer, check_scores, fingerprint
 from ..types import Candidate, ScoreOutput
 from ..utils.jsonio import write_json
 from .click_fit import ClickFit, fit_clicks
 from .ranker_fit import RankerFit, fit_ranker
 
-__all__ = ["RankingTable", "plot_importance", "ranking_table", "train_ranker"]
+__all__ = ["FoldMember", "RankingTable", "plot_importance", "ranking_table", "train_ranker"]
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +69,46 @@ class RankingTable:
         return replace(self, features=self.features[:, columns], spec=spec)
 
 
+@dataclass(frozen=True)
+class FoldMember:
+    """One cross-fitting model of a member: it scores the training queries it never saw.
+
+    Stacking: a learned ranker fitted on a member's scores for the member's own training
+    queries learns its over-confidence there. Train one model per fold of the queries
+    (``ragrerank train ... --cross-fit K/N``), and each training query's features come from
+    a fold model that never trained on it; the member itself (at serving) is any model
+    that never saw the queries served.
+
+    Attributes:
+        scorer: the fold model (the member's backend and options, another model).
+        query_ids: the queries it never trained on (`query_ids_from` its folder).
+    """
+
+    scorer: Scorer
+    query_ids: frozenset[str]
+
+    @classmethod
+    def from_folder(cls, scorer: Scorer, folder: str | Path) -> FoldMember:
+        """``scorer`` with the queries ``folder``'s ``train_log.json`` held out."""
+        from ..evaluation.datasets import query_ids_from
+
+        return cls(scorer, frozenset(query_ids_from(folder)))
+
+
+CrossFit = Mapping[str, Sequence[FoldMember]] | Mapping[int, Sequence[FoldMember]]
+"""Fold models per member, by member name or index (`train_ranker`'s ``cross_fit``)."""
+
+
+def _fold_for(folds: Sequence[FoldMember], query_id: str, member: str) -> int:
+    for j, fold in enumerate(folds):
+        if query_id in fold.query_ids:
+            return j
+    raise ValueError(
+        f"query {query_id!r}: no cross-fit model of member {member} held it out "
+        f"({len(folds)} fold models, holding out {sum(len(f.query_ids) for f in folds)} queries)"
+    )
+
+
 def ranking_table(
     ds: BeirDataset,
     members: Sequence[Scorer],
@@ -78,6 +118,7 @@ def ranking_table(
     cache_dir: Path,
     show_progress: bool = True,
     judged_only: bool = False,
+    cross_fit: Mapping[int, Sequence[FoldMember]] | None = None,
 ) -> RankingTable:
     """Features and labels of every (query, candidate) pair of ``runs``.
 
@@ -96,6 +137,9 @@ def ranking_table(
         judged_only: keep only the rows of candidates judged in ``ds.qrels`` (any grade,
             0 included; e.g. click labels, where unjudged means unlabelled, not
             irrelevant). Features still see the whole candidate list.
+        cross_fit: member index -> its fold models (`FoldMember`): each query's scores
+            for that member come from the first fold model that never trained on it
+            (an error names a query none of them held out).
 
     Returns:
         The `RankingTable`.
@@ -107,17 +151,27 @@ def ranking_table(
     corpus = corpus_digest(ds)
     outputs: dict[str, list[ScoreOutput]] = {q: [] for q in runs}
     cut = "truncation" in spec.groups  # flags are needed only for the truncation column
+    unknown = sorted(set(cross_fit or {}) - set(range(len(members))))
+    if unknown:
+        raise ValueError(f"cross_fit names member indices {unknown}; there are {len(members)}")
     for i, member in enumerate(members):
-        store = ScoreCache.of(cache_dir, ds, corpus, member)
-        bar = tqdm(list(runs), desc=f"member m{i}:{spec.members[i]}", unit="q",
-                   disable=not show_progress)  # fmt: skip
+        label = f"m{i}:{spec.members[i]}"
+        folds = list((cross_fit or {}).get(i, ()))
+        scorers = [f.scorer for f in folds] or [member]
+        stores = [ScoreCache.of(cache_dir, ds, corpus, sc) for sc in scorers]
+        bar = tqdm(list(runs), desc=f"member {label}", unit="q", disable=not show_progress)
         for n, q in enumerate(bar, 1):
-            out = cached_output(member, ds.queries[q], q, runs[q], store, need_truncation=cut)
-            check_scores(out.scores, len(runs[q]), f"member m{i} on query {q!r}")
+            j = _fold_for(folds, q, label) if folds else 0
+            out = cached_output(scorers[j], ds.queries[q], q, runs[q], stores[j],
+                                need_truncation=cut)  # fmt: skip
+            check_scores(out.scores, len(runs[q]), f"member {label} on query {q!r}")
             outputs[q].append(out)
-            if store.dirty and n % 25 == 0:
-                store.save()
-        store.save()
+            if n % 25 == 0:
+                for store in stores:
+                    if store.dirty:
+                        store.save()
+        for store in stores:
+            store.save()
     qids: list[str] = []
     docs: list[str] = []
     rows: list[list[float]] = []
@@ -158,6 +212,7 @@ def train_ranker(
     info: Mapping[str, Any] | None = None,
     judged_only: bool = False,
     clicks: Mapping[str, Mapping[str, ClickEstimate]] | None = None,
+    cross_fit: CrossFit | None = None,
 ) -> LearnedRanker:
     """Train a `LearnedRanker` end to end and write its folder.
 
@@ -186,6 +241,9 @@ def train_ranker(
             per-document click counts and exposures instead of lambdarank on the qrels;
             every row needs one with exposure > 0 (use ``judged_only`` with qrels over
             the same pairs).
+        cross_fit: member name (or index) -> its cross-fitting fold models
+            (`FoldMember`): the training features of that member come from them, each
+            query's from a model that never trained on it; the ranker keeps ``members``.
 
     Returns:
         The trained `LearnedRanker` (also saved to ``out``).
@@ -200,8 +258,9 @@ def train_ranker(
     runs = first_stage_run(ds, split, first_stage, candidates, cache, query_ids=query_ids,
                            dense_model=dense_model, show_progress=show_progress)  # fmt: skip
     spec = FeatureSpec.of(scorers, names=names, metadata_fields=metadata_fields, groups=groups)
+    member_folds = _member_folds(cross_fit or {}, names, len(scorers))
     table = ranking_table(ds, scorers, runs, spec, cache_dir=cache, show_progress=show_progress,
-                          judged_only=judged_only)  # fmt: skip
+                          judged_only=judged_only, cross_fit=member_folds)  # fmt: skip
     if clicks is None:
         fit = fit_ranker(table, folds=folds, seed=seed, params=params, show_progress=show_progress)
         model, fit_log, dropped, oof = fit.model, _fit_log(fit), fit.dropped_queries, fit.oof
@@ -224,6 +283,13 @@ def train_ranker(
         "dropped_queries": len(dropped),
         "dropped_query_ids": dropped,
         "query_ids": list(runs),
+        "cross_fit": {
+            spec.members[i]: [
+                {"fingerprint": fingerprint(f.scorer), "held_out_queries": len(f.query_ids)}
+                for f in fs
+            ]
+            for i, fs in member_folds.items()
+        },
         **fit_log,
         "spec": spec.to_dict(),
         "wall_time_s": round(time.perf_counter() - started, 1),
@@ -236,6 +302,29 @@ def train_ranker(
                    [{"qid": q, "doc_id": d, "label": y, "oof": p} for q, d, y, p in rows])  # fmt: skip
     plot_importance(fit_log["importance_gain"], folder / "importance.png")
     return ranker
+
+
+def _member_folds(
+    cross_fit: CrossFit,
+    names: Sequence[str] | None,
+    count: int,
+) -> dict[int, list[FoldMember]]:
+    """``cross_fit`` keyed by member index (names resolved; an unknown one is an error)."""
+    out: dict[int, list[FoldMember]] = {}
+    for key, folds in cross_fit.items():
+        if isinstance(key, str):
+            if names is None or key not in names:
+                raise ValueError(f"cross_fit: no member named {key!r}; members: {names}")
+            index = names.index(key)
+        elif isinstance(key, int) and not isinstance(key, bool) and 0 <= key < count:
+            index = key
+        else:
+            raise ValueError(f"cross_fit: {key!r} is not a member name or index < {count}")
+        folds = list(folds)
+        if not folds or not all(isinstance(f, FoldMember) for f in folds):
+            raise ValueError(f"cross_fit[{key!r}]: expected one or more FoldMember")
+        out[index] = folds
+    return out
 
 
 def _fit_on_clicks(
