@@ -206,7 +206,7 @@ class Reranker:
         except ScorerError as exc:
             if self.fallback is None:
                 raise
-            output = self._use_fallback(exc, query, view, sync=True)
+            output = self._use_fallback(exc, query, view)
         result = self._build(query, documents, candidates, output, k, start)
         return self._hook.log(result, candidates, self.scorer, self.fallback, session, query_id)
 
@@ -286,7 +286,7 @@ class Reranker:
         return None if self.fallback == "first_stage" else self.fallback
 
     def _use_fallback(
-        self, exc: ScorerError, query: str, candidates: list[Candidate], *, sync: bool
+        self, exc: ScorerError, query: str, candidates: list[Candidate]
     ) -> ScoreOutput:
         fb = self._fallback_scorer(exc)
         if fb is None:
