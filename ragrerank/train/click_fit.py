@@ -21,6 +21,7 @@ from typing import Any
 
 from ..errors import require
 from ..types import int_at_least
+from .lgb_cv import cross_validate_then_refit
 from .ranker_fit import DEFAULT_PARAMS, query_folds
 
 # lambdarank-only settings, and bagging (the click rows are weighted pairs, not samples)
@@ -98,7 +99,7 @@ def fit_clicks(
         params: LightGBM parameters over `CLICK_PARAMS`.
         rounds: the most boosting rounds per fold.
         early_stopping: stop a fold after this many rounds without a lower held-out loss.
-        show_progress: a progress bar over folds.
+        show_progress: a progress bar over folds and rounds.
 
     Returns:
         The `ClickFit`.
@@ -109,7 +110,6 @@ def fit_clicks(
         MissingDependencyError: lightgbm is not installed (extra ``ranker``).
     """
     import numpy as np
-    from tqdm.auto import tqdm
 
     lgb: Any = require("lightgbm", "ranker")
     int_at_least(folds, "folds", 2)
@@ -145,21 +145,15 @@ def fit_clicks(
         return lgb.Dataset(x[row_of[mask]], label=labels[mask], weight=weights[mask],
                            params={"feature_pre_filter": False}, free_raw_data=False)  # fmt: skip
 
-    best: list[int] = []
-    losses: list[float] = []
-    for k in tqdm(range(folds), desc="click model cv", unit="fold", disable=not show_progress):
-        booster = lgb.train(
-            used,
-            dataset(row_fold != k),
-            num_boost_round=rounds,
-            valid_sets=[dataset(row_fold == k)],
-            valid_names=["held_out"],
-            callbacks=[lgb.early_stopping(early_stopping, verbose=False)],
-        )
-        best.append(int(booster.best_iteration) or booster.current_iteration())
-        losses.append(float(booster.best_score["held_out"]["cross_entropy"]))
-    final_rounds = max(1, round(sum(best) / len(best)))
-    final = lgb.train(used, dataset(np.ones(len(labels), dtype=bool)), num_boost_round=final_rounds)
+    cv = cross_validate_then_refit(lgb, used, dataset, row_fold, folds, metric="cross_entropy",
+                                   rounds=rounds, early_stopping=early_stopping,
+                                   desc="click model cv", show_progress=show_progress)  # fmt: skip
+    best, losses, final, final_rounds = (
+        cv.best_iterations,
+        cv.fold_scores,
+        cv.final,
+        cv.final_rounds,
+    )
     gains = final.feature_importance(importance_type="gain")
     column_names = list(names) if names is not None else [f"f{i}" for i in range(x.shape[1])]
     mean = math.fsum(losses) / len(losses)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import require
 from ..types import int_at_least
+from .lgb_cv import cross_validate_then_refit
 
 if TYPE_CHECKING:
     from .ranker import RankingTable
@@ -127,7 +128,6 @@ def fit_ranker(
         MissingDependencyError: lightgbm is not installed (extra ``ranker``).
     """
     import numpy as np
-    from tqdm.auto import tqdm
 
     lgb: Any = require("lightgbm", "ranker")
     int_at_least(folds, "folds", 2)
@@ -147,40 +147,25 @@ def fit_ranker(
     used = {**DEFAULT_PARAMS, "seed": seed, **dict(params or {})}
     row_fold = np.asarray([fold_of.get(q, -1) for q in qids])
     oof = np.full(len(qids), np.nan)
-    best: list[int] = []
-    scores: list[float] = []
 
     def dataset(mask: Any) -> Any:
         rows = np.flatnonzero(mask)
         return lgb.Dataset(x[rows], label=y[rows], group=group_sizes([qids[i] for i in rows]),
                            params={"feature_pre_filter": False}, free_raw_data=False)  # fmt: skip
 
-    bar = tqdm(total=folds * rounds + 1, desc="ranker cv", unit="round", disable=not show_progress)
-    for k in range(folds):
-        train, held = dataset((row_fold >= 0) & (row_fold != k)), dataset(row_fold == k)
-        seen = bar.n
-        booster = lgb.train(
-            used,
-            train,
-            num_boost_round=rounds,
-            valid_sets=[held],
-            valid_names=["held_out"],
-            callbacks=[
-                lgb.early_stopping(early_stopping, verbose=False),
-                lambda env: bar.update(1),
-            ],
-        )
-        bar.update(seen + rounds - bar.n)  # the rounds early stopping skipped
-        best_k = int(booster.best_iteration) or booster.current_iteration()
-        best.append(best_k)
-        scores.append(float(booster.best_score["held_out"]["ndcg@10"]))
+    def predict_held_out(k: int, booster: Any, best_k: int) -> None:
         rows = np.flatnonzero(row_fold == k)
         oof[rows] = booster.predict(x[rows], num_iteration=best_k)
-        bar.set_postfix(fold=k + 1, ndcg10=f"{scores[-1]:.4f}")
-    final_rounds = max(1, round(sum(best) / len(best)))
-    final = lgb.train(used, dataset(row_fold >= 0), num_boost_round=final_rounds)
-    bar.update(1)
-    bar.close()
+
+    cv = cross_validate_then_refit(lgb, used, dataset, row_fold, folds, metric="ndcg@10",
+                                   rounds=rounds, early_stopping=early_stopping, desc="ranker cv",
+                                   show_progress=show_progress, on_fold=predict_held_out)  # fmt: skip
+    best, scores, final, final_rounds = (
+        cv.best_iterations,
+        cv.fold_scores,
+        cv.final,
+        cv.final_rounds,
+    )
     rest = np.flatnonzero(row_fold < 0)
     if rest.size:
         oof[rest] = final.predict(x[rest])
