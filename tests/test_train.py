@@ -553,3 +553,27 @@ def test_quick_modes_on_scifact(tmp_path: Path) -> None:
     docs = ["Aspirin inhibits platelet aggregation.", "The Eiffel Tower is in Paris."]
     assert len(CrossEncoderScorer(student, dtype="float32").score("aspirin", docs)) == 2
     assert len(ColBERTScorer(colbert, dtype="float32").score("aspirin", docs)) == 2
+
+
+def test_bf16_defaults_to_what_the_device_multiplies_natively(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import ragrerank.utils.hardware as hardware
+    from ragrerank.train.cli import _parser
+
+    for picked, expected in (("bfloat16", True), ("float32", False), ("float16", False)):
+        monkeypatch.setattr(hardware, "resolve_dtype", lambda dtype, device, p=picked: p)
+        assert TrainConfig().bf16 is None and TrainConfig().use_bf16 is expected
+        assert TrainConfig(bf16=True).use_bf16 and not TrainConfig(bf16=False).use_bf16
+    with pytest.raises(ValueError, match="bf16 must be"):
+        TrainConfig(bf16="yes")  # type: ignore[arg-type]
+    base = ["cross-encoder", "--data", "d", "--out", "o"]
+    assert [
+        _parser().parse_args(base + extra).bf16 for extra in ([], ["--bf16"], ["--no-bf16"])
+    ] == [
+        None,
+        True,
+        False,
+    ]
+    with pytest.raises(SystemExit):
+        _parser().parse_args([*base, "--bf16", "--no-bf16"])

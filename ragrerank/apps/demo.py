@@ -65,7 +65,7 @@ def _first_stage(top_n: int) -> list[Candidate]:
 
 def _cross_encoder(model: str, *, required: bool) -> CrossEncoderScorer | None:
     """The cross-encoder, loaded; None (with the reason printed) when the default can't load."""
-    scorer = CrossEncoderScorer(model, dtype="bfloat16")
+    scorer = CrossEncoderScorer(model, dtype="auto")
     try:
         scorer.warm_up()
     except (OSError, ValueError) as exc:

@@ -63,7 +63,17 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-steps", type=int)
     p.add_argument("--time-budget-min", type=float, help="stop after this many minutes")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--no-bf16", action="store_true", help="fp32 instead of bf16 autocast")
+    precision = p.add_mutually_exclusive_group()
+    precision.add_argument(
+        "--bf16",
+        dest="bf16",
+        action="store_const",
+        const=True,
+        help="bf16 autocast even where it is emulated (default: where native)",
+    )
+    precision.add_argument(
+        "--no-bf16", dest="bf16", action="store_const", const=False, help="fp32 throughout"
+    )
     p.add_argument("--grad-accum", type=int, default=1, help="batches per optimizer step")
     p.add_argument(
         "--title-queries",
@@ -168,7 +178,7 @@ def _config(args: argparse.Namespace, loss: str) -> Any:
         lr=args.lr,
         warmup=args.warmup,
         max_length=args.max_length,
-        bf16=not args.no_bf16,
+        bf16=args.bf16,
         eval_every=args.eval_every,
         max_steps=args.max_steps,
         time_budget_min=args.time_budget_min,
@@ -310,7 +320,7 @@ def _run(args: argparse.Namespace, argv: Sequence[str]) -> Any:
 
 def _teacher(spec: str, name: str | None) -> Any:
     """A reranker config file (TOML/JSON: the reranker ``name``, or its only one) or a
-    cross-encoder folder / hub name (scored in bfloat16)."""
+    cross-encoder folder / hub name (``dtype="auto"``: bfloat16 where native)."""
     path = Path(spec)
     if path.suffix.lower() in (".toml", ".json") and path.is_file():
         from ..evaluation.config import load_rerankers
@@ -323,7 +333,7 @@ def _teacher(spec: str, name: str | None) -> Any:
         return rerankers[name]
     from ..scorers.cross_encoder import CrossEncoderScorer
 
-    return CrossEncoderScorer(spec, dtype="bfloat16")
+    return CrossEncoderScorer(spec, dtype="auto")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -264,7 +264,7 @@ def train_colbert(
         val=val,
         out=out,
         config=config,
-        score=_scorer(config.bf16),
+        score=_scorer(config.use_bf16),
         save=save_colbert,
         info=log,
         args_overrides=no_duplicates if config.loss in ("mnrl", "cached-mnrl") else None,

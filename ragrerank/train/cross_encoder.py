@@ -254,7 +254,7 @@ def train_cross_encoder(
         val=val,
         out=out,
         config=config,
-        score=_scorer(config.bf16),
+        score=_scorer(config.use_bf16),
         save=_save,
         info=log,
         args_overrides=overrides,

@@ -235,7 +235,7 @@ def run_trainer(
         max_grad_norm=config.grad_clip,
         num_train_epochs=1,
         max_steps=planned,
-        bf16=config.bf16,
+        bf16=config.use_bf16,
         logging_strategy="steps",
         logging_steps=1,
         eval_strategy="steps" if val is not None else "no",

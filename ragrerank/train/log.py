@@ -34,6 +34,7 @@ def write_log(
     data = {
         **dict(info or {}),
         "config": asdict(config),
+        "precision": "bf16 autocast" if config.use_bf16 else "fp32",
         "train_source": train.source,
         "train_queries": len(train.examples),
         "train_pairs": sum(len(ex.positives) for ex in train.examples),
