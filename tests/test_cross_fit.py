@@ -171,3 +171,20 @@ def test_cli_cross_fit_values_are_checked(tmp_path: Path) -> None:
     assert [(p["model"], p["max_length"]) for p in params] == [(f, 64) for f in folds]
     with pytest.raises(ValueError, match="given twice"):
         _cross_fit_members(str(cfg), [f"CE={folds[0]}", f"CE={folds[0]}"])
+
+
+def test_fold_models_sharing_a_fingerprint_share_one_cache_file(tmp_path: Path) -> None:
+    from ragrerank.composers.features import FeatureSpec
+    from ragrerank.evaluation.first_stage import corpus_digest
+    from ragrerank.evaluation.score_cache import ScoreCache
+    from ragrerank.train.ranker import FoldMember, ranking_table
+
+    ds, runs, good, noise = synthetic(n_queries=8)
+    qids = list(runs)
+    twin = Scripted("twin", good.table)  # two folds, one model: one file, nothing lost
+    folds = [FoldMember(twin, frozenset(qids[:4])), FoldMember(twin, frozenset(qids[4:]))]
+    spec = FeatureSpec.of([noise, good])
+    ranking_table(ds, [noise, good], runs, spec, cache_dir=tmp_path, show_progress=False,
+                  cross_fit={1: folds})  # fmt: skip
+    store = ScoreCache.of(tmp_path, ds, corpus_digest(ds), twin)
+    assert all(store.get(q, [str(c.id) for c in runs[q]]) is not None for q in qids)

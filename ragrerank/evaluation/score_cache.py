@@ -25,7 +25,12 @@ class ScoreCache:
     @classmethod
     def of(cls, cache: Path, ds: BeirDataset, corpus: str, scorer: Scorer) -> ScoreCache:
         """The cache of ``scorer``'s scores on ``ds`` (``corpus``: its content digest)."""
-        return cls(cache / "scores" / f"{ds.name}-{corpus}-{fingerprint(scorer)}.json")
+        return cls(cls.path_of(cache, ds, corpus, scorer))
+
+    @staticmethod
+    def path_of(cache: Path, ds: BeirDataset, corpus: str, scorer: Scorer) -> Path:
+        """The file `of` reads and writes (two scorers with one fingerprint share it)."""
+        return cache / "scores" / f"{ds.name}-{corpus}-{fingerprint(scorer)}.json"
 
     def __init__(self, path: Path | None) -> None:
         self.path = path

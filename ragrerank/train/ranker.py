@@ -158,7 +158,13 @@ def ranking_table(
         label = f"m{i}:{spec.members[i]}"
         folds = list((cross_fit or {}).get(i, ()))
         scorers = [f.scorer for f in folds] or [member]
-        stores = [ScoreCache.of(cache_dir, ds, corpus, sc) for sc in scorers]
+        by_path: dict[Path, ScoreCache] = {}  # one store per file: a fold may repeat
+        stores = []
+        for sc in scorers:
+            path = ScoreCache.path_of(cache_dir, ds, corpus, sc)
+            if path not in by_path:
+                by_path[path] = ScoreCache(path)
+            stores.append(by_path[path])
         bar = tqdm(list(runs), desc=f"member {label}", unit="q", disable=not show_progress)
         for n, q in enumerate(bar, 1):
             j = _fold_for(folds, q, label) if folds else 0
@@ -167,10 +173,9 @@ def ranking_table(
             check_scores(out.scores, len(runs[q]), f"member {label} on query {q!r}")
             outputs[q].append(out)
             if n % 25 == 0:
-                for store in stores:
-                    if store.dirty:
-                        store.save()
-        for store in stores:
+                for store in by_path.values():
+                    store.save()
+        for store in by_path.values():
             store.save()
     qids: list[str] = []
     docs: list[str] = []
