@@ -158,13 +158,9 @@ def ranking_table(
         label = f"m{i}:{spec.members[i]}"
         folds = list((cross_fit or {}).get(i, ()))
         scorers = [f.scorer for f in folds] or [member]
-        by_path: dict[Path, ScoreCache] = {}  # one store per file: a fold may repeat
-        stores = []
-        for sc in scorers:
-            path = ScoreCache.path_of(cache_dir, ds, corpus, sc)
-            if path not in by_path:
-                by_path[path] = ScoreCache(path)
-            stores.append(by_path[path])
+        paths = [ScoreCache.path_of(cache_dir, ds, corpus, sc) for sc in scorers]
+        by_path = {path: ScoreCache(path) for path in dict.fromkeys(paths)}  # folds may repeat
+        stores = [by_path[path] for path in paths]
         bar = tqdm(list(runs), desc=f"member {label}", unit="q", disable=not show_progress)
         for n, q in enumerate(bar, 1):
             j = _fold_for(folds, q, label) if folds else 0
