@@ -10,7 +10,8 @@ training features for a query come from the fold model that never trained on it
 (``ragrerank train ranker --cross-fit CE=f0,f1``); at test, fold 0 serves (it never saw a
 test query either). The "naive" protocol takes fold 0's scores for every train query, 354
 of which it trained on: the difference between the two is what cross-fitting buys. The other
-members are BM25 and dense (all-MiniLM-L6-v2), which train on nothing. Nothing is fitted or
+members are BM25, dense and zero-shot ColBERT MaxSim (both over all-MiniLM-L6-v2), which train
+on nothing. Nothing is fitted or
 chosen on test; each system is scored on it once.
 """
 
@@ -44,11 +45,11 @@ from benchmarks.learned_bench import (
     system_rows,
     train_missing,
 )
+from benchmarks.learned_report import BASE, add_run_options, bar_rows, systems_barh
 
 MEMBERS = ROOT / "benchmarks" / "configs" / "crossfit_members.toml"
 FOLDS = ("models/ce-minilm-scifact-f0", "models/ce-minilm-scifact-f1")
 CE = "CE"
-TARGET = 0.78
 
 _CE = (
     " --loss listwise --mine hybrid --mine-depth 100 --val-queries 50 --batch-size 16"
@@ -113,7 +114,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     assert test.names == test_other.names == spec.names
 
     book = Scorebook(ds_test, test, runs_test)
-    base = "hybrid (first stage)"
+    base = BASE
     book.add(base, column(test, "first_stage:score"))
     for i, name in enumerate(names):
         alone = f"{name} alone" + (" (fold 0)" if i == ce else "")
@@ -234,7 +235,7 @@ def _train_walls() -> dict[str, float | None]:
 
 def markdown(r: Mapping[str, Any]) -> str:
     systems = r["systems"]
-    base = systems["hybrid (first stage)"]["ndcg@10"]
+    base = systems[BASE]["ndcg@10"]
     walls = r["member_train_wall_s"]
     total = sum(w for w in walls.values() if w is not None)
     lines = [
@@ -288,30 +289,17 @@ def markdown(r: Mapping[str, Any]) -> str:
 
 def plot(r: Mapping[str, Any], path: Path) -> None:
     plt = pyplot()
-    shown = [(n, s) for n, s in r["systems"].items() if not s.get("ablation")]
-    fig, ax = plt.subplots(figsize=(11, 0.5 + 0.42 * len(shown)))
-    values = [s["ndcg@10"] for _, s in shown]
-    colors = [
-        "#888888" if "hybrid (first" in n else "#4c72b0" if "cross-fitted" in n
-        else "#8172b2" if "learned" in n else "#dd8452"
-        for n, _ in shown
-    ]  # fmt: skip
-    ax.barh(range(len(shown)), values, color=colors)
-    short = [
-        re.sub(r" \((CE fold 0 scores|each query)[^)]*\)", "", n)
+    fig, ax = plt.subplots(figsize=(11, 0.5 + 0.42 * bar_rows(r["systems"])))
+    systems_barh(
+        ax,
+        r["systems"],
+        color=lambda n: "#888888" if n == BASE else "#4c72b0" if "cross-fitted" in n
+        else "#8172b2" if "learned" in n else "#dd8452",
+        shorten=lambda n: re.sub(r" \((CE fold 0 scores|each query)[^)]*\)", "", n)
         .replace("groups and parameters chosen by", "chosen by")
-        .replace("test scores averaged over both fold CEs", "mean over fold CEs")
-        for n, _ in shown
-    ]  # fmt: skip
-    ax.set_yticks(range(len(shown)), short, fontsize=8)
-    ax.invert_yaxis()
-    base = r["systems"]["hybrid (first stage)"]["ndcg@10"]
-    ax.axvline(base, color="#444444", ls="--", lw=1, label=f"hybrid {base:.4f}")
-    ax.axvline(TARGET, color="#c44e52", ls=":", lw=1, label=f"target {TARGET}")
-    for i, v in enumerate(values):
-        ax.text(v + 0.002, i, f"{v:.4f}", va="center", fontsize=7)
-    ax.set_xlim(min(values) - 0.03, max(max(values), TARGET) + 0.03)
-    ax.set_xlabel(f"nDCG@10, SciFact test ({r['test_queries']} queries)")
+        .replace("test scores averaged over both fold CEs", "mean over fold CEs"),
+        test_queries=r["test_queries"],
+    )  # fmt: skip
     ax.set_title("Learned ranker, cross-fitted CE (blue) vs naive (purple) and members "
                  f"({r['machine'].get('cpu', '')})", fontsize=10)  # fmt: skip
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
@@ -320,15 +308,10 @@ def plot(r: Mapping[str, Any], path: Path) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", help="BEIR folder (default: the scifact data folder)")
-    parser.add_argument("--out", help="results folder (default: benchmarks/results)")
-    parser.add_argument("--members", default=str(MEMBERS), help="members config (TOML)")
+    add_run_options(parser, MEMBERS)
     parser.add_argument(
         "--train-missing", action="store_true", help="train missing member models first"
     )
-    parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     args.argv = list(argv if argv is not None else sys.argv[1:])
     report = run(args)

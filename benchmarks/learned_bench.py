@@ -38,6 +38,7 @@ from benchmarks.common import (
     save_figure,
     write_results,
 )
+from benchmarks.learned_report import BASE, add_run_options, systems_barh
 
 MEMBERS = ROOT / "benchmarks" / "configs" / "learned_members.toml"
 HELD_OUT_FROM = "models/ce-minilm-scifact"
@@ -350,7 +351,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     book = Scorebook(ds_test, test, runs_test)
     n = len(test.query_ids)
     # The retriever's own scores, ties broken as `ragrerank eval` breaks them (ir_measures).
-    book.add("hybrid (first stage)", column(test, "first_stage:score"))
+    book.add(BASE, column(test, "first_stage:score"))
     for i, name in enumerate(names):
         book.add(f"{name} alone", column(test, f"m{i}:{name}:score"))
     trained_cols = [f"m{i}:{n_}:score" for i, n_ in enumerate(names) if n_ not in UNTRAINED]
@@ -459,7 +460,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         )
         for name, (fit, scores, fitted_on) in calibrated.items()
     }
-    base = "hybrid (first stage)"
+    base = BASE
     for name in book.systems:
         book.systems[name]["vs_hybrid"] = book.versus(name, base)
     return {
@@ -508,7 +509,7 @@ def system_rows(systems: Mapping[str, Any], base: float) -> list[str]:
 
 def markdown(r: Mapping[str, Any]) -> str:
     systems = r["systems"]
-    base = systems["hybrid (first stage)"]["ndcg@10"]
+    base = systems[BASE]["ndcg@10"]
     lines = [
         "# Learned final ranker and calibration (SciFact test, hybrid top 100)",
         "",
@@ -574,26 +575,13 @@ def markdown(r: Mapping[str, Any]) -> str:
 def plot(r: Mapping[str, Any], path: Path) -> None:
     plt = pyplot()
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(13, 5.2), gridspec_kw={"width_ratios": [1.4, 1]})
-    shown = [(n, s) for n, s in r["systems"].items() if not s.get("ablation")]
-    values = [s["ndcg@10"] for _, s in shown]
-    colors = [
-        "#888888" if "hybrid (first" in n else "#4c72b0" if "learned" in n else "#dd8452"
-        for n, _ in shown
-    ]
-    ax.barh(range(len(shown)), values, color=colors)
-    short = [
-        n.replace(" (members saw 759)", "").replace("groups and parameters chosen by", "chosen by")
-        for n, _ in shown
-    ]
-    ax.set_yticks(range(len(shown)), short, fontsize=8)
-    ax.invert_yaxis()
-    base = r["systems"]["hybrid (first stage)"]["ndcg@10"]
-    ax.axvline(base, color="#444444", ls="--", lw=1, label=f"hybrid {base:.4f}")
-    ax.axvline(0.78, color="#c44e52", ls=":", lw=1, label="target 0.78")
-    for i, v in enumerate(values):
-        ax.text(v + 0.003, i, f"{v:.4f}", va="center", fontsize=7)
-    ax.set_xlim(min(values) - 0.05, max(max(values), 0.78) + 0.04)
-    ax.set_xlabel("nDCG@10, SciFact test (300 queries)")
+    systems_barh(
+        ax,
+        r["systems"],
+        color=lambda n: "#888888" if n == BASE else "#4c72b0" if "learned" in n else "#dd8452",
+        shorten=lambda n: n.replace(" (members saw 759)", "")
+        .replace("groups and parameters chosen by", "chosen by"),
+    )  # fmt: skip
     ax.set_title("Systems (learned: blue)", fontsize=10)
     ax.legend(loc="upper right", fontsize=8)
     for name, c in r["calibration"].items():
@@ -616,18 +604,13 @@ def plot(r: Mapping[str, Any], path: Path) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", help="BEIR folder (default: the scifact data folder)")
-    parser.add_argument("--out", help="results folder (default: benchmarks/results)")
-    parser.add_argument("--members", default=str(MEMBERS), help="members config (TOML)")
+    add_run_options(parser, MEMBERS)
     parser.add_argument(
         "--train-missing",
         action="store_true",
         help="train missing member models first (documented commands)",
     )
-    parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--live-queries", type=int, default=3)
-    parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     args.argv = list(argv if argv is not None else sys.argv[1:])
     report = run(args)

@@ -36,10 +36,9 @@ from benchmarks.learned_bench import (
     select_by_cv,
     system_rows,
 )
+from benchmarks.learned_report import BASE, add_run_options, bar_rows, systems_barh
 
 MEMBERS = ROOT / "benchmarks" / "configs" / "untrained_members.toml"
-TARGET = 0.78
-BASE = "hybrid (first stage)"
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -158,24 +157,15 @@ def markdown(r: Mapping[str, Any]) -> str:
 
 def plot(r: Mapping[str, Any], path: Path) -> None:
     plt = pyplot()
-    shown = [(n, s) for n, s in r["systems"].items() if not s.get("ablation")]
-    fig, ax = plt.subplots(figsize=(10, 0.6 + 0.45 * len(shown)))
-    values = [s["ndcg@10"] for _, s in shown]
-    colors = [
-        "#888888" if n == BASE else "#4c72b0" if n.startswith("learned") else "#dd8452"
-        for n, _ in shown
-    ]
-    ax.barh(range(len(shown)), values, color=colors)
-    ax.set_yticks(range(len(shown)), [n.replace("groups and parameters chosen by", "chosen by")
-                                      for n, _ in shown], fontsize=8)  # fmt: skip
-    ax.invert_yaxis()
-    base = r["systems"][BASE]["ndcg@10"]
-    ax.axvline(base, color="#444444", ls="--", lw=1, label=f"hybrid {base:.4f}")
-    ax.axvline(TARGET, color="#c44e52", ls=":", lw=1, label=f"target {TARGET}")
-    for i, v in enumerate(values):
-        ax.text(v + 0.002, i, f"{v:.4f}", va="center", fontsize=7)
-    ax.set_xlim(min(values) - 0.03, max(max(values), TARGET) + 0.03)
-    ax.set_xlabel(f"nDCG@10, SciFact test ({r['test_queries']} queries)")
+    fig, ax = plt.subplots(figsize=(10, 0.6 + 0.45 * bar_rows(r["systems"])))
+    systems_barh(
+        ax,
+        r["systems"],
+        color=lambda n: "#888888" if n == BASE else "#4c72b0" if n.startswith("learned")
+        else "#dd8452",
+        shorten=lambda n: n.replace("groups and parameters chosen by", "chosen by"),
+        test_queries=r["test_queries"],
+    )  # fmt: skip
     ax.set_title(f"Learned ranker over untrained members ({r['machine'].get('cpu', '')})",
                  fontsize=10)  # fmt: skip
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
@@ -184,12 +174,7 @@ def plot(r: Mapping[str, Any], path: Path) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", help="BEIR folder (default: the scifact data folder)")
-    parser.add_argument("--out", help="results folder (default: benchmarks/results)")
-    parser.add_argument("--members", default=str(MEMBERS), help="members config (TOML)")
-    parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--no-progress", action="store_true")
+    add_run_options(parser, MEMBERS)
     args = parser.parse_args(argv)
     args.argv = list(argv if argv is not None else sys.argv[1:])
     report = run(args)
