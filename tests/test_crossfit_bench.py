@@ -67,7 +67,8 @@ def test_the_bench_end_to_end_on_a_tiny_data_set(
         encoding="utf-8",
     )
     args = argparse.Namespace(data=str(beir), members=str(members), train_missing=False,
-                              folds=2, seed=0, no_progress=True, argv=[])  # fmt: skip
+                              folds=2, seed=0, no_progress=True, no_contrasts=False,
+                              argv=[])  # fmt: skip
     report = cb.run(args)
     n = len(qids)
     assert report["train_queries"] == report["test_queries"] == n
@@ -93,3 +94,14 @@ def test_the_bench_end_to_end_on_a_tiny_data_set(
             assert f"| {name} | {system['ndcg@10']:.4f} |" in md
     cb.plot(report, tmp_path / "plot.png")
     assert (tmp_path / "plot.png").read_bytes().startswith(b"\x89PNG")
+
+    # --no-contrasts: the same cross-fitted systems (same scores, from the cache), no naive
+    # ranker and no fold-1 test scores.
+    lean = cb.run(argparse.Namespace(**{**vars(args), "no_contrasts": True}))
+    assert not lean["contrasts"] and "--no-contrasts" in cb.markdown(lean)
+    assert set(lean["systems"]) == {
+        n for n in names if "naive" not in n and "fold 1" not in n and "both fold" not in n
+    }
+    for name, system in lean["systems"].items():
+        assert system["ndcg@10"] == report["systems"][name]["ndcg@10"]
+    assert list(lean["selected_by_train_cv"]) == ["cross-fit"]
