@@ -11,8 +11,7 @@ training features for a query come from the fold model that never trained on it
 test query either). The "naive" protocol takes fold 0's scores for every train query, 354
 of which it trained on: the difference between the two is what cross-fitting buys. The other
 members are BM25, dense and zero-shot ColBERT MaxSim (both over all-MiniLM-L6-v2), which train
-on nothing. Nothing is fitted or
-chosen on test; each system is scored on it once.
+on nothing. Nothing is fitted or chosen on test; each system is scored on it once.
 """
 
 from __future__ import annotations
@@ -117,8 +116,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     assert test.names == spec.names and (test_other is None or test_other.names == spec.names)
 
     book = Scorebook(ds_test, test, runs_test)
-    base = BASE
-    book.add(base, column(test, "first_stage:score"))
+    book.add(BASE, column(test, "first_stage:score"))
     for i, name in enumerate(names):
         alone = f"{name} alone" + (" (fold 0)" if i == ce else "")
         book.add(alone, column(test, f"m{i}:{name}:score"))
@@ -181,7 +179,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 ensemble="mean of the ranker's predictions with fold 0's and fold 1's CE",
             )
     for name in book.systems:
-        book.systems[name]["vs_hybrid"] = book.versus(name, base)
+        book.systems[name]["vs_hybrid"] = book.versus(name, BASE)
     return {
         "benchmark": "learned final ranker, cross-fitted CE member, SciFact test, hybrid top 100",
         "command": portable_command("python -m benchmarks.crossfit_bench " + " ".join(args.argv)),
