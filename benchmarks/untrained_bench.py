@@ -1,8 +1,8 @@
-"""The learned final ranker over members trained on nothing (BM25, dense and zero-shot ColBERT
-MaxSim over all-MiniLM-L6-v2), on SciFact test.
+"""The learned final ranker over members trained on nothing (BM25, dense, zero-shot ColBERT
+MaxSim over all-MiniLM-L6-v2 and dense over each document's best window), on SciFact test.
 
 Run: ``python -m benchmarks.untrained_bench`` (writes benchmarks/results/learned_untrained.
-{md,json,png}; about 25 min on 2 CPU cores from a fresh clone, a few minutes with the member
+{md,json,png}; about 40 min on 2 CPU cores from a fresh clone, a few minutes with the member
 scores cached). No member saw a SciFact judgement, so their scores on the 809 train queries
 are as honest as on test and the ranker trains on all of them; feature groups and LightGBM
 parameters are chosen by cross-validation on the train queries. Nothing is fitted or chosen
@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "benchmark": "learned final ranker over untrained members, SciFact test, hybrid top 100",
         "command": portable_command("python -m benchmarks.untrained_bench " + " ".join(args.argv)),
-        "members": {s.name: {"backend": s.backend, "options": dict(s.options)} for s in specs},
+        "members": {s.name: member_entry(s) for s in specs},
         "train_queries": n,
         "test_queries": len(runs["test"]),
         "systems": book.systems,
@@ -115,6 +115,25 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def member_entry(spec: Any) -> dict[str, Any]:
+    """A member's backend and options for the report (a wrapper's member nested)."""
+    entry: dict[str, Any] = {"backend": spec.backend, "options": dict(spec.options)}
+    if spec.member is not None:
+        entry["member"] = member_entry(spec.member)
+    return entry
+
+
+def describe(entry: Mapping[str, Any]) -> str:
+    """``backend [of member] (options)``, e.g. ``max-passage of dense (chunk_tokens 64)``."""
+    text = str(entry["backend"])
+    if "member" in entry:
+        text += f" of {describe(entry['member'])}"
+    shown = {k: v for k, v in entry["options"].items() if k != "cache_max_bytes"}
+    if shown:
+        text += " (" + ", ".join(f"{k} {v}" for k, v in shown.items()) + ")"
+    return text
+
+
 def markdown(r: Mapping[str, Any]) -> str:
     systems = r["systems"]
     base = systems[BASE]["ndcg@10"]
@@ -125,8 +144,10 @@ def markdown(r: Mapping[str, Any]) -> str:
         f"Command: `{r['command']}` ({r['wall_s'] / 60:.1f} min; member scores come from the"
         " evaluation score cache when computed before).",
         "",
-        f"Members: {', '.join(r['members'])} (BM25, all-MiniLM-L6-v2 cosine and zero-shot"
-        " ColBERT MaxSim over its token vectors): none was trained on SciFact, so the ranker"
+        "Members: "
+        + "; ".join(f"{name}: `{describe(m)}`" for name, m in r["members"].items())
+        + " (`dense` is all-MiniLM-L6-v2's cosine, `colbert` zero-shot MaxSim over its token"
+        " vectors): none was trained on SciFact, so the ranker"
         f" trains on all {r['train_queries']} train queries with honest member scores. Nothing"
         " is tuned on test.",
         "",

